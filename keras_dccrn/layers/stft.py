@@ -1,0 +1,265 @@
+"""STFT / inverse STFT as Keras layers with fixed DFT kernels (no complex dtype)."""
+
+import math
+
+import keras
+import numpy as np
+from keras import ops
+
+WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
+
+
+def make_window(window, frame_length):
+    """Periodic analysis window as float64 NumPy array of ``frame_length``."""
+    n = np.arange(frame_length)
+    if window == "hann":
+        return 0.5 - 0.5 * np.cos(2.0 * np.pi * n / frame_length)
+    if window == "sqrt_hann":
+        return np.sqrt(0.5 - 0.5 * np.cos(2.0 * np.pi * n / frame_length))
+    if window == "hamming":
+        return 0.54 - 0.46 * np.cos(2.0 * np.pi * n / frame_length)
+    if window == "rectangular":
+        return np.ones(frame_length)
+    raise ValueError(f"Unknown window {window!r}; expected one of {WINDOWS}.")
+
+
+def _validate(frame_length, frame_step, fft_length, window):
+    for name, value in (
+        ("frame_length", frame_length),
+        ("frame_step", frame_step),
+        ("fft_length", fft_length),
+    ):
+        if not isinstance(value, (int, np.integer)) or value <= 0:
+            raise ValueError(f"`{name}` must be a positive integer; received {value!r}.")
+    if frame_step > frame_length:
+        raise ValueError(f"`frame_step` ({frame_step}) must not exceed `frame_length` ({frame_length}).")
+    if fft_length < frame_length:
+        raise ValueError(f"`fft_length` ({fft_length}) must be >= `frame_length` ({frame_length}).")
+    if window not in WINDOWS:
+        raise ValueError(f"Unknown window {window!r}; expected one of {WINDOWS}.")
+
+
+def dft_kernels(frame_length, fft_length, window):
+    """Forward and inverse real-DFT kernels, bins interleaved as (re, im).
+
+    Returns:
+        ``(forward, inverse)``: ``forward`` has shape
+        ``[frame_length, 2 * bins]`` and maps a frame to the windowed spectrum,
+        column ``2k`` the real and ``2k + 1`` the imaginary part of bin ``k``;
+        ``inverse`` has shape ``[2 * bins, frame_length]`` and is the
+        pseudo-inverse of the unwindowed forward kernel times the synthesis
+        window (as in DCCRN's ``ConviSTFT``).
+    """
+    bins = fft_length // 2 + 1
+    win = make_window(window, frame_length)
+    basis = np.fft.rfft(np.eye(fft_length))[:frame_length]  # [frame_length, bins]
+    plain = np.empty((frame_length, 2 * bins))
+    plain[:, 0::2] = basis.real
+    plain[:, 1::2] = basis.imag
+    forward = plain * win[:, None]
+    inverse = np.linalg.pinv(plain) * win[None, :]  # [2 * bins, frame_length]
+    return forward, inverse
+
+
+def stft_padding(frame_length, frame_step):
+    """Left padding of the signal: ``frame_length - frame_step`` samples.
+
+    With this padding, frame ``t`` covers samples
+    ``[t * hop - (frame_length - hop), (t + 1) * hop)``, i.e. it ends exactly
+    at the end of hop ``t`` (the framing of DCCRN's ``ConvSTFT``).
+    """
+    return frame_length - frame_step
+
+
+def num_frames(length, frame_length, frame_step):
+    """Number of frames the STFT layer emits for ``length`` samples (NumPy ints)."""
+    left = stft_padding(frame_length, frame_step)
+    # Enough frames that the last frame ends at or after ``length + left``
+    # samples past the start and the overlap-add covers every sample.
+    needed = length + 2 * left
+    return max(1, math.ceil((needed - frame_length) / frame_step) + 1)
+
+
+def overlap_add(frames, frame_step):
+    """Overlap-adds ``[batch, frames, frame_length]`` with hop ``frame_step``.
+
+    Implemented with pads and adds only (TFLite builtin ops): the frame is
+    zero-padded to ``n * frame_step`` samples, ``n = ceil(L / hop)``, and
+    the ``n`` sub-blocks are shifted by whole frames and summed.
+
+    Returns:
+        ``[batch, (frames + n - 1) * frame_step]``.
+    """
+    frame_length = frames.shape[-1]
+    n = -(-frame_length // frame_step)
+    pad = n * frame_step - frame_length
+    if pad:
+        frames = ops.pad(frames, [[0, 0], [0, 0], [0, pad]])
+    batch = ops.shape(frames)[0]
+    count = ops.shape(frames)[1]
+    # [B, T, n * hop] -> [B, T, n, hop]
+    blocks = ops.reshape(frames, (batch, count, n, frame_step))
+    out = None
+    for k in range(n):
+        part = ops.pad(blocks[:, :, k, :], [[0, 0], [k, n - 1 - k], [0, 0]])
+        out = part if out is None else out + part
+    # [B, T + n - 1, hop] -> [B, (T + n - 1) * hop]
+    return ops.reshape(out, (batch, -1))
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class STFT(keras.layers.Layer):
+    """Short-time Fourier transform with fixed DFT kernels (DCCRN ``ConvSTFT``).
+
+    The waveform is left-padded with ``frame_length - frame_step`` zeros and
+    right-padded so that every sample is covered by full overlap-add support;
+    frame ``t`` ends at sample ``(t + 1) * frame_step``, so the transform is
+    causal frame by frame. The DFT is a strided 1-D convolution with a
+    constant kernel, so the layer has no weights and exports with builtin ops.
+
+    Args:
+        frame_length: window length in samples (DCCRN: 400 = 25 ms at 16 kHz).
+        frame_step: hop in samples (DCCRN: 100 = 6.25 ms).
+        fft_length: DFT size (>= ``frame_length``; DCCRN: 512).
+        window: ``"hann"`` (periodic, DCCRN), ``"sqrt_hann"``, ``"hamming"``
+            or ``"rectangular"``.
+        **kwargs: base ``Layer`` arguments.
+
+    Call arguments:
+        inputs: waveform ``[batch, samples]``.
+
+    Input shape:
+        ``[batch, samples]``, any length.
+
+    Output shape:
+        ``[batch, frames, fft_length // 2 + 1, 2]``: real part in channel 0,
+        imaginary part in channel 1 (see ``layers.complex_ops``), with
+        ``frames = ceil((samples + frame_length - 2 * frame_step) / frame_step) + 1``.
+
+    References:
+        Hu et al., "DCCRN: Deep Complex Convolution Recurrent Network for
+        Phase-Aware Speech Enhancement", Interspeech 2020.
+    """
+
+    def __init__(self, frame_length=400, frame_step=100, fft_length=512, window="hann", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        _validate(frame_length, frame_step, fft_length, window)
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.fft_length = int(fft_length)
+        self.window = window
+        self.bins = self.fft_length // 2 + 1
+        forward, _ = dft_kernels(self.frame_length, self.fft_length, window)
+        # Conv1D kernel [width, in_channels=1, out_channels=2 * bins].
+        self._kernel = forward[:, None, :].astype("float32")
+
+    def call(self, inputs):
+        x = ops.cast(inputs, self.compute_dtype)
+        length = ops.shape(x)[1]
+        left = stft_padding(self.frame_length, self.frame_step)
+        hop = self.frame_step
+        # Right pad so the last frame reaches ``length + 2 * left`` samples.
+        total = length + 2 * left
+        frames = (total - self.frame_length + hop - 1) // hop + 1
+        right = (frames - 1) * hop + self.frame_length - length - left
+        zeros_r = ops.zeros((ops.shape(x)[0], right), dtype=x.dtype)
+        zeros_l = ops.zeros((ops.shape(x)[0], left), dtype=x.dtype)
+        x = ops.concatenate([zeros_l, x, zeros_r], axis=1)
+        # [B, samples] -> [B, samples, 1]
+        x = ops.expand_dims(x, -1)
+        kernel = ops.convert_to_tensor(self._kernel, dtype=self.compute_dtype)
+        spec = ops.conv(x, kernel, strides=hop, padding="valid")  # [B, T, 2 * bins]
+        # [B, T, 2 * bins] (bins interleaved re, im) -> [B, T, bins, 2]
+        return ops.reshape(spec, (ops.shape(spec)[0], ops.shape(spec)[1], self.bins, 2))
+
+    def compute_output_shape(self, input_shape):
+        batch, length = input_shape[0], input_shape[1]
+        frames = None if length is None else num_frames(length, self.frame_length, self.frame_step)
+        return (batch, frames, self.bins, 2)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            window=self.window,
+        )
+        return config
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class ISTFT(keras.layers.Layer):
+    """Inverse of :class:`STFT`: pseudo-inverse DFT, overlap-add, window norm.
+
+    Each frame is rebuilt by a matrix product with the pseudo-inverse of the
+    forward DFT kernel, multiplied by the synthesis window, overlap-added and
+    divided by the overlap-added squared window (weighted overlap-add, as
+    DCCRN's ``ConviSTFT``). The padding added by :class:`STFT` is removed, so
+    ``ISTFT()(STFT()(x), length)`` has exactly ``length`` samples.
+
+    Args:
+        frame_length: window length; must match the analysis ``STFT``.
+        frame_step: hop; must match the analysis ``STFT``.
+        fft_length: DFT size; must match the analysis ``STFT``.
+        window: window type; must match the analysis ``STFT``.
+        **kwargs: base ``Layer`` arguments.
+
+    Call arguments:
+        inputs: spectrum ``[batch, frames, fft_length // 2 + 1, 2]``.
+        length: int or scalar tensor, number of output samples (the length
+            of the waveform given to ``STFT``).
+
+    Input shape:
+        ``[batch, frames, bins, 2]``.
+
+    Output shape:
+        ``[batch, length]``.
+
+    References:
+        Hu et al., "DCCRN", Interspeech 2020 (``ConviSTFT`` in the official code).
+    """
+
+    def __init__(self, frame_length=400, frame_step=100, fft_length=512, window="hann", **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        _validate(frame_length, frame_step, fft_length, window)
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.fft_length = int(fft_length)
+        self.window = window
+        self.bins = self.fft_length // 2 + 1
+        _, inverse = dft_kernels(self.frame_length, self.fft_length, window)
+        self._inverse = inverse.astype("float32")
+        self._window_sq = (make_window(window, self.frame_length) ** 2).astype("float32")
+
+    def call(self, inputs, length):
+        spec = ops.cast(inputs, self.compute_dtype)
+        batch = ops.shape(spec)[0]
+        count = ops.shape(spec)[1]
+        # [B, T, bins, 2] -> [B, T, 2 * bins] (bins interleaved re, im)
+        flat = ops.reshape(spec, (batch, count, 2 * self.bins))
+        inverse = ops.convert_to_tensor(self._inverse, dtype=self.compute_dtype)
+        frames = ops.matmul(flat, inverse)  # [B, T, frame_length]
+        signal = overlap_add(frames, self.frame_step)
+        # Overlap-added squared window for T frames: [1, T, L] -> [1, samples].
+        wsq = ops.convert_to_tensor(self._window_sq, dtype=self.compute_dtype)
+        ones = ops.ones((1, count, 1), dtype=self.compute_dtype)
+        envelope = overlap_add(ones * wsq[None, None, :], self.frame_step)
+        signal = signal / ops.maximum(envelope, 1e-8)
+        left = stft_padding(self.frame_length, self.frame_step)
+        return signal[:, left : left + length]
+
+    def compute_output_shape(self, input_shape, length=None):
+        return (input_shape[0], length if isinstance(length, int) else None)
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            frame_length=self.frame_length,
+            frame_step=self.frame_step,
+            fft_length=self.fft_length,
+            window=self.window,
+        )
+        return config

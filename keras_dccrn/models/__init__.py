@@ -1,0 +1,77 @@
+"""Model registry: named presets (tables of constructor arguments) -> ``build_model``."""
+
+import copy
+
+from keras_dccrn.models.dccrn import DCCRN
+
+MODEL_CLASSES = {"DCCRN": DCCRN}
+
+# Each preset is data: (model class name, constructor arguments, one-line description).
+PRESETS = {
+    "dccrn_cl": (
+        "DCCRN",
+        dict(channels=[32, 64, 128, 256, 256, 256], rnn_type="complex", rnn_units=128, masking_mode="E"),
+        "DCCRN-CL (Hu et al. 2020): complex LSTM 2 x 128 per part, mask E (~3.67M parameters)",
+    ),
+    "dccrn_e": (
+        "DCCRN",
+        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="E"),
+        "DCCRN-E: real LSTM 2 x 256 + dense, mask E",
+    ),
+    "dccrn_c": (
+        "DCCRN",
+        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="C"),
+        "DCCRN-C: real LSTM 2 x 256 + dense, complex mask",
+    ),
+    "dccrn_r": (
+        "DCCRN",
+        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="R"),
+        "DCCRN-R: real LSTM 2 x 256 + dense, real/imaginary mask",
+    ),
+    "tiny": (
+        "DCCRN",
+        dict(channels=[4, 8, 8, 8, 8, 8], rnn_type="complex", rnn_units=8, masking_mode="E"),
+        "tiny DCCRN-CL for tests",
+    ),
+}
+
+
+def register_preset(name, class_name, kwargs, description):
+    """Adds a preset (used by model modules that define their own presets)."""
+    PRESETS[name] = (class_name, dict(kwargs), description)
+
+
+def list_presets():
+    """Returns ``{name: description}`` of every preset."""
+    return {name: spec[2] for name, spec in PRESETS.items()}
+
+
+def preset_config(name):
+    """Returns ``(class_name, kwargs)`` of a preset (a copy)."""
+    if name not in PRESETS:
+        raise ValueError(f"Unknown model preset {name!r}; available: {sorted(PRESETS)}.")
+    class_name, kwargs, _ = PRESETS[name]
+    return class_name, copy.deepcopy(kwargs)
+
+
+def build_model(name, build=True, **overrides):
+    """Builds a model from a named preset.
+
+    Args:
+        name: preset name, see :func:`list_presets`.
+        build: run the model once on a short silent input so that its
+            weights exist (needed for ``summary``/``count_params``).
+        **overrides: constructor arguments replacing the preset's.
+
+    Returns:
+        A ``keras.Model``: waveform ``[batch, samples]`` -> waveform.
+    """
+    class_name, kwargs = preset_config(name)
+    kwargs.update(overrides)
+    kwargs.setdefault("name", name)
+    model = MODEL_CLASSES[class_name](**kwargs)
+    if build:
+        import numpy as np
+
+        model(np.zeros((1, 8 * model.frame_step), "float32"))
+    return model

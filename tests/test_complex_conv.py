@@ -1,0 +1,131 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
+
+
+def to_complex(x):
+    c = x.shape[-1] // 2
+    return x[..., :c] + 1j * x[..., c:]
+
+
+def weights(layer):
+    w = {v.path.split("/")[-1]: keras.ops.convert_to_numpy(v) for v in layer.weights}
+    kernel = w["real_kernel"] + 1j * w["imag_kernel"]
+    # complex bias of the DCCRN form: real_conv has br, imag_conv has bi
+    bias = (w["real_bias"] - w["imag_bias"]) + 1j * (w["real_bias"] + w["imag_bias"])
+    return kernel, bias
+
+
+def reference_conv(z, kernel, bias, stride_f, pad_f, causal):
+    kt, kf, cin, cout = kernel.shape
+    b, t, f, _ = z.shape
+    left = kt - 1 if causal else (kt - 1) // 2
+    right = 0 if causal else kt - 1 - left
+    zp = np.pad(z, [(0, 0), (left, right), (pad_f, pad_f), (0, 0)])
+    fo = (f + 2 * pad_f - kf) // stride_f + 1
+    out = np.zeros((b, t, fo, cout), complex)
+    for ti in range(t):
+        for fi in range(fo):
+            patch = zp[:, ti : ti + kt, fi * stride_f : fi * stride_f + kf, :]
+            out[:, ti, fi] = np.einsum("btfc,tfco->bo", patch, kernel)
+    return out + bias
+
+
+def reference_deconv(z, kernel, bias, stride_f, pad_f, out_pad, crop):
+    kt, kf, cout, cin = kernel.shape
+    b, t, f, _ = z.shape
+    full = np.zeros((b, t + kt - 1, (f - 1) * stride_f + kf, cout), complex)
+    for ti in range(t):
+        for fi in range(f):
+            full[:, ti : ti + kt, fi * stride_f : fi * stride_f + kf] += np.einsum(
+                "bc,tfoc->btfo", z[:, ti, fi], kernel
+            )
+    fo = (f - 1) * stride_f + kf - 2 * pad_f + out_pad
+    start = 0 if crop == "causal" else kt - 1
+    return full[:, start : start + t, pad_f : pad_f + fo] + bias
+
+
+def randomize(layer, rng):
+    for v in layer.weights:
+        v.assign(rng.standard_normal(v.shape).astype("float32") * 0.3)
+
+
+@pytest.mark.parametrize("causal", [True, False])
+@pytest.mark.parametrize("kernel_size,strides,pad", [((5, 2), (2, 1), 2), ((3, 3), (1, 1), 1)])
+def test_complex_conv_matches_numpy(rng, causal, kernel_size, strides, pad):
+    x = rng.standard_normal((2, 7, 16, 6)).astype("float32")
+    layer = ComplexConv2D(4, kernel_size, strides, freq_padding=pad, causal=causal)
+    layer.build(x.shape)
+    randomize(layer, rng)
+    y = keras.ops.convert_to_numpy(layer(x))
+    kernel, bias = weights(layer)
+    ref = reference_conv(to_complex(x), kernel, bias, strides[0], pad, causal)
+    assert y.shape == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(to_complex(y), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("crop", ["causal", "dccrn"])
+def test_complex_deconv_matches_numpy(rng, crop):
+    x = rng.standard_normal((2, 5, 8, 4)).astype("float32")
+    layer = ComplexConv2DTranspose(3, (5, 2), (2, 1), freq_padding=2, output_padding=1, time_crop=crop)
+    layer.build(x.shape)
+    randomize(layer, rng)
+    y = keras.ops.convert_to_numpy(layer(x))
+    kernel, bias = weights(layer)
+    ref = reference_deconv(to_complex(x), kernel, bias, 2, 2, 1, crop)
+    assert y.shape == (2, 5, 16, 6) == layer.compute_output_shape(x.shape)
+    np.testing.assert_allclose(to_complex(y), ref, atol=1e-4)
+
+
+def test_conv_causality(rng):
+    layer = ComplexConv2D(2, (5, 2), (2, 1), causal=True)
+    x = rng.standard_normal((1, 10, 16, 2)).astype("float32")
+    x2 = x.copy()
+    x2[:, 6:] += 1.0
+    a, b = (keras.ops.convert_to_numpy(layer(v)) for v in (x, x2))
+    np.testing.assert_array_equal(a[:, :6], b[:, :6])
+    assert np.abs(a[:, 6:] - b[:, 6:]).max() > 0
+
+
+def test_deconv_lookahead(rng):
+    x = rng.standard_normal((1, 10, 8, 2)).astype("float32")
+    x2 = x.copy()
+    x2[:, 6:] += 1.0
+    for crop, unchanged in (("causal", 6), ("dccrn", 5)):
+        layer = ComplexConv2DTranspose(2, time_crop=crop)
+        a, b = (keras.ops.convert_to_numpy(layer(v)) for v in (x, x2))
+        np.testing.assert_array_equal(a[:, :unchanged], b[:, :unchanged])
+        assert np.abs(a[:, unchanged] - b[:, unchanged]).max() > 0
+
+
+@pytest.mark.parametrize(
+    "cls,bad,match",
+    [
+        (ComplexConv2D, dict(filters=0), "filters"),
+        (ComplexConv2D, dict(filters=2, strides=(2, 2)), "Time stride"),
+        (ComplexConv2D, dict(filters=2, freq_padding=-1), "freq_padding"),
+        (ComplexConv2DTranspose, dict(filters=2, time_crop="future"), "future"),
+        (ComplexConv2DTranspose, dict(filters=2, output_padding=2), "output_padding"),
+    ],
+)
+def test_invalid_arguments(cls, bad, match):
+    with pytest.raises(ValueError, match=match):
+        cls(**bad)
+
+
+def test_odd_channels_rejected():
+    with pytest.raises(ValueError, match="even"):
+        ComplexConv2D(2).build((None, 4, 8, 3))
+
+
+@pytest.mark.parametrize("cls", [ComplexConv2D, ComplexConv2DTranspose])
+def test_config_round_trip(rng, cls):
+    layer = cls(3, (5, 2), (2, 1))
+    x = rng.standard_normal((1, 4, 8, 4)).astype("float32")
+    y = layer(x)
+    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
+    clone.set_weights(layer.get_weights())
+    assert clone.get_config() == layer.get_config()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(y), atol=1e-6)

@@ -1,0 +1,69 @@
+import keras
+import numpy as np
+import pytest
+
+from keras_dccrn.layers.stft import ISTFT, STFT, make_window, num_frames
+
+
+def db(err, ref):
+    return 10 * np.log10(np.sum(err**2) / np.sum(ref**2))
+
+
+@pytest.mark.parametrize(
+    "frame_length,frame_step,fft_length,window",
+    [
+        (400, 100, 512, "hann"),
+        (400, 160, 512, "hann"),
+        (320, 160, 512, "sqrt_hann"),
+        (512, 128, 512, "hamming"),
+    ],
+)
+@pytest.mark.parametrize("length", [16000, 16037, 999])
+def test_reconstruction_below_minus_60_db(rng, frame_length, frame_step, fft_length, window, length):
+    x = rng.standard_normal((2, length)).astype("float32") * 0.1
+    stft = STFT(frame_length, frame_step, fft_length, window)
+    istft = ISTFT(frame_length, frame_step, fft_length, window)
+    y = keras.ops.convert_to_numpy(istft(stft(x), length=length))
+    assert y.shape == x.shape
+    assert db(y - x, x) < -60
+
+
+def test_stft_matches_numpy_reference(rng):
+    x = rng.standard_normal((1, 1234)).astype("float32")
+    spec = keras.ops.convert_to_numpy(STFT(400, 100, 512, "hann")(x))
+    frames = num_frames(1234, 400, 100)
+    assert spec.shape == (1, frames, 257, 2)
+    padded = np.concatenate([np.zeros(300), x[0], np.zeros(frames * 100 + 400)])
+    win = make_window("hann", 400)
+    for t in (0, 3, frames - 1):
+        ref = np.fft.rfft(padded[t * 100 : t * 100 + 400] * win, 512)
+        np.testing.assert_allclose(spec[0, t, :, 0], ref.real, atol=2e-4)
+        np.testing.assert_allclose(spec[0, t, :, 1], ref.imag, atol=2e-4)
+
+
+def test_stft_is_causal_per_frame(rng):
+    x = rng.standard_normal((1, 4000)).astype("float32")
+    y = x.copy()
+    y[0, 2000:] += 1.0
+    stft = STFT()
+    a = keras.ops.convert_to_numpy(stft(x))
+    b = keras.ops.convert_to_numpy(stft(y))
+    # frame t ends at sample (t + 1) * hop: frames 0..19 end at or before 2000
+    np.testing.assert_array_equal(a[:, :20], b[:, :20])
+    assert np.abs(a[:, 20] - b[:, 20]).max() > 0
+
+
+@pytest.mark.parametrize(
+    "bad", [dict(frame_length=0), dict(frame_step=500), dict(fft_length=256), dict(window="kaiser")]
+)
+def test_invalid_arguments_raise(bad):
+    with pytest.raises(ValueError, match=str(list(bad.values())[0])):
+        STFT(**bad)
+
+
+def test_config_round_trip():
+    layer = STFT(320, 160, 512, "sqrt_hann")
+    clone = STFT.from_config(layer.get_config())
+    assert clone.get_config() == layer.get_config()
+    inv = ISTFT(320, 160, 512, "sqrt_hann")
+    assert ISTFT.from_config(inv.get_config()).get_config() == inv.get_config()
