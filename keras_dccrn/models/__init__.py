@@ -28,6 +28,17 @@ PRESETS = {
         dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="R"),
         "DCCRN-R: real LSTM 2 x 256 + dense, real/imaginary mask",
     ),
+    "distil_dccrn": (
+        "DCCRN",
+        dict(
+            channels=[32, 64, 128, 128, 128, 128],
+            rnn_type="complex",
+            rnn_units=64,
+            masking_mode="E",
+            time_crop="causal",
+        ),
+        "Distil-DCCRN student (Han et al. 2024): DCCRN-CL structure, 1.16M parameters, ~half the MACs; causal",
+    ),
     "tiny": (
         "DCCRN",
         dict(channels=[4, 8, 8, 8, 8, 8], rnn_type="complex", rnn_units=8, masking_mode="E"),
