@@ -1,7 +1,20 @@
-"""Training losses (``keras.ops`` only, usable with ``model.compile``)."""
+"""Training losses (``keras.ops`` only, usable with ``model.compile``).
+
+* :func:`si_snr`, :class:`SISNRLoss`: scale-invariant SNR.
+* :class:`BalancedSISNRLoss`: Distil-DCCRN's output distillation (clean and
+  teacher-output targets).
+* :class:`ATKLLoss` and its helpers: attention transfer + KL divergence on
+  intermediate feature maps along time and channels (Distil-DCCRN's AT-KL).
+* :class:`UformerLoss`: the Uformer teacher's training loss.
+"""
+
+import numbers
 
 import keras
 from keras import ops
+
+from keras_dccrn.layers.complex_ops import complex_abs
+from keras_dccrn.layers.stft import STFT
 
 EPSILON = 1e-8
 
@@ -49,4 +62,612 @@ class SISNRLoss(keras.losses.Loss):
     def get_config(self):
         config = super().get_config()
         config.update(epsilon=self.epsilon)
+        return config
+
+
+# ---------------------------------------------------------------------------
+# Balanced SI-SNR (output distillation)
+# ---------------------------------------------------------------------------
+
+
+def _validate_fraction(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"`{name}` must be a number in [0, 1]; received {value!r}.")
+    return float(value)
+
+
+def _validate_non_negative(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value < 0:
+        raise ValueError(f"`{name}` must be a non-negative number; received {value!r}.")
+    return float(value)
+
+
+def _validate_positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or value <= 0:
+        raise ValueError(f"`{name}` must be a positive number; received {value!r}.")
+    return float(value)
+
+
+def balanced_si_snr_terms(student, clean, teacher, alpha=0.5, epsilon=EPSILON):
+    """Balanced SI-SNR loss and its two SI-SNR values, all per example.
+
+    Args:
+        student: student estimate ``[batch, samples]``.
+        clean: clean reference ``[batch, samples]`` (the hard label).
+        teacher: teacher estimate ``[batch, samples]`` (the soft label).
+        alpha: weight of the clean term, in ``[0, 1]``.
+        epsilon: numerical floor of :func:`si_snr`.
+
+    Returns:
+        ``(loss, si_snr_clean, si_snr_teacher)``, each ``[batch]``:
+        ``loss = -alpha * SI-SNR(student, clean) - (1 - alpha) * SI-SNR(student, teacher)``
+        and the two SI-SNR values in dB (higher is better).
+    """
+    clean_db = si_snr(student, clean, epsilon)
+    teacher_db = si_snr(student, teacher, epsilon)
+    return -alpha * clean_db - (1.0 - alpha) * teacher_db, clean_db, teacher_db
+
+
+def _split_pair(y_true):
+    """``(clean, teacher)`` from a pair or a ``[batch, 2, samples]`` tensor."""
+    if isinstance(y_true, (list, tuple)):
+        if len(y_true) != 2:
+            raise ValueError(
+                f"`y_true` must be a pair (clean, teacher_output); received {len(y_true)} items."
+            )
+        return y_true[0], y_true[1]
+    if len(y_true.shape) != 3 or y_true.shape[1] != 2:
+        raise ValueError(
+            "`y_true` must be a pair (clean, teacher_output) or a tensor [batch, 2, samples]; "
+            f"received shape {tuple(y_true.shape)}."
+        )
+    return y_true[:, 0], y_true[:, 1]
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class BalancedSISNRLoss(keras.losses.Loss):
+    """Balanced SI-SNR of Distil-DCCRN: clean target plus teacher soft label.
+
+    ``loss = alpha * (-SI-SNR(student, clean)) + (1 - alpha) * (-SI-SNR(student, teacher))``
+
+    The teacher's enhanced waveform is a soft label: it is closer to what a
+    small student can reach than the clean speech, while the clean term
+    keeps the student from copying the teacher's errors.
+
+    Args:
+        alpha: weight of the clean (hard label) term, in ``[0, 1]``;
+            ``alpha=1`` is plain SI-SNR training, ``alpha=0`` pure imitation.
+        epsilon: numerical floor of :func:`si_snr`.
+        **kwargs: base ``Loss`` arguments (``name``, ``reduction``).
+
+    Call arguments:
+        y_true: ``(clean, teacher_output)``, each ``[batch, samples]``, or
+            both stacked as ``[batch, 2, samples]`` (clean first).
+        y_pred: student estimate ``[batch, samples]``.
+
+    References:
+        Han et al., "Distil-DCCRN: A Small-footprint DCCRN Leveraging
+        Feature-based Knowledge Distillation in Speech Enhancement",
+        IEEE Signal Processing Letters 31, 2024, arXiv:2408.04267.
+    """
+
+    def __init__(self, alpha=0.5, epsilon=EPSILON, name="balanced_si_snr_loss", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.alpha = _validate_fraction("alpha", alpha)
+        self.epsilon = _validate_positive("epsilon", epsilon)
+
+    def call(self, y_true, y_pred):
+        clean, teacher = _split_pair(y_true)
+        return balanced_si_snr_terms(y_pred, clean, teacher, self.alpha, self.epsilon)[0]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(alpha=self.alpha, epsilon=self.epsilon)
+        return config
+
+
+# ---------------------------------------------------------------------------
+# Attention transfer + KL divergence on intermediate features (AT-KL)
+# ---------------------------------------------------------------------------
+
+ATTENTION_DIMS = ("time", "channel", "both")
+# Relative floor of the log-energy (peak-normalised energies below 1e-8,
+# i.e. -80 dB under the loudest frame/channel, count as 1e-8).
+ATTENTION_FLOOR = 1e-8
+# Absolute floor of the peak energy and of the L2 norm: a feature map whose
+# peak energy is below ~1e-12 (amplitudes ~1e-6) is treated as silent. Large
+# enough that the gradient through an all-zero map stays finite (it is 0).
+_TINY = 1e-12
+
+
+def time_attention(features):
+    """Energy per frame: ``[B, T, F, C] -> [B, T]``, ``sum_{f, c} x^2`` (float32)."""
+    x = ops.cast(features, "float32")
+    return ops.sum(x * x, axis=(2, 3))
+
+
+def channel_attention(features, complex_channels=True):
+    """Energy per channel: ``[B, T, F, C] -> [B, C]`` (or ``[B, C / 2]``), float32.
+
+    Args:
+        features: feature map ``[batch, frames, freq, channels]``.
+        complex_channels: the channel axis follows the package's complex
+            convention (``C / 2`` real parts, then ``C / 2`` imaginary
+            parts); the energy of complex channel ``k`` is
+            ``sum_{t, f} Re^2 + Im^2`` and the result has ``C / 2`` entries.
+            With ``False`` every real channel is its own entry.
+    """
+    x = ops.cast(features, "float32")
+    energy = ops.sum(x * x, axis=(1, 2))  # [B, C]
+    if not complex_channels:
+        return energy
+    channels = energy.shape[-1]
+    if channels is None or channels % 2:
+        raise ValueError(
+            "`complex_channels=True` needs an even, known channel count; "
+            f"received feature shape {tuple(features.shape)}."
+        )
+    return energy[:, : channels // 2] + energy[:, channels // 2 :]
+
+
+def proportional_positions(out_length, in_length):
+    """Source positions of a half-pixel linear resampling (``align_corners=False``).
+
+    Output entry ``i`` of ``out_length`` sits at input position
+    ``(i + 0.5) * in_length / out_length - 0.5``: both vectors are seen as
+    ``length`` equal cells spanning the same interval, and cell centres are
+    matched (the convention of ``torch.nn.functional.interpolate(...,
+    align_corners=False)`` and ``tf.image.resize(..., "bilinear")``). Equal
+    lengths give the identity. Positions are not clamped here.
+
+    Returns:
+        float32 tensor ``[out_length]``.
+    """
+    i = ops.cast(ops.arange(out_length), "float32")
+    scale = ops.cast(in_length, "float32") / ops.cast(out_length, "float32")
+    return (i + 0.5) * scale - 0.5
+
+
+def frame_time_positions(out_length, student_frame, teacher_frame):
+    """Teacher frame index matching each student frame in time (seconds).
+
+    With the framing of :class:`keras_dccrn.layers.STFT` (left padding
+    ``frame_length - frame_step``), frame ``t`` covers samples
+    ``[(t + 1) * hop - win, (t + 1) * hop)`` and its centre is at sample
+    ``(t + 1) * hop - win / 2``. Student frame ``i`` is therefore mapped to
+    the (fractional) teacher frame whose centre is at the same instant::
+
+        p(i) = ((i + 1) * hop_s - win_s / 2 + win_t / 2) / hop_t - 1
+
+    Both models must run at the same sample rate (16 kHz here), so samples
+    and seconds are interchangeable. With equal framings ``p(i) = i``.
+
+    Args:
+        out_length: number of student frames.
+        student_frame: ``(frame_length, frame_step)`` of the student.
+        teacher_frame: ``(frame_length, frame_step)`` of the teacher.
+
+    Returns:
+        float32 tensor ``[out_length]`` (not clamped).
+    """
+    win_s, hop_s = (float(v) for v in student_frame)
+    win_t, hop_t = (float(v) for v in teacher_frame)
+    i = ops.cast(ops.arange(out_length), "float32")
+    return ((i + 1.0) * hop_s - 0.5 * win_s + 0.5 * win_t) / hop_t - 1.0
+
+
+def linear_interpolate(vector, positions):
+    """Samples ``vector [B, N]`` at fractional ``positions [M]`` by gather + lerp.
+
+    Positions are clamped to ``[0, N - 1]`` (edge values are repeated
+    outside the input, no extrapolation); entry ``p`` is
+    ``(1 - w) * v[floor p] + w * v[floor p + 1]`` with ``w = p - floor p``.
+    Works with dynamic ``N`` and ``M``.
+
+    Returns:
+        ``[B, M]``.
+    """
+    n = ops.shape(vector)[1]
+    last = ops.cast(n - 1, "float32")
+    p = ops.clip(ops.cast(positions, "float32"), 0.0, last)
+    low = ops.floor(p)
+    weight = p - low
+    i0 = ops.cast(low, "int32")
+    i1 = ops.minimum(i0 + 1, ops.cast(n - 1, "int32"))
+    v0 = ops.take(vector, i0, axis=1)
+    v1 = ops.take(vector, i1, axis=1)
+    return v0 * (1.0 - weight) + v1 * weight
+
+
+def _peak_normalise(energy):
+    """``energy / max(energy)`` per example (scale invariance, no overflow)."""
+    peak = ops.max(energy, axis=-1, keepdims=True)
+    return energy / (peak + _TINY)
+
+
+def attention_transfer_distance(student_energy, teacher_energy):
+    """AT term: squared L2 distance of L2-normalised attention vectors, ``[B]``.
+
+    ``|| a_s / ||a_s|| - a_t / ||a_t|| ||^2`` (Zagoruyko & Komodakis, with
+    ``p = 2`` energies). Both vectors are non-negative, so the value lies in
+    ``[0, 2]``; it is invariant to the scale of either feature map and
+    independent of the vector length.
+    """
+
+    def unit(a):
+        a = _peak_normalise(a)
+        return a / ops.sqrt(ops.sum(a * a, axis=-1, keepdims=True) + _TINY)
+
+    diff = unit(student_energy) - unit(teacher_energy)
+    return ops.sum(diff * diff, axis=-1)
+
+
+def attention_log_distribution(energy, temperature=2.0, floor=ATTENTION_FLOOR):
+    """Log of the temperature-softened attention distribution, ``[B, N]``.
+
+    ``p = softmax(log(e / max(e) + floor) / temperature)``, which is
+    ``(e + floor * max e)^(1 / T)`` normalised to sum to one: ``T = 1``
+    gives the energy share of each frame/channel, ``T = 2`` the share of its
+    L2 norm (amplitude), larger ``T`` flattens further. Log-energy rather
+    than raw energy is used because feature energies span many orders of
+    magnitude and depend on the feature scale: a softmax of raw energies
+    would be one-hot and scale dependent, whereas this distribution is
+    invariant to rescaling the feature map. The relative floor (-80 dB
+    under the peak) keeps the logarithm finite for silent frames and all-zero
+    maps (which give the uniform distribution).
+    """
+    logits = ops.log(_peak_normalise(energy) + floor) / temperature
+    return ops.log_softmax(logits, axis=-1)
+
+
+def kl_divergence(teacher_log_p, student_log_p):
+    """``KL(teacher || student) = sum p_t (log p_t - log p_s)`` per example, ``[B]``."""
+    return ops.sum(ops.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
+
+
+def _check_frame(name, frame):
+    if frame is None:
+        return None
+    frame = list(frame)
+    if len(frame) != 2 or any(
+        isinstance(v, bool) or not isinstance(v, numbers.Integral) or v <= 0 for v in frame
+    ):
+        raise ValueError(
+            f"`{name}` must be None or (frame_length, frame_step) positive ints; received {frame!r}."
+        )
+    return [int(v) for v in frame]
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class ATKLLoss(keras.losses.Loss):
+    """AT-KL feature distillation: attention transfer and KL divergence.
+
+    For every (teacher, student) pair of feature maps ``[B, T, F, C]`` two
+    attention vectors are formed from the energy of the features:
+
+    * time attention ``sum_{f, c} x^2`` -> ``[B, T]`` (which frames matter);
+    * channel attention ``sum_{t, f} |x|^2`` per complex channel -> ``[B, C / 2]``
+      (with ``complex_channels=True``; which channels carry the energy).
+
+    The frequency axis is always summed out, so teacher and student may have
+    different frequency resolutions. The **teacher** vector is aligned to the
+    student's length by linear interpolation (:func:`linear_interpolate`,
+    gather + lerp, edges clamped):
+
+    * time: if both framings are known (``student_frame`` and
+      ``teacher_frame``), student frame ``i`` reads the teacher at the frame
+      whose centre is at the same instant (:func:`frame_time_positions`), so
+      a 100-sample-hop student and a 160-sample-hop teacher are compared at
+      equal times, not equal indices; otherwise the half-pixel proportional
+      mapping (:func:`proportional_positions`) is used;
+    * channel: half-pixel proportional mapping (``align_corners=False``).
+
+    Linear interpolation of energies keeps them non-negative. On the aligned
+    vectors the two terms are:
+
+    * **AT**: ``|| a_s / ||a_s|| - a_t / ||a_t|| ||^2``
+      (:func:`attention_transfer_distance`, in ``[0, 2]``);
+    * **KL**: ``T^2 * KL(p_t || p_s)`` with ``p = softmax(log e / T)``
+      (:func:`attention_log_distribution`, :func:`kl_divergence`); the
+      ``T^2`` factor (Hinton et al.) keeps the gradient scale independent of
+      the temperature.
+
+    Each term is summed over the feature pairs with ``pair_weights``; the
+    total per example is
+    ``at_weight * (time_weight * AT_time + channel_weight * AT_channel)
+    + kl_weight * (time_weight * KL_time + channel_weight * KL_channel)``
+    where the terms not selected by ``attention_dims`` (and the AT or KL part
+    if its weight is 0) are zero. All terms are computed in float32 and are
+    invariant to rescaling any feature map (as long as its peak energy stays
+    above the ``1e-12`` silence floor; an all-zero map gives a finite loss
+    and zero gradient).
+
+    Where Han et al. (2024) are not explicit in what could be consulted here
+    (only the abstract: attention transfer along time and channel, KL
+    divergence, interpolation across mismatched time/channel dimensions),
+    the choices above are this package's: frame-centre time matching,
+    half-pixel channel mapping, log-energy softmax with ``T = 2``, the
+    ``T^2`` factor, the ``[0, 2]``-bounded AT distance and unit weights.
+
+    Args:
+        attention_dims: ``"time"``, ``"channel"`` or ``"both"``.
+        temperature: softmax temperature ``T > 0`` of the KL term.
+        at_weight: weight of the AT terms (``>= 0``).
+        kl_weight: weight of the KL terms (``>= 0``).
+        time_weight: weight of the time-attention terms (``>= 0``).
+        channel_weight: weight of the channel-attention terms (``>= 0``).
+        pair_weights: ``None`` (all 1) or one non-negative weight per
+            feature pair (12 for DCCRN-style models: 6 encoder, 6 decoder).
+        student_frame: ``(frame_length, frame_step)`` of the student STFT or
+            ``None``.
+        teacher_frame: ``(frame_length, frame_step)`` of the teacher STFT or
+            ``None``.
+        complex_channels: channel axes follow the complex convention.
+        **kwargs: base ``Loss`` arguments (``name``, ``reduction``).
+
+    Call arguments:
+        y_true: list of teacher feature maps ``[B, T_t, F_t, C_t]``.
+        y_pred: list of student feature maps ``[B, T_s, F_s, C_s]`` (same
+            number of maps, paired by index).
+
+    Returns:
+        ``call``: total AT-KL loss per example ``[B]``; :meth:`terms` gives
+        ``at_time``, ``at_channel``, ``kl_time``, ``kl_channel`` (each
+        ``[B]``, already summed over pairs with ``pair_weights``) and
+        ``total``.
+
+    References:
+        Han et al., "Distil-DCCRN: A Small-footprint DCCRN Leveraging
+        Feature-based Knowledge Distillation in Speech Enhancement", IEEE SPL
+        31, 2024, arXiv:2408.04267. Zagoruyko & Komodakis, "Paying More
+        Attention to Attention", ICLR 2017. Hinton et al., "Distilling the
+        Knowledge in a Neural Network", 2015.
+    """
+
+    def __init__(
+        self,
+        attention_dims="both",
+        temperature=2.0,
+        at_weight=1.0,
+        kl_weight=1.0,
+        time_weight=1.0,
+        channel_weight=1.0,
+        pair_weights=None,
+        student_frame=None,
+        teacher_frame=None,
+        complex_channels=True,
+        name="at_kl_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        if attention_dims not in ATTENTION_DIMS:
+            raise ValueError(
+                f"`attention_dims` must be one of {ATTENTION_DIMS}; received {attention_dims!r}."
+            )
+        self.attention_dims = attention_dims
+        self.temperature = _validate_positive("temperature", temperature)
+        self.at_weight = _validate_non_negative("at_weight", at_weight)
+        self.kl_weight = _validate_non_negative("kl_weight", kl_weight)
+        self.time_weight = _validate_non_negative("time_weight", time_weight)
+        self.channel_weight = _validate_non_negative("channel_weight", channel_weight)
+        if pair_weights is not None:
+            pair_weights = [_validate_non_negative("pair_weights[i]", w) for w in pair_weights]
+            if not pair_weights:
+                raise ValueError("`pair_weights` must be None or a non-empty list; received [].")
+        self.pair_weights = pair_weights
+        self.student_frame = _check_frame("student_frame", student_frame)
+        self.teacher_frame = _check_frame("teacher_frame", teacher_frame)
+        self.complex_channels = bool(complex_channels)
+
+    def _time_positions(self, student_len, teacher_len):
+        if self.student_frame is not None and self.teacher_frame is not None:
+            return frame_time_positions(student_len, self.student_frame, self.teacher_frame)
+        return proportional_positions(student_len, teacher_len)
+
+    def _pair_terms(self, teacher, student, use_time, use_channel):
+        zero = ops.zeros((ops.shape(student)[0],), "float32")
+        out = {"at_time": zero, "at_channel": zero, "kl_time": zero, "kl_channel": zero}
+        if len(teacher.shape) != 4 or len(student.shape) != 4:
+            raise ValueError(
+                "AT-KL feature maps must be [batch, frames, freq, channels]; received teacher "
+                f"{tuple(teacher.shape)} and student {tuple(student.shape)}."
+            )
+        dims = []
+        if use_time:
+            e_t = time_attention(teacher)
+            e_s = time_attention(student)
+            pos = self._time_positions(ops.shape(e_s)[1], ops.shape(e_t)[1])
+            dims.append(("time", linear_interpolate(e_t, pos), e_s))
+        if use_channel:
+            e_t = channel_attention(teacher, self.complex_channels)
+            e_s = channel_attention(student, self.complex_channels)
+            pos = proportional_positions(ops.shape(e_s)[1], ops.shape(e_t)[1])
+            dims.append(("channel", linear_interpolate(e_t, pos), e_s))
+        for dim, e_t, e_s in dims:
+            if self.at_weight > 0:
+                out[f"at_{dim}"] = attention_transfer_distance(e_s, e_t)
+            if self.kl_weight > 0:
+                log_t = attention_log_distribution(e_t, self.temperature)
+                log_s = attention_log_distribution(e_s, self.temperature)
+                out[f"kl_{dim}"] = self.temperature**2 * kl_divergence(log_t, log_s)
+        return out
+
+    def terms(self, teacher_features, student_features):
+        """Per-example terms, see the class docstring.
+
+        Args:
+            teacher_features: list of teacher feature maps.
+            student_features: list of student feature maps (same count).
+
+        Returns:
+            dict with ``at_time``, ``at_channel``, ``kl_time``,
+            ``kl_channel`` and ``total``, each float32 ``[batch]``.
+        """
+        teacher_features = list(teacher_features)
+        student_features = list(student_features)
+        if len(teacher_features) != len(student_features) or not student_features:
+            raise ValueError(
+                "AT-KL needs the same non-zero number of teacher and student feature maps; received "
+                f"{len(teacher_features)} teacher and {len(student_features)} student maps."
+            )
+        weights = self.pair_weights or [1.0] * len(student_features)
+        if len(weights) != len(student_features):
+            raise ValueError(
+                f"`pair_weights` has {len(weights)} entries but there are {len(student_features)} "
+                "feature pairs."
+            )
+        use_time = self.attention_dims in ("time", "both")
+        use_channel = self.attention_dims in ("channel", "both")
+        sums = None
+        for w, t, s in zip(weights, teacher_features, student_features, strict=True):
+            if w == 0:
+                continue
+            pair = self._pair_terms(t, s, use_time, use_channel)
+            pair = {k: w * v for k, v in pair.items()}
+            sums = pair if sums is None else {k: sums[k] + pair[k] for k in sums}
+        if sums is None:  # every pair weight is zero
+            zero = ops.zeros((ops.shape(student_features[0])[0],), "float32")
+            sums = {"at_time": zero, "at_channel": zero, "kl_time": zero, "kl_channel": zero}
+        sums["total"] = self.at_weight * (
+            self.time_weight * sums["at_time"] + self.channel_weight * sums["at_channel"]
+        ) + self.kl_weight * (self.time_weight * sums["kl_time"] + self.channel_weight * sums["kl_channel"])
+        return sums
+
+    def call(self, y_true, y_pred):
+        return self.terms(y_true, y_pred)["total"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            attention_dims=self.attention_dims,
+            temperature=self.temperature,
+            at_weight=self.at_weight,
+            kl_weight=self.kl_weight,
+            time_weight=self.time_weight,
+            channel_weight=self.channel_weight,
+            pair_weights=self.pair_weights,
+            student_frame=self.student_frame,
+            teacher_frame=self.teacher_frame,
+            complex_channels=self.complex_channels,
+        )
+        return config
+
+
+# ---------------------------------------------------------------------------
+# Uformer training loss
+# ---------------------------------------------------------------------------
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class UformerLoss(keras.losses.Loss):
+    """Uformer training loss: SI-SNR + time L1 + complex-spectrum L2 + magnitude L2.
+
+    Per example::
+
+        loss = si_snr_weight    * (-SI-SNR(est, ref))                      [dB]
+             + l1_weight        * mean_n |est[n] - ref[n]|
+             + complex_weight   * mean_{t,f} (dRe^2 + dIm^2) / 2
+             + magnitude_weight * mean_{t,f} (|EST| - |REF|)^2
+
+    where ``EST``/``REF`` are :class:`keras_dccrn.layers.STFT` spectra
+    (unnormalised DFT of the windowed frames, 400/160/512 Hann by default:
+    the Uformer's 25 ms / 10 ms framing at 16 kHz); the complex term is the
+    mean squared error over every real and imaginary value and the
+    magnitude is ``sqrt(Re^2 + Im^2 + epsilon)`` (finite gradient at 0).
+    The defaults weight every term 1 (the plain sum of the four losses
+    named by Fu et al.; per-term weights in their paper could not be
+    checked here); note the SI-SNR term is in dB and dominates for
+    low-level signals, tune the weights if the spectral terms should matter
+    more.
+
+    Args:
+        si_snr_weight: weight of the negative SI-SNR (dB), ``>= 0``.
+        l1_weight: weight of the waveform mean absolute error, ``>= 0``.
+        complex_weight: weight of the complex-spectrum MSE, ``>= 0``.
+        magnitude_weight: weight of the magnitude-spectrum MSE, ``>= 0``.
+        frame_length: STFT window (samples).
+        frame_step: STFT hop (samples).
+        fft_length: DFT size.
+        window: STFT window type.
+        epsilon: numerical floor (SI-SNR and magnitude).
+        **kwargs: base ``Loss`` arguments (``name``, ``reduction``).
+
+    Call arguments:
+        y_true: clean waveform ``[batch, samples]``.
+        y_pred: estimate ``[batch, samples]``.
+
+    References:
+        Fu et al., "Uformer: A Unet based dilated complex & real dual-path
+        conformer network for simultaneous speech enhancement and
+        dereverberation", ICASSP 2022, arXiv:2111.06015.
+    """
+
+    def __init__(
+        self,
+        si_snr_weight=1.0,
+        l1_weight=1.0,
+        complex_weight=1.0,
+        magnitude_weight=1.0,
+        frame_length=400,
+        frame_step=160,
+        fft_length=512,
+        window="hann",
+        epsilon=EPSILON,
+        name="uformer_loss",
+        **kwargs,
+    ):
+        super().__init__(name=name, **kwargs)
+        self.si_snr_weight = _validate_non_negative("si_snr_weight", si_snr_weight)
+        self.l1_weight = _validate_non_negative("l1_weight", l1_weight)
+        self.complex_weight = _validate_non_negative("complex_weight", complex_weight)
+        self.magnitude_weight = _validate_non_negative("magnitude_weight", magnitude_weight)
+        self.epsilon = _validate_positive("epsilon", epsilon)
+        self.stft = STFT(frame_length, frame_step, fft_length, window, name="uformer_loss_stft")
+
+    def terms(self, y_true, y_pred):
+        """Unweighted per-example terms and the weighted ``total``, each float32 ``[batch]``.
+
+        Keys: ``si_snr`` (negative SI-SNR, dB), ``l1``, ``complex_mse``,
+        ``magnitude_mse``, ``total``.
+        """
+        ref = ops.cast(y_true, "float32")
+        est = ops.cast(y_pred, "float32")
+        neg_si_snr = -si_snr(est, ref, self.epsilon)
+        l1 = ops.mean(ops.abs(est - ref), axis=-1)
+        spec_est = self.stft(est)  # [B, T, bins, 2]
+        spec_ref = self.stft(ref)
+        diff = spec_est - spec_ref
+        complex_mse = ops.mean(diff * diff, axis=(1, 2, 3))
+        mag_diff = complex_abs(spec_est, self.epsilon) - complex_abs(spec_ref, self.epsilon)
+        magnitude_mse = ops.mean(mag_diff * mag_diff, axis=(1, 2, 3))
+        total = (
+            self.si_snr_weight * neg_si_snr
+            + self.l1_weight * l1
+            + self.complex_weight * complex_mse
+            + self.magnitude_weight * magnitude_mse
+        )
+        return {
+            "si_snr": neg_si_snr,
+            "l1": l1,
+            "complex_mse": complex_mse,
+            "magnitude_mse": magnitude_mse,
+            "total": total,
+        }
+
+    def call(self, y_true, y_pred):
+        return self.terms(y_true, y_pred)["total"]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            si_snr_weight=self.si_snr_weight,
+            l1_weight=self.l1_weight,
+            complex_weight=self.complex_weight,
+            magnitude_weight=self.magnitude_weight,
+            frame_length=self.stft.frame_length,
+            frame_step=self.stft.frame_step,
+            fft_length=self.stft.fft_length,
+            window=self.stft.window,
+            epsilon=self.epsilon,
+        )
         return config

@@ -267,8 +267,10 @@ class DCCRN(keras.Model):
             if i < n - 1:
                 x = self.decoder_acts[i](self.decoder_norms[i](x, training=training))
             features.append(x)
-        mask = ops.pad(ops.cast(x, "float32"), [[0, 0], [0, 0], [1, 0], [0, 0]])  # DC bin gets 0
-        est = apply_mask(spec, mask, self.masking_mode)
+        # DC bin gets mask 0, i.e. output 0 in every mode; masking bins 1: only and padding the DC with 0
+        # is the same value and avoids 0 / 0 in mode E when TFLite float16 flushes the 1e-8 to zero.
+        est = apply_mask(spec[:, :, 1:, :], ops.cast(x, "float32"), self.masking_mode)
+        est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [B, T, bins - 1, 2] -> [B, T, bins, 2]
         out = ops.clip(self.istft(est, length=length), -1.0, 1.0)
         if return_features:
             return out, features

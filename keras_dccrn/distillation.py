@@ -1,0 +1,353 @@
+"""Knowledge distillation: the AT-KL ``Distiller`` of Distil-DCCRN.
+
+A frozen teacher (Uformer in the paper, any model with
+``model(wave, return_features=True) -> (wave, [feature maps])``) trains a
+student (Distil-DCCRN) with the balanced SI-SNR on the outputs and attention
+transfer + KL divergence on the intermediate feature maps.
+
+TensorFlow is used here (``tf.GradientTape`` and ``tf.distribute``) because
+``train_step`` is the TensorFlow-backend training loop; the loss arithmetic
+itself lives in :mod:`keras_dccrn.losses` and uses ``keras.ops`` only.
+"""
+
+import keras
+import tensorflow as tf
+from keras import ops
+
+from keras_dccrn.losses import ATTENTION_DIMS, EPSILON, ATKLLoss, balanced_si_snr_terms, si_snr
+
+KD_MODES = ("none", "output", "at", "kl", "at_kl")
+# Every value tracked as a metric (and returned by ``train_step``/``test_step``).
+TERMS = ("loss", "si_snr_clean", "si_snr_teacher", "at_time", "at_channel", "kl_time", "kl_channel")
+FEATURE_TERMS = ("at_time", "at_channel", "kl_time", "kl_channel")
+
+
+def _frame_of(model):
+    """``(frame_length, frame_step)`` of a model's STFT, or ``None`` if unknown."""
+    length = getattr(model, "frame_length", None)
+    step = getattr(model, "frame_step", None)
+    if isinstance(length, int) and isinstance(step, int):
+        return [length, step]
+    return None
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class Distiller(keras.Model):
+    """Teacher -> student knowledge distillation with the AT-KL loss.
+
+    The teacher runs in inference mode (``training=False``, batch norm uses
+    its moving statistics) and outside the gradient tape; its weights are
+    frozen (``teacher.trainable = False``) and never updated. The student
+    runs in training mode and is the only model the optimizer sees. Per
+    example the loss is::
+
+        loss = alpha * (-SI-SNR(student, clean))
+             + (1 - alpha) * (-SI-SNR(student, teacher))             # balanced SI-SNR
+             + at_weight * (time_weight * at_time + channel_weight * at_channel)
+             + kl_weight * (time_weight * kl_time + channel_weight * kl_channel)
+
+    with the AT/KL terms of :class:`keras_dccrn.losses.ATKLLoss` summed over
+    the feature pairs (teacher map ``i`` with student map ``i``; 6 encoder
+    and 6 decoder maps for DCCRN). Time attention is aligned in seconds from
+    the two models' ``frame_length``/``frame_step`` attributes when both
+    have them (else proportionally). The batch loss is the sum of the
+    per-example losses divided by the **global** batch size (local batch
+    times ``num_replicas_in_sync``), so gradients summed over
+    ``tf.distribute`` replicas equal the gradient of the global mean.
+
+    Mixed precision: the loss is computed in float32. If the Distiller's
+    dtype policy is ``"mixed_float16"``, ``compile`` wraps the optimizer in
+    a ``keras.optimizers.LossScaleOptimizer`` (Keras' ``auto_scale_loss``)
+    and ``train_step`` scales the loss with ``optimizer.scale_loss``; with
+    ``"mixed_bfloat16"`` or float32 no loss scaling is used.
+
+    Ablation (``kd_mode``; the terms a mode does not use are reported as 0
+    and not computed):
+
+    * ``"none"``: student alone, ``-SI-SNR(student, clean)`` (``alpha`` and
+      the teacher are ignored; the teacher may be ``None``);
+    * ``"output"``: balanced SI-SNR only;
+    * ``"at"``: balanced SI-SNR + AT terms;
+    * ``"kl"``: balanced SI-SNR + KL terms;
+    * ``"at_kl"``: balanced SI-SNR + AT + KL terms (the paper's method).
+
+    ``attention_dims`` (``"time"``, ``"channel"``, ``"both"``) selects the
+    attention vectors used by the AT/KL terms.
+
+    Metrics (all means over the epoch, float32): ``loss`` (the total),
+    ``si_snr_clean`` and ``si_snr_teacher`` (SI-SNR of the student output
+    against the clean speech and against the teacher output, in dB, higher
+    is better), ``at_time``, ``at_channel``, ``kl_time``, ``kl_channel``
+    (AT-KL terms summed over pairs with ``pair_weights``, before the
+    ``at/kl/time/channel`` weights).
+
+    Args:
+        teacher: teacher ``keras.Model`` (frozen here), or ``None`` only with
+            ``kd_mode="none"``.
+        student: student ``keras.Model``.
+        kd_mode: ablation mode, see above.
+        attention_dims: ``"time"``, ``"channel"`` or ``"both"``.
+        alpha: weight of the clean SI-SNR term in ``[0, 1]``; ``1 - alpha``
+            weights the teacher-output term.
+        temperature: softmax temperature of the KL terms.
+        at_weight: weight of the AT terms.
+        kl_weight: weight of the KL terms.
+        time_weight: weight of the time-attention terms.
+        channel_weight: weight of the channel-attention terms.
+        pair_weights: ``None`` or one weight per feature pair.
+        complex_channels: feature channels follow the complex convention
+            (channel attention per complex channel).
+        epsilon: SI-SNR numerical floor.
+        **kwargs: base ``Model`` arguments (``name``, ``dtype``).
+
+    Call arguments:
+        inputs: noisy waveform ``[batch, samples]``.
+        training: forwarded to the student.
+
+    Input shape:
+        ``[batch, samples]``.
+
+    Output shape:
+        ``[batch, samples]``: the student's enhanced waveform.
+
+    References:
+        Han et al., "Distil-DCCRN: A Small-footprint DCCRN Leveraging
+        Feature-based Knowledge Distillation in Speech Enhancement", IEEE
+        Signal Processing Letters 31, 2024, arXiv:2408.04267.
+    """
+
+    def __init__(
+        self,
+        teacher,
+        student,
+        kd_mode="at_kl",
+        attention_dims="both",
+        alpha=0.5,
+        temperature=2.0,
+        at_weight=1.0,
+        kl_weight=1.0,
+        time_weight=1.0,
+        channel_weight=1.0,
+        pair_weights=None,
+        complex_channels=True,
+        epsilon=EPSILON,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if kd_mode not in KD_MODES:
+            raise ValueError(f"`kd_mode` must be one of {KD_MODES}; received {kd_mode!r}.")
+        if attention_dims not in ATTENTION_DIMS:
+            raise ValueError(
+                f"`attention_dims` must be one of {ATTENTION_DIMS}; received {attention_dims!r}."
+            )
+        if not isinstance(student, keras.Model):
+            raise ValueError(f"`student` must be a keras.Model; received {type(student).__name__}.")
+        if teacher is None and kd_mode != "none":
+            raise ValueError(f"`teacher` is required for kd_mode={kd_mode!r}; received None.")
+        if teacher is not None and not isinstance(teacher, keras.Model):
+            raise ValueError(f"`teacher` must be a keras.Model or None; received {type(teacher).__name__}.")
+        if teacher is student:
+            raise ValueError("`teacher` and `student` must be different models; received the same object.")
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
+            raise ValueError(f"`alpha` must be a number in [0, 1]; received {alpha!r}.")
+        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
+            raise ValueError(f"`epsilon` must be a positive number; received {epsilon!r}.")
+        self.teacher = teacher
+        self.student = student
+        if teacher is not None:
+            # Toggle: Keras' setattr short-circuits ``x.trainable = False`` when
+            # ``x.trainable`` is already False, which leaves the sublayers of a
+            # model deserialised with ``trainable=False`` (created after the flag
+            # was set) trainable. Setting True first makes False propagate.
+            teacher.trainable = True
+            teacher.trainable = False
+        self.kd_mode = kd_mode
+        self.attention_dims = attention_dims
+        self.alpha = float(alpha)
+        self.epsilon = float(epsilon)
+        # ATKLLoss validates the remaining numbers.
+        use_at = kd_mode in ("at", "at_kl")
+        use_kl = kd_mode in ("kl", "at_kl")
+        self.at_kl = ATKLLoss(
+            attention_dims=attention_dims,
+            temperature=temperature,
+            at_weight=at_weight if use_at else 0.0,
+            kl_weight=kl_weight if use_kl else 0.0,
+            time_weight=time_weight,
+            channel_weight=channel_weight,
+            pair_weights=pair_weights,
+            student_frame=_frame_of(student),
+            teacher_frame=_frame_of(teacher),
+            complex_channels=complex_channels,
+        )
+        self.temperature = self.at_kl.temperature
+        self.at_weight = float(at_weight)
+        self.kl_weight = float(kl_weight)
+        self.time_weight = self.at_kl.time_weight
+        self.channel_weight = self.at_kl.channel_weight
+        self.pair_weights = self.at_kl.pair_weights
+        self.complex_channels = self.at_kl.complex_channels
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in TERMS}
+        if all(m.built for m in self._models()):
+            self.built = True
+
+    def _models(self):
+        return [m for m in (self.teacher, self.student) if m is not None]
+
+    @property
+    def uses_teacher(self):
+        """Whether the loss needs the teacher's output (every mode but ``"none"``)."""
+        return self.kd_mode != "none"
+
+    @property
+    def uses_features(self):
+        """Whether the loss needs intermediate feature maps (``at``, ``kl``, ``at_kl``)."""
+        return self.kd_mode in ("at", "kl", "at_kl")
+
+    def build(self, input_shape=None):
+        # Teacher and student are normally built already (``build_model``
+        # builds, and deserialisation rebuilds them from their build config).
+        for model in self._models():
+            if not model.built:
+                model(ops.zeros((1, 1600), "float32"), training=False)
+        self.built = True
+
+    def call(self, inputs, training=None):
+        return self.student(inputs, training=training)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    # ------------------------------------------------------------------ loss
+
+    def teacher_outputs(self, noisy):
+        """Teacher ``(wave, features)`` in inference mode, without gradients.
+
+        ``features`` is ``None`` unless :attr:`uses_features`; returns
+        ``(None, None)`` when the mode needs no teacher.
+        """
+        if not self.uses_teacher:
+            return None, None
+        if self.uses_features:
+            wave, features = self.teacher(noisy, training=False, return_features=True)
+            features = [ops.stop_gradient(f) for f in features]
+        else:
+            wave, features = self.teacher(noisy, training=False), None
+        return ops.stop_gradient(wave), features
+
+    def student_outputs(self, noisy, training):
+        """Student ``(wave, features)``; ``features`` is ``None`` unless needed."""
+        if self.uses_features:
+            return self.student(noisy, training=training, return_features=True)
+        return self.student(noisy, training=training), None
+
+    def loss_terms(self, clean, student_wave, student_features, teacher_wave, teacher_features):
+        """Every term of :data:`TERMS` per example, float32 ``[batch]``.
+
+        Args:
+            clean: clean waveform ``[batch, samples]``.
+            student_wave: student output ``[batch, samples]``.
+            student_features: student feature maps or ``None``.
+            teacher_wave: teacher output or ``None`` (mode ``"none"``).
+            teacher_features: teacher feature maps or ``None``.
+        """
+        student_wave = ops.cast(student_wave, "float32")
+        zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
+        terms = dict.fromkeys(TERMS, zero)
+        if not self.uses_teacher:
+            clean_db = si_snr(student_wave, clean, self.epsilon)
+            terms["si_snr_clean"] = clean_db
+            terms["loss"] = -clean_db
+            return terms
+        loss, clean_db, si_snr_db = balanced_si_snr_terms(
+            student_wave, clean, teacher_wave, self.alpha, self.epsilon
+        )
+        terms["si_snr_clean"] = clean_db
+        terms["si_snr_teacher"] = si_snr_db
+        if self.uses_features:
+            kd = self.at_kl.terms(teacher_features, student_features)
+            for name in FEATURE_TERMS:
+                terms[name] = kd[name]
+            loss = loss + kd["total"]
+        terms["loss"] = loss
+        return terms
+
+    def compute_terms(self, noisy, clean, training=False):
+        """Runs teacher and student on ``noisy`` and returns :meth:`loss_terms`."""
+        teacher_wave, teacher_features = self.teacher_outputs(noisy)
+        student_wave, student_features = self.student_outputs(noisy, training)
+        return self.loss_terms(clean, student_wave, student_features, teacher_wave, teacher_features)
+
+    def _reduce(self, per_example, sample_weight):
+        """Sum over the local batch divided by the global batch size."""
+        if sample_weight is not None:
+            weight = ops.reshape(sample_weight, (-1,))  # [B] or [B, 1] -> [B]
+            per_example = per_example * ops.cast(weight, "float32")
+        replicas = tf.distribute.get_strategy().num_replicas_in_sync
+        global_batch = ops.cast(ops.shape(per_example)[0] * replicas, "float32")
+        return ops.sum(per_example) / global_batch
+
+    def _update_metrics(self, terms, sample_weight):
+        for name, tracker in self.trackers.items():
+            tracker.update_state(terms[name], sample_weight=sample_weight)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    @staticmethod
+    def _unpack(data):
+        noisy, clean, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if clean is None:
+            raise ValueError("Distiller needs (noisy, clean) pairs; received inputs without targets.")
+        return noisy, ops.cast(clean, "float32"), sample_weight
+
+    # ------------------------------------------------------------ train/test
+
+    def train_step(self, data):
+        noisy, clean, sample_weight = self._unpack(data)
+        teacher_wave, teacher_features = self.teacher_outputs(noisy)
+        variables = self.student.trainable_variables
+        with tf.GradientTape() as tape:
+            student_wave, student_features = self.student_outputs(noisy, training=True)
+            terms = self.loss_terms(clean, student_wave, student_features, teacher_wave, teacher_features)
+            loss = self._reduce(terms["loss"], sample_weight)
+            scaled = self.optimizer.scale_loss(loss)
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return self._update_metrics(terms, sample_weight)
+
+    def test_step(self, data):
+        noisy, clean, sample_weight = self._unpack(data)
+        terms = self.compute_terms(noisy, clean, training=False)
+        return self._update_metrics(terms, sample_weight)
+
+    # ---------------------------------------------------------------- config
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            teacher=None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
+            student=keras.saving.serialize_keras_object(self.student),
+            kd_mode=self.kd_mode,
+            attention_dims=self.attention_dims,
+            alpha=self.alpha,
+            temperature=self.temperature,
+            at_weight=self.at_weight,
+            kl_weight=self.kl_weight,
+            time_weight=self.time_weight,
+            channel_weight=self.channel_weight,
+            pair_weights=self.pair_weights,
+            complex_channels=self.complex_channels,
+            epsilon=self.epsilon,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if config.get("teacher") is not None:
+            config["teacher"] = keras.saving.deserialize_keras_object(config["teacher"])
+        config["student"] = keras.saving.deserialize_keras_object(config["student"])
+        return cls(**config)

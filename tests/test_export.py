@@ -1,0 +1,222 @@
+import io
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+import tensorflow as tf
+
+from keras_dccrn import build_model
+from keras_dccrn.export import TFLiteEnhancer, export_saved_model, export_tflite, tflite_op_names
+from keras_dccrn.losses import si_snr
+
+CHUNK = 1600
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    keras.utils.set_random_seed(0)
+    return build_model("tiny", time_crop="causal")
+
+
+@pytest.fixture(scope="module")
+def saved(tiny, tmp_path_factory):
+    base = tmp_path_factory.mktemp("sm") / "tiny"
+    return base, export_saved_model(tiny, base, version=3)
+
+
+@pytest.fixture(scope="module")
+def signal():
+    t = np.arange(4321) / 16000
+    rng = np.random.default_rng(0)
+    return (0.3 * np.sin(2 * np.pi * 300 * t) + 0.05 * rng.standard_normal(t.size)).astype("float32")
+
+
+def _wav_bytes(audio, rate):
+    buf = io.BytesIO()
+    sf.write(buf, audio, rate, subtype="PCM_16", format="WAV")
+    return buf.getvalue()
+
+
+def test_saved_model_layout_and_signatures(saved, tiny, signal):
+    base, version_dir = saved
+    assert version_dir == os.path.join(str(base), "3")
+    assert os.path.isfile(os.path.join(version_dir, "saved_model.pb"))
+    assert os.path.isdir(os.path.join(version_dir, "variables"))
+    assert not [n for n in os.listdir(base) if n.startswith(".tmp")]
+    loaded = tf.saved_model.load(version_dir)
+    assert set(loaded.signatures) == {"serving_default", "enhance_wav"}
+    fn = loaded.signatures["serving_default"]
+    for shape in [(1, 1600), (3, 777)]:
+        x = np.random.default_rng(shape[1]).standard_normal(shape).astype("float32") * 0.1
+        out = fn(noisy=tf.constant(x))["enhanced"].numpy()
+        np.testing.assert_allclose(out, np.asarray(tiny(x)), atol=1e-5)
+
+
+def test_enhance_wav_signature(saved, tiny, signal):
+    loaded = tf.saved_model.load(saved[1])
+    fn = loaded.signatures["enhance_wav"]
+    wav = _wav_bytes(signal, 16000)
+    out = fn(wav_bytes=tf.constant([wav, wav]))["enhanced_wav_bytes"].numpy()
+    assert out.shape == (2,)
+    decoded, rate = sf.read(io.BytesIO(out[0]), dtype="float32")
+    assert rate == 16000 and decoded.shape == signal.shape
+    pcm = sf.read(io.BytesIO(wav), dtype="float32")[0]
+    np.testing.assert_allclose(decoded, np.asarray(tiny(pcm[None]))[0], atol=2.0 / 32768)
+    with pytest.raises(tf.errors.InvalidArgumentError, match="must be 16000 Hz"):
+        fn(wav_bytes=tf.constant([_wav_bytes(signal, 8000)]))
+
+
+def test_existing_version_and_bad_version_are_refused(saved, tiny):
+    base, _ = saved
+    with pytest.raises(ValueError, match="already exists"):
+        export_saved_model(tiny, base, version=3)
+    with pytest.raises(ValueError, match="positive integer"):
+        export_saved_model(tiny, base, version=0)
+
+
+def _cli():
+    exe = os.path.join(os.path.dirname(sys.executable), "saved_model_cli")
+    return [exe] if os.path.exists(exe) else ["saved_model_cli"]
+
+
+def test_saved_model_cli_show_and_run(saved, tiny, tmp_path):
+    version_dir = saved[1]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")
+    show = subprocess.run(
+        _cli() + ["show", "--dir", version_dir, "--all"], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert show.returncode == 0, show.stderr[-2000:]
+    for text in (
+        "signature_def['serving_default']",
+        "signature_def['enhance_wav']",
+        "noisy",
+        "enhanced",
+        "wav_bytes",
+        "enhanced_wav_bytes",
+        "shape: (-1, -1)",
+    ):
+        assert text in show.stdout
+    x = np.random.default_rng(9).standard_normal((2, 1234)).astype("float32") * 0.1
+    np.save(tmp_path / "x.npy", x)
+    run = subprocess.run(
+        _cli()
+        + [
+            "run",
+            "--dir",
+            version_dir,
+            "--tag_set",
+            "serve",
+            "--signature_def",
+            "serving_default",
+            "--inputs",
+            f"noisy={tmp_path / 'x.npy'}",
+            "--outdir",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr[-2000:]
+    out = np.load(tmp_path / "out" / "enhanced.npy")
+    np.testing.assert_allclose(out, np.asarray(tiny(x)), atol=1e-5)
+
+
+def _builtin_only(path):
+    ops = tflite_op_names(path)
+    assert ops and not [op for op in ops if op.startswith("Flex") or op == "CUSTOM"], ops
+    return ops
+
+
+@pytest.fixture(scope="module")
+def offline_float32(tiny, tmp_path_factory):
+    return export_tflite(tiny, tmp_path_factory.mktemp("tfl") / "off.tflite", chunk_samples=CHUNK)
+
+
+def test_offline_tflite_matches_keras_chunkwise(offline_float32, tiny, signal):
+    ops = _builtin_only(offline_float32)
+    assert "CONV_2D" in ops
+    enhancer = TFLiteEnhancer(offline_float32)
+    assert enhancer.mode == "offline" and enhancer.chunk_samples == CHUNK
+    y = enhancer(signal)
+    assert y.shape == signal.shape and y.dtype == np.float32
+    padded = np.zeros(3 * CHUNK, "float32")
+    padded[: signal.size] = signal
+    # [3 * CHUNK] -> [3, CHUNK]: the enhancer runs each chunk independently
+    reference = np.asarray(tiny(padded.reshape(3, CHUNK))).reshape(-1)[: signal.size]
+    np.testing.assert_allclose(y, reference, atol=1e-5)
+    assert enhancer(np.zeros(0, "float32")).shape == (0,)
+    with pytest.raises(ValueError, match="1-D"):
+        enhancer(signal[None])
+
+
+def test_quantized_variants_run_and_stay_close(tiny, offline_float32, signal, tmp_path):
+    reference = TFLiteEnhancer(offline_float32)(signal)
+    results = {}
+    for quantization in ("float16", "dynamic_int8"):
+        path = export_tflite(
+            tiny, tmp_path / f"{quantization}.tflite", quantization=quantization, chunk_samples=CHUNK
+        )
+        _builtin_only(path)
+        assert os.path.getsize(path) < os.path.getsize(offline_float32)
+        y = TFLiteEnhancer(path)(signal)
+        results[quantization] = float(si_snr(y[None], reference[None])[0])
+    print("SI-SNR vs float32 TFLite (dB):", results)
+    assert results["float16"] > 40
+    assert results["dynamic_int8"] > 15
+
+
+def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
+    keras_out = np.asarray(tiny(signal[None]))[0]
+    path = export_tflite(tiny, tmp_path / "stream.tflite", mode="streaming")
+    _builtin_only(path)
+    enhancer = TFLiteEnhancer(path)
+    assert enhancer.mode == "streaming" and enhancer.hop == 100 and enhancer.delay_samples == 300
+    for length in (50, 1000, signal.size):
+        y = enhancer(signal[:length])
+        ref = np.asarray(tiny(signal[None, :length]))[0]
+        np.testing.assert_allclose(y, ref, atol=1e-5)
+    y32 = enhancer(signal)
+    err_db = 10 * np.log10(np.sum((y32 - keras_out) ** 2) / np.sum(keras_out**2))
+    assert err_db < -40
+    rng = np.random.default_rng(4)
+    calibration = [rng.standard_normal(3200).astype("float32") * 0.1, signal[:3000]]
+    path8 = export_tflite(
+        tiny,
+        tmp_path / "stream_int8.tflite",
+        mode="streaming",
+        quantization="int8",
+        representative_data=calibration,
+    )
+    ops = _builtin_only(path8)
+    assert "QUANTIZE" in ops
+    y8 = TFLiteEnhancer(path8)(signal)
+    assert np.all(np.isfinite(y8)) and y8.shape == signal.shape
+    print("streaming int8 SI-SNR vs float32 (dB):", float(si_snr(y8[None], y32[None])[0]))
+
+
+def test_bad_arguments(tiny, tmp_path):
+    with pytest.raises(ValueError, match="mode"):
+        export_tflite(tiny, tmp_path / "x.tflite", mode="batch")
+    with pytest.raises(ValueError, match="quantization"):
+        export_tflite(tiny, tmp_path / "x.tflite", quantization="int4")
+    with pytest.raises(ValueError, match="streaming. only"):
+        export_tflite(tiny, tmp_path / "x.tflite", quantization="int8", representative_data=[np.ones(100)])
+    with pytest.raises(ValueError, match="representative_data"):
+        export_tflite(tiny, tmp_path / "x.tflite", mode="streaming", quantization="int8")
+    with pytest.raises(ValueError, match="time_crop='causal'"):
+        export_tflite(build_model("tiny"), tmp_path / "x.tflite", mode="streaming")
+    with pytest.raises(ValueError, match="chunk_samples"):
+        export_tflite(tiny, tmp_path / "x.tflite", chunk_samples=10)
+    assert not list(tmp_path.iterdir())
+    with pytest.raises(ValueError, match="no such TFLite file"):
+        TFLiteEnhancer(tmp_path / "missing.tflite")
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(b"not a flatbuffer at all")
+    with pytest.raises(ValueError, match="junk.tflite"):
+        TFLiteEnhancer(junk)

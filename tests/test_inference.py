@@ -1,0 +1,266 @@
+import os
+import sys
+import tracemalloc
+import types
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from keras_dccrn import build_model, inference
+from keras_dccrn.audio import AudioError
+from keras_dccrn.inference import ModelLoadError, enhance, enhance_file, load_enhancer
+
+
+@pytest.fixture(scope="module")
+def causal_model():
+    return build_model("tiny", time_crop="causal")
+
+
+@pytest.fixture(scope="module")
+def enhancer(causal_model):
+    return load_enhancer(causal_model)
+
+
+def noise(rng, shape, level=0.1):
+    return (level * rng.standard_normal(shape)).astype(np.float32)
+
+
+def test_enhance_is_exported_at_package_level():
+    import keras_dccrn
+
+    assert keras_dccrn.enhance is enhance
+
+
+def test_keras_models_are_wrapped_once(causal_model, enhancer):
+    assert load_enhancer(causal_model) is enhancer  # repeated enhance(..., model) calls do not retrace
+
+
+def test_whole_signal_matches_the_model(causal_model, enhancer, rng):
+    x = noise(rng, (2, 16000))
+    expected = np.asarray(causal_model(x, training=False))
+    np.testing.assert_allclose(enhance(x, 16000, enhancer, chunk_seconds=None), expected, atol=1e-6)
+    mono = enhance(x[0], 16000, enhancer)  # fits in one window: processed whole
+    assert mono.shape == (16000,) and mono.dtype == np.float32
+    np.testing.assert_allclose(mono, expected[0], atol=1e-6)
+
+
+@pytest.mark.parametrize("rate,channels", [(16000, 1), (44100, 2), (8000, 1)])
+def test_chunked_matches_whole_signal(enhancer, rng, rate, channels):
+    x = noise(rng, (channels, 9 * rate))
+    whole = enhance(x, rate, enhancer, chunk_seconds=None)
+    chunked = enhance(x, rate, enhancer, chunk_seconds=1.5, context_seconds=1.0)
+    assert chunked.shape == whole.shape == x.shape
+    # Causal model, hop-aligned windows, 1 s of history: equal up to the truncated recurrent history.
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+    assert np.sqrt(np.mean(whole**2)) > 1e-4  # the comparison is not between silences
+
+
+def test_chunk_borders_need_the_context(enhancer, rng):
+    # Without history each window restarts the recurrent state: visible differences at the borders,
+    # so the test above can fail.
+    x = noise(rng, (1, 9 * 16000))
+    whole = enhance(x, 16000, enhancer, chunk_seconds=None)
+    no_context = enhance(x, 16000, enhancer, chunk_seconds=1.5, context_seconds=0.0, fade_seconds=0.0)
+    assert np.abs(no_context - whole).max() > 1e-4
+
+
+def test_non_causal_model_chunked(rng):
+    model = build_model("tiny")  # DCCRN crop: 999 samples look-ahead, handled by the window margin
+    assert model.lookahead_samples == 999
+    x = noise(rng, (1, 5 * 16000))
+    whole = enhance(x, 16000, model, chunk_seconds=None)
+    chunked = enhance(x, 16000, model, chunk_seconds=1.0, context_seconds=1.0)
+    np.testing.assert_allclose(chunked, whole, atol=1e-5)
+
+
+def test_enhance_rejects_bad_audio(enhancer):
+    with pytest.raises(ValueError, match="NaN"):
+        enhance(np.array([0.0, np.nan, 0.1], np.float32), 16000, enhancer)
+    with pytest.raises(ValueError, match="empty"):
+        enhance(np.zeros(0, np.float32), 16000, enhancer)
+    with pytest.raises(ValueError, match="shape"):
+        enhance(np.zeros((1, 1, 100), np.float32), 16000, enhancer)
+    with pytest.raises(ValueError, match="sample_rate"):
+        enhance(np.zeros(100, np.float32), 0, enhancer)
+    with pytest.raises(ValueError, match="chunk_seconds"):
+        enhance(np.zeros(100, np.float32), 16000, enhancer, chunk_seconds=-1.0)
+
+
+def test_no_default_model():
+    assert inference.DEFAULT_MODEL is None
+    with pytest.raises(ModelLoadError, match="no trained model is shipped"):
+        load_enhancer(None)
+    with pytest.raises(ModelLoadError, match="no trained model is shipped"):
+        enhance(np.zeros(1600, np.float32), 16000)
+
+
+def test_load_errors_are_one_line(tmp_path):
+    with pytest.raises(ModelLoadError, match="no such model") as info:
+        load_enhancer(str(tmp_path / "missing.keras"))
+    assert "\n" not in str(info.value)
+    bad = tmp_path / "bad.keras"
+    bad.write_text("not a zip")
+    with pytest.raises(ModelLoadError, match="bad.keras: cannot load the Keras model") as info:
+        load_enhancer(str(bad))
+    assert "\n" not in str(info.value)
+    (tmp_path / "empty_dir").mkdir()
+    with pytest.raises(ModelLoadError, match="no saved_model.pb"):
+        load_enhancer(str(tmp_path / "empty_dir"))
+    (tmp_path / "m.onnx").write_bytes(b"x")
+    with pytest.raises(ModelLoadError, match="unsupported model file"):
+        load_enhancer(str(tmp_path / "m.onnx"))
+
+
+def test_keras_file_roundtrip(causal_model, tmp_path, rng):
+    path = str(tmp_path / "m.keras")
+    causal_model.save(path)
+    loaded = load_enhancer(path)
+    assert isinstance(loaded, inference.KerasEnhancer)
+    assert loaded.lookahead_samples == 399 and loaded.alignment == 100
+    x = noise(rng, (1, 8000))
+    np.testing.assert_allclose(loaded(x), np.asarray(causal_model(x, training=False)), atol=1e-6)
+
+
+def _save_gain_savedmodel(path, gain):
+    import tensorflow as tf
+
+    class Gain(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32, name="noisy")])
+        def serve(self, noisy):
+            return {"enhanced": noisy * gain}
+
+    module = Gain()
+    tf.saved_model.save(module, path, signatures={"serving_default": module.serve})
+
+
+def test_savedmodel_and_tf_serving_layout(tmp_path, rng):
+    _save_gain_savedmodel(str(tmp_path / "plain"), 0.5)
+    x = noise(rng, (2, 4000))
+    np.testing.assert_allclose(load_enhancer(str(tmp_path / "plain"))(x), 0.5 * x, atol=1e-7)
+    # TF-Serving layout: the highest integer version wins (10 > 9, numerically).
+    _save_gain_savedmodel(str(tmp_path / "serving" / "9"), 0.25)
+    _save_gain_savedmodel(str(tmp_path / "serving" / "10"), 0.75)
+    (tmp_path / "serving" / "notes").mkdir()
+    served = load_enhancer(str(tmp_path / "serving"))
+    assert isinstance(served, inference.SavedModelEnhancer)
+    np.testing.assert_allclose(enhance(x, 16000, served), 0.75 * x, atol=1e-6)
+
+
+def test_tflite_delegates_to_export(tmp_path, monkeypatch, rng):
+    path = str(tmp_path / "m.tflite")
+    with open(path, "wb") as f:
+        f.write(b"tflite")
+    # Without keras_dccrn.export.TFLiteEnhancer: a clear error, not an ImportError traceback.
+    monkeypatch.setitem(sys.modules, "keras_dccrn.export", types.ModuleType("keras_dccrn.export"))
+    with pytest.raises(ModelLoadError, match="TFLiteEnhancer"):
+        load_enhancer(path)
+
+    calls = []
+
+    class FakeTFLiteEnhancer:
+        frame_step = 100
+        lookahead_samples = 399
+
+        def __init__(self, p):
+            assert p == path
+
+        def __call__(self, wave):
+            assert wave.ndim == 1 and wave.dtype == np.float32
+            calls.append(wave.size)
+            return 0.5 * wave
+
+    fake = types.ModuleType("keras_dccrn.export")
+    fake.TFLiteEnhancer = FakeTFLiteEnhancer
+    monkeypatch.setitem(sys.modules, "keras_dccrn.export", fake)
+    runner = load_enhancer(path)
+    assert runner.lookahead_samples == 399
+    x = noise(rng, (2, 3000))
+    np.testing.assert_allclose(enhance(x, 16000, runner), 0.5 * x, atol=1e-7)
+    assert calls == [3000, 3000]  # one call per channel
+
+
+def test_enhance_file_streams_like_enhance(enhancer, tmp_path, rng):
+    x = noise(rng, (6 * 22050, 2))
+    src, dst = str(tmp_path / "in.flac"), str(tmp_path / "out" / "in.flac")
+    sf.write(src, x, 22050, subtype="PCM_24")
+    seen = []
+    info = enhance_file(
+        enhancer, src, dst, chunk_seconds=1.0, context_seconds=0.5, progress=lambda d, t: seen.append((d, t))
+    )
+    assert info.samplerate == 22050
+    out_info = sf.info(dst)
+    assert (out_info.samplerate, out_info.channels, out_info.frames) == (22050, 2, x.shape[0])
+    assert (out_info.format, out_info.subtype) == ("FLAC", "PCM_24")
+    got = sf.read(dst, dtype="float32")[0].T
+    expected = enhance(sf.read(src, dtype="float32")[0].T, 22050, enhancer, chunk_seconds=None)
+    np.testing.assert_allclose(got, expected, atol=2e-5)  # PCM_24 quantisation is 1.2e-7
+    assert seen[-1] == (x.shape[0], x.shape[0]) and len(seen) > 3
+    assert [d for d, _ in seen] == sorted(d for d, _ in seen)
+    assert os.listdir(tmp_path / "out") == ["in.flac"]  # no temporary file left
+
+
+def test_enhance_file_bounded_memory(enhancer, tmp_path, rng):
+    seconds = 90
+    src, dst = str(tmp_path / "long.wav"), str(tmp_path / "long_out.wav")
+    with sf.SoundFile(src, "w", 16000, 1, subtype="PCM_16") as f:
+        for _ in range(seconds):
+            f.write(noise(rng, 16000))
+    tracemalloc.start()
+    try:
+        enhance_file(enhancer, src, dst, chunk_seconds=2.0, context_seconds=1.0)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    whole_signal_bytes = seconds * 16000 * 4
+    assert peak < whole_signal_bytes / 4, (peak, whole_signal_bytes)
+    assert sf.info(dst).frames == seconds * 16000
+
+
+def test_enhance_file_errors_leave_no_output(enhancer, tmp_path, rng):
+    # NaN after 3 s of a float WAV: detected mid-stream, the partial output is removed.
+    x = noise(rng, 5 * 16000)
+    x[3 * 16000 + 5] = np.nan
+    src = str(tmp_path / "nan.wav")
+    sf.write(src, x, 16000, subtype="FLOAT")
+    with pytest.raises(AudioError, match="nan.wav: contains NaN"):
+        enhance_file(enhancer, src, str(tmp_path / "out" / "nan.wav"), chunk_seconds=1.0, context_seconds=0.5)
+    assert os.listdir(tmp_path / "out") == []
+    with pytest.raises(AudioError, match="missing.wav: no such file"):
+        enhance_file(enhancer, str(tmp_path / "missing.wav"), str(tmp_path / "o.wav"))
+    empty = str(tmp_path / "empty.wav")
+    sf.write(empty, np.zeros(0, np.float32), 16000)
+    with pytest.raises(AudioError, match="empty.wav: contains no samples"):
+        enhance_file(enhancer, empty, str(tmp_path / "o.wav"))
+    text = tmp_path / "text.wav"
+    text.write_text("hello")
+    with pytest.raises(AudioError, match="text.wav: not a readable audio file"):
+        enhance_file(enhancer, str(text), str(tmp_path / "o.wav"))
+    assert not os.path.exists(tmp_path / "o.wav")
+
+
+def test_enhance_file_overwrite_rules(enhancer, tmp_path, rng):
+    src = str(tmp_path / "a.wav")
+    sf.write(src, noise(rng, 8000), 16000, subtype="PCM_16")
+    before = open(src, "rb").read()
+    with pytest.raises(AudioError, match="output is the input file"):
+        enhance_file(enhancer, src, src)
+    assert open(src, "rb").read() == before
+    other = str(tmp_path / "b.wav")
+    sf.write(other, np.zeros(10), 16000)
+    with pytest.raises(AudioError, match="b.wav: output exists"):
+        enhance_file(enhancer, src, other)
+    enhance_file(enhancer, src, src, overwrite=True)
+    assert open(src, "rb").read() != before and sf.info(src).frames == 8000
+
+
+def test_output_extension_sets_format(enhancer, tmp_path, rng):
+    src = str(tmp_path / "a.flac")
+    sf.write(src, noise(rng, 8000), 16000, subtype="PCM_16")
+    enhance_file(enhancer, src, str(tmp_path / "a.wav"))
+    assert (sf.info(str(tmp_path / "a.wav")).format, sf.info(str(tmp_path / "a.wav")).subtype) == (
+        "WAV",
+        "PCM_16",
+    )
+    with pytest.raises(AudioError, match="unsupported output extension"):
+        enhance_file(enhancer, src, str(tmp_path / "a.xyz"))

@@ -1,0 +1,444 @@
+"""Shared training machinery for the absl apps ``dccrn-train`` and ``dccrn-distill``.
+
+Flags common to both apps are defined here, once, at import; each app adds its
+own. Library code never reads flags: this module turns them into plain
+arguments for ``keras_dccrn``.
+
+Run directory layout (``--run_dir``)::
+
+    flags.cfg            the resolved flags (a flagfile: rerun with --flagfile=run_dir/flags.cfg)
+    config.json          the same plus the model config, as JSON
+    checkpoints/         tf.train.CheckpointManager files: model + optimizer + epoch (last 3)
+    best.weights.h5      weights with the best validation loss so far
+    model.keras          the final model (Keras format), written at the end
+    logs/train, logs/validation   TensorBoard events (every loss term, learning rate,
+                         validation SI-SNR, audio + spectrograms of fixed validation examples)
+"""
+
+import json
+import os
+import signal
+import sys
+import time
+
+from absl import flags, logging
+
+FLAGS = flags.FLAGS
+
+# --- data ---------------------------------------------------------------------------------------
+flags.DEFINE_multi_string(
+    "train_speech", None, "Clean speech for training: folder, glob or manifest (repeatable)."
+)
+flags.DEFINE_multi_string("train_noise", None, "Noise for training: folder, glob or manifest (repeatable).")
+flags.DEFINE_multi_string("train_rir", None, "Room impulse responses for training (optional, repeatable).")
+flags.DEFINE_multi_string("valid_speech", None, "Clean speech for validation (held-out speakers).")
+flags.DEFINE_multi_string("valid_noise", None, "Noise for validation (held-out noises).")
+flags.DEFINE_multi_string("valid_rir", None, "RIRs for validation (optional).")
+flags.DEFINE_float("segment_seconds", 4.0, "Training segment length in seconds.")
+flags.DEFINE_float("snr_min", -5.0, "Lowest mixing SNR (dB).")
+flags.DEFINE_float("snr_max", 20.0, "Highest mixing SNR (dB).")
+flags.DEFINE_float("level_min", -35.0, "Lowest mixture level (dBFS).")
+flags.DEFINE_float("level_max", -15.0, "Highest mixture level (dBFS).")
+flags.DEFINE_float("reverb_prob", 0.0, "Probability of convolving the speech with a random RIR.")
+flags.DEFINE_enum("reverb_target", "dry", ["dry", "early"], "Training target for reverberant examples.")
+flags.DEFINE_integer("valid_examples", 64, "Number of fixed validation mixtures.")
+flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory.")
+
+# --- optimisation -------------------------------------------------------------------------------
+flags.DEFINE_integer("batch_size", 8, "Global batch size.")
+flags.DEFINE_integer("epochs", 100, "Maximum number of epochs.")
+flags.DEFINE_integer("steps_per_epoch", 500, "Training steps per epoch.")
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
+flags.DEFINE_float("lr_factor", 0.5, "Learning-rate factor when validation loss stops improving.")
+flags.DEFINE_integer("lr_patience", 2, "Epochs without improvement before the learning rate is reduced.")
+flags.DEFINE_integer(
+    "early_stop_patience", 10, "Epochs without improvement before training stops (0: never)."
+)
+flags.DEFINE_float("clip_norm", 5.0, "Global gradient-norm clipping (0: off).")
+flags.DEFINE_integer("seed", 0, "Random seed (model init and data).")
+
+# --- run ----------------------------------------------------------------------------------------
+flags.DEFINE_string("run_dir", None, "Run directory (created; rerunning the same command resumes).")
+flags.DEFINE_integer("checkpoint_every", 200, "Save a checkpoint every N training steps (and every epoch).")
+flags.DEFINE_integer(
+    "audio_examples", 3, "Fixed validation examples logged to TensorBoard as audio/spectrograms."
+)
+flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_enum(
+    "mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy."
+)
+flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
+flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar, 2: one line per epoch).")
+flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow default).")
+
+
+class UsageError(Exception):
+    """A flag problem reported to the user as one line (exit code 2)."""
+
+
+def validate_common_flags():
+    """Checks the common flags; raises :class:`UsageError` with a clear message."""
+    if not FLAGS.run_dir:
+        raise UsageError("--run_dir is required (the run directory to create or resume).")
+    for name in ("train_speech", "train_noise", "valid_speech", "valid_noise"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (a folder, glob or manifest of audio files).")
+    for name in ("train_speech", "train_noise", "train_rir", "valid_speech", "valid_noise", "valid_rir"):
+        for spec in FLAGS[name].value or []:
+            if not _exists(spec):
+                raise UsageError(f"--{name}={spec}: no such file, folder or matching glob.")
+    positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
+    for name in positive:
+        if FLAGS[name].value <= 0:
+            raise UsageError(f"--{name} must be positive; received {FLAGS[name].value}.")
+    if FLAGS.segment_seconds <= 0:
+        raise UsageError(f"--segment_seconds must be positive; received {FLAGS.segment_seconds}.")
+    if FLAGS.snr_min > FLAGS.snr_max:
+        raise UsageError(f"--snr_min ({FLAGS.snr_min}) exceeds --snr_max ({FLAGS.snr_max}).")
+    if FLAGS.level_min > FLAGS.level_max or FLAGS.level_max > 0:
+        raise UsageError(
+            f"Need --level_min <= --level_max <= 0 dBFS; received {FLAGS.level_min}, {FLAGS.level_max}."
+        )
+    if not 0.0 <= FLAGS.reverb_prob <= 1.0:
+        raise UsageError(f"--reverb_prob must be in [0, 1]; received {FLAGS.reverb_prob}.")
+    if FLAGS.reverb_prob > 0 and not FLAGS.train_rir:
+        raise UsageError("--reverb_prob > 0 needs --train_rir.")
+    if FLAGS.learning_rate <= 0:
+        raise UsageError(f"--learning_rate must be positive; received {FLAGS.learning_rate}.")
+
+
+def _exists(spec):
+    import glob
+
+    return os.path.exists(spec) or bool(glob.glob(spec, recursive=True))
+
+
+def setup_runtime():
+    """Threads, precision policy and the distribution strategy, from flags."""
+    import keras
+    import tensorflow as tf
+
+    if FLAGS.threads:
+        tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
+    keras.mixed_precision.set_global_policy(FLAGS.mixed_precision)
+    keras.utils.set_random_seed(FLAGS.seed)
+    if FLAGS.strategy == "mirrored":
+        return tf.distribute.MirroredStrategy()
+    if FLAGS.strategy == "multi_worker":
+        return tf.distribute.MultiWorkerMirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def is_chief(strategy):
+    """Whether this worker writes the run directory (multi-worker: task 0)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    if resolver is None or not resolver.cluster_spec().as_dict():
+        return True
+    return resolver.task_type in ("chief", None) or (resolver.task_type == "worker" and resolver.task_id == 0)
+
+
+def worker_layout(strategy):
+    """``(number of workers, this worker's index)`` from the cluster resolver (1, 0 locally)."""
+    resolver = getattr(strategy, "cluster_resolver", None)
+    spec = resolver.cluster_spec().as_dict() if resolver is not None else {}
+    if not spec:
+        return 1, 0
+    tasks = [(kind, i) for kind in ("chief", "worker") for i in range(len(spec.get(kind, [])))]
+    return len(tasks), tasks.index((resolver.task_type, resolver.task_id))
+
+
+def worker_dir(run_dir, strategy):
+    """Where this worker writes: the run dir for the chief, a scratch dir for the others."""
+    if is_chief(strategy):
+        return run_dir
+    resolver = strategy.cluster_resolver
+    return os.path.join(run_dir, "workers", f"{resolver.task_type}_{resolver.task_id}")
+
+
+def write_config(run_dir, extra):
+    """Writes ``flags.cfg`` (resolved flags) and ``config.json`` into the run dir."""
+    os.makedirs(run_dir, exist_ok=True)
+    module_flags = []
+    for module in FLAGS.flags_by_module_dict():
+        if module.startswith(("trainers", "__main__")) or module.endswith(
+            ("train.py", "distill.py", "common.py")
+        ):
+            module_flags.extend(FLAGS.get_flags_for_module(module))
+    lines = sorted({f.serialize() for f in module_flags if f.serialize()})
+    _atomic_write(os.path.join(run_dir, "flags.cfg"), "\n".join(lines) + "\n")
+    values = {f.name: f.value for f in module_flags}
+    values.update(extra)
+    _atomic_write(os.path.join(run_dir, "config.json"), json.dumps(values, indent=2, default=str) + "\n")
+
+
+def _atomic_write(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.replace(tmp, path)
+
+
+def mixture_config():
+    from keras_dccrn.data import MixtureConfig
+
+    return MixtureConfig(
+        segment_seconds=FLAGS.segment_seconds,
+        snr_range=(FLAGS.snr_min, FLAGS.snr_max),
+        level_range=(FLAGS.level_min, FLAGS.level_max),
+        reverb_prob=FLAGS.reverb_prob,
+        reverb_target=FLAGS.reverb_target,
+    )
+
+
+def make_datasets(strategy):
+    """(distributed training dataset, validation dataset, fixed audio examples)."""
+    import numpy as np
+    import tensorflow as tf
+
+    from keras_dccrn import data
+
+    config = mixture_config()
+    # Keras distributes a plain tf.data.Dataset itself (experimental_distribute_dataset) and
+    # rebatches the global batch over the replicas. Each worker builds its own example stream
+    # (the pipeline splits the example numbers by input pipeline), so Keras must not shard again.
+    num_workers, worker_index = worker_layout(strategy)
+    context = tf.distribute.InputContext(
+        num_input_pipelines=num_workers,
+        input_pipeline_id=worker_index,
+        num_replicas_in_sync=strategy.num_replicas_in_sync,
+    )
+    train = data.training_dataset(
+        FLAGS.train_speech,
+        FLAGS.train_noise,
+        FLAGS.train_rir,
+        config=config,
+        batch_size=FLAGS.batch_size,
+        seed=FLAGS.seed,
+        cache=FLAGS.cache,
+        input_context=context if num_workers > 1 else None,
+    )
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+    train = train.with_options(options)
+    valid_config = mixture_config()
+    valid_config.reverb_prob = FLAGS.reverb_prob if FLAGS.valid_rir else 0.0
+    valid = data.validation_dataset(
+        FLAGS.valid_speech,
+        FLAGS.valid_noise,
+        FLAGS.valid_rir,
+        config=valid_config,
+        num_examples=FLAGS.valid_examples,
+        batch_size=FLAGS.batch_size,
+        seed=FLAGS.seed + 1,
+    )
+    examples = None
+    if FLAGS.audio_examples:
+        noisy, clean = [], []
+        for x, y in valid.unbatch().take(FLAGS.audio_examples):
+            noisy.append(x.numpy())
+            clean.append(y.numpy())
+        examples = (np.stack(noisy), np.stack(clean))
+    return train, valid, examples
+
+
+def make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_var, metric_prefix=""):
+    """Callbacks: LR schedule, early stopping, checkpoints, best weights, TensorBoard, audio logging."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    write_dir = worker_dir(run_dir, strategy)
+    log_dir = os.path.join(write_dir, "logs")
+
+    class Checkpointer(keras.callbacks.Callback):
+        """Saves model + optimizer + counters every ``checkpoint_every`` steps and every epoch."""
+
+        def on_train_batch_end(self, batch, logs=None):
+            step_var.assign_add(1)
+            if int(step_var.numpy()) % FLAGS.checkpoint_every == 0:
+                manager.save(checkpoint_number=int(step_var.numpy()))
+
+        def on_epoch_end(self, epoch, logs=None):
+            epoch_var.assign(epoch + 1)
+            manager.save(checkpoint_number=int(step_var.numpy()))
+
+    class LearningRateLogger(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "train"))
+
+        def on_epoch_end(self, epoch, logs=None):
+            lr = float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate))
+            if logs is not None:
+                logs["learning_rate"] = lr
+            with self.writer.as_default():
+                tf.summary.scalar("learning_rate", lr, step=epoch)
+            self.writer.flush()
+
+    class AudioLogger(keras.callbacks.Callback):
+        """Enhanced audio and spectrograms of fixed validation examples, every epoch."""
+
+        def __init__(self):
+            super().__init__()
+            self.writer = tf.summary.create_file_writer(os.path.join(log_dir, "validation"))
+
+        def on_epoch_end(self, epoch, logs=None):
+            if examples is None:
+                return
+            noisy, clean = examples
+            enhanced = np.asarray(self.model.predict_on_batch(noisy))
+            with self.writer.as_default():
+                if epoch == 0:
+                    tf.summary.audio("noisy", noisy[..., None], 16000, step=epoch, max_outputs=len(noisy))
+                    tf.summary.audio("clean", clean[..., None], 16000, step=epoch, max_outputs=len(clean))
+                    tf.summary.image(
+                        "spectrogram/noisy", spectrogram_images(noisy), step=epoch, max_outputs=len(noisy)
+                    )
+                    tf.summary.image(
+                        "spectrogram/clean", spectrogram_images(clean), step=epoch, max_outputs=len(clean)
+                    )
+                tf.summary.audio(
+                    "enhanced", enhanced[..., None], 16000, step=epoch, max_outputs=len(enhanced)
+                )
+                tf.summary.image(
+                    "spectrogram/enhanced",
+                    spectrogram_images(enhanced),
+                    step=epoch,
+                    max_outputs=len(enhanced),
+                )
+            self.writer.flush()
+
+    monitor = "val_loss"
+    callbacks = [
+        Checkpointer(),
+        keras.callbacks.ReduceLROnPlateau(
+            monitor=monitor, factor=FLAGS.lr_factor, patience=FLAGS.lr_patience, verbose=1
+        ),
+        LearningRateLogger(),
+        keras.callbacks.ModelCheckpoint(
+            os.path.join(write_dir, "best.weights.h5"),
+            monitor=monitor,
+            save_best_only=True,
+            save_weights_only=True,
+        ),
+        keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False, profile_batch=0),
+        AudioLogger(),
+    ]
+    if FLAGS.early_stop_patience:
+        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=FLAGS.early_stop_patience))
+    return callbacks
+
+
+def _logs_with_batch_axis(model):
+    """Wraps ``train_step``/``test_step`` so that every log value has shape ``[1]``."""
+    import keras
+
+    def wrap(step):
+        def wrapped(data):
+            logs = step(data)
+            return {k: keras.ops.reshape(v, (1,)) for k, v in logs.items()}
+
+        return wrapped
+
+    model.train_step = wrap(model.train_step)
+    model.test_step = wrap(model.test_step)
+
+
+def spectrogram_images(waves):
+    """Log-magnitude spectrograms ``[N, freq, frames, 1]`` in [0, 1] for TensorBoard."""
+    import numpy as np
+    import tensorflow as tf
+
+    spec = tf.abs(tf.signal.stft(tf.convert_to_tensor(waves, tf.float32), 512, 128, 512))
+    db = 20.0 * np.log10(spec.numpy() + 1e-6)  # [N, frames, bins]
+    db = np.clip((db + 100.0) / 100.0, 0.0, 1.0)
+    return np.transpose(db, (0, 2, 1))[
+        :, ::-1, :, None
+    ]  # [N, frames, bins] -> [N, bins (high first), frames, 1]
+
+
+def fit(model, train, valid, run_dir, strategy, examples):
+    """Runs ``model.fit`` with resume, checkpoints and Ctrl-C handling.
+
+    Args:
+        model: compiled Keras model.
+        train, valid: datasets.
+        run_dir: run directory.
+        strategy: the distribution strategy.
+        examples: fixed validation examples for audio logging.
+
+    Returns:
+        The Keras ``History`` (or None when interrupted).
+    """
+    import tensorflow as tf
+
+    write_dir = worker_dir(run_dir, strategy)
+    with strategy.scope():
+        epoch_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
+        step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+        # Create the optimizer's slots now so that a restore fills them instead of deferring.
+        model.optimizer.build(model.trainable_variables)
+    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var, step=step_var)
+    manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"), max_to_keep=3)
+    if manager.latest_checkpoint:
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        logging.info(
+            "Resumed from %s (epoch %d, step %d)", manager.latest_checkpoint, int(epoch_var), int(step_var)
+        )
+        print(f"Resuming from {manager.latest_checkpoint} (epoch {int(epoch_var)}, step {int(step_var)})")
+    initial_epoch = int(epoch_var.numpy())
+    if initial_epoch >= FLAGS.epochs:
+        print(f"Run already finished ({initial_epoch} of {FLAGS.epochs} epochs).")
+        return None
+    callbacks = make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_var)
+
+    def on_sigterm(signum, frame):
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+    start = time.time()
+    history = None
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        # keras-team/keras#20585: fit()'s eager "symbolic build" reduces a PerReplica batch outside
+        # tf.function, which MultiWorkerMirroredStrategy cannot do. The model is already built, so let
+        # fit() take the strategy from the enclosing scope instead (it then skips that step).
+        model._distribute_strategy = None
+        # Keras then reduces each step's scalar logs with strategy.reduce("MEAN", axis=0), which fails
+        # on scalars under this strategy; give the logs a leading axis of 1 so the mean over workers works.
+        _logs_with_batch_axis(model)
+    try:
+        with strategy.scope():
+            history = model.fit(
+                train,
+                epochs=FLAGS.epochs,
+                initial_epoch=initial_epoch,
+                steps_per_epoch=FLAGS.steps_per_epoch,
+                validation_data=valid,
+                callbacks=callbacks,
+                verbose=FLAGS.verbose,
+                shuffle=False,  # the dataset shuffles itself
+            )
+    except KeyboardInterrupt:
+        path = manager.save(checkpoint_number=int(step_var.numpy()))
+        print(
+            f"\nInterrupted: checkpoint saved to {path}; rerun the same command to resume.", file=sys.stderr
+        )
+    elapsed = time.time() - start
+    print(f"Training time this run: {elapsed:.1f} s; steps so far: {int(step_var.numpy())}")
+    return history
+
+
+def finish(model, run_dir, strategy):
+    """Loads the best validation weights (if any) and writes ``model.keras`` atomically.
+
+    The chief writes ``run_dir/model.keras``; other workers write theirs into their scratch folder.
+    """
+    write_dir = worker_dir(run_dir, strategy)
+    best = os.path.join(write_dir, "best.weights.h5")
+    if os.path.exists(best):
+        model.load_weights(best)
+    final = os.path.join(write_dir, "model.keras")
+    tmp = os.path.join(write_dir, ".model.tmp.keras")
+    model.save(tmp)
+    os.replace(tmp, final)
+    print(f"Saved {final}")

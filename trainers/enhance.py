@@ -1,0 +1,283 @@
+r"""dccrn-enhance: denoise audio files with a trained DCCRN / Distil-DCCRN model.
+
+Usage::
+
+    dccrn-enhance --model student.keras --input noisy.wav --output enhanced.wav
+    dccrn-enhance --model export/saved_model --input recordings/ --output enhanced/
+    dccrn-enhance --model student.tflite --input 'calls/**/*.flac' --output enhanced/
+
+``--input`` is a file, a directory (processed recursively; the tree is mirrored
+under ``--output``) or a quoted glob pattern (``**`` recurses; paths are
+mirrored relative to the pattern's first wildcard-free folder). Any sample
+rate and channel count: each channel is resampled to 16 kHz, enhanced
+separately and resampled back; the output keeps the input's rate, channels,
+format and subtype. Long files are streamed in ``--chunk_seconds`` windows
+(bounded memory). Outputs are written to a temporary file and renamed when
+complete; existing files (including the input) are only replaced with
+``--overwrite``.
+
+Exit status: 0 every file enhanced, 1 some files failed (each failure is a
+one-line message naming the file, and a summary lists them), 2 usage error
+(bad flags, missing ``--model``, unusable model, nothing to process).
+"""
+
+import contextlib
+import glob
+import os
+import sys
+import time
+
+from absl import app, flags
+
+PROG = "dccrn-enhance"
+
+# Flags live in this entry point's own FlagValues so that several entry points can share a process
+# (tests) without clashing flag names; absl's own flags (--verbosity, ...) stay on the global FLAGS.
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "input", None, "Audio file, directory (recursive) or quoted glob pattern.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "output",
+    None,
+    "Output file (file input) or directory (directory/glob input, or file input into a folder).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "model",
+    None,
+    "REQUIRED until a trained model is shipped: a .keras file, a TF SavedModel directory (or TF-Serving "
+    "dir/<version>/), a .tflite file, or the name of a model in saved_models/.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "overwrite",
+    False,
+    "Replace existing outputs (and the input itself if output == input).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "chunk_seconds",
+    20.0,
+    "Seconds of audio per processing window (bounded memory); 0 processes each file whole.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "context_seconds", 2.0, "History fed before each window so chunk borders are seamless.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default).", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "progress", True, "Show a progress bar (only when stderr is a terminal).", flag_values=FLAGS
+)
+
+_HELP_ARGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
+
+
+class UsageError(Exception):
+    """Bad command line; exit status 2."""
+
+
+def parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__):
+    """absl ``flags_parser``: our flags from ``argv``; exits 0 on --help and 2 on a flag error."""
+    if any(arg in _HELP_ARGS for arg in argv[1:]):
+        print(doc.strip() + "\n\nFlags:\n" + flag_values.get_help(include_special_flags=False))
+        sys.exit(0)
+    flag_values.unparse_flags()
+    try:
+        rest = flags.FLAGS(list(argv), known_only=True)  # absl's own flags (--verbosity, ...)
+        return flag_values(rest)
+    except flags.Error as exc:
+        print(f"{prog}: usage error: {exc} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
+@contextlib.contextmanager
+def quiet_native_stderr():
+    """Hides the C++ start-up chatter TensorFlow writes straight to file descriptor 2."""
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+    except OSError:
+        yield
+        return
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr, drawn only on a terminal (at most 10 times a second)."""
+
+    def __init__(self, label, enabled=True, stream=None):
+        self.stream = stream or sys.stderr
+        self.enabled = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.label = label if len(label) <= 40 else "..." + label[-37:]
+        self.last = 0.0
+        self.start = time.monotonic()
+
+    def __call__(self, done, total):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if done < total and now - self.last < 0.1:
+            return
+        self.last = now
+        frac = done / total if total else 1.0
+        bar = "#" * int(30 * frac)
+        rate = done / max(now - self.start, 1e-6)
+        eta = (total - done) / rate if rate > 0 else 0.0
+        self.stream.write(f"\r{self.label} [{bar:<30}] {100 * frac:5.1f}% eta {eta:5.0f}s")
+        if done >= total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def _has_magic(path):
+    return any(c in path for c in "*?[")
+
+
+def _glob_base(pattern):
+    """The wildcard-free leading folder of a glob pattern."""
+    parts = []
+    for part in pattern.split(os.sep):
+        if _has_magic(part):
+            break
+        parts.append(part)
+    base = os.sep.join(parts)
+    return base if pattern.startswith(os.sep) or base else "."
+
+
+def _is_audio_name(name, extensions):
+    return not name.startswith(".tmp-") and os.path.splitext(name)[1].lower().lstrip(".") in extensions
+
+
+def plan_jobs(input_spec, output):
+    """``[(input_path, output_path)]`` for ``--input``/``--output``; raises :class:`UsageError`."""
+    from keras_dccrn.inference import audio_extensions
+
+    extensions = set(audio_extensions())
+    if _has_magic(input_spec):
+        base = _glob_base(input_spec)
+        matches = sorted(p for p in glob.glob(input_spec, recursive=True) if not os.path.isdir(p))
+        if not matches:
+            raise UsageError(f"{input_spec}: no files match the pattern")
+        if os.path.isfile(output):
+            raise UsageError(f"{output}: --output must be a directory for a glob --input")
+        return [(p, os.path.join(output, os.path.relpath(p, base))) for p in matches]
+    if os.path.isdir(input_spec):
+        if os.path.isfile(output):
+            raise UsageError(f"{output}: --output must be a directory for a directory --input")
+        out_real = os.path.realpath(output)
+        same_tree = out_real == os.path.realpath(input_spec)
+        jobs = []
+        for root, dirs, files in os.walk(input_spec):
+            # Never descend into the output tree when it lies inside the input tree.
+            dirs[:] = sorted(
+                d for d in dirs if same_tree or os.path.realpath(os.path.join(root, d)) != out_real
+            )
+            for name in sorted(files):
+                if _is_audio_name(name, extensions):
+                    path = os.path.join(root, name)
+                    jobs.append((path, os.path.join(output, os.path.relpath(path, input_spec))))
+        if not jobs:
+            raise UsageError(
+                f"{input_spec}: no audio files (extensions: {', '.join(sorted(extensions))}) in this directory"
+            )
+        return jobs
+    # A single file (a missing one is reported as that file's failure).
+    if os.path.isdir(output) or output.endswith(os.sep):
+        output = os.path.join(output, os.path.basename(input_spec))
+    return [(input_spec, output)]
+
+
+def main(argv):
+    """Runs the enhancer with the parsed ``FLAGS``; returns the exit status."""
+    if len(argv) > 1:
+        print(f"{PROG}: usage error: unexpected arguments {argv[1:]} (see --help)", file=sys.stderr)
+        return 2
+    if not FLAGS.model:
+        with quiet_native_stderr():
+            from keras_dccrn.inference import DEFAULT_MODEL, NO_MODEL_MESSAGE
+        if DEFAULT_MODEL is None:
+            print(f"{PROG}: usage error: --model is required: {NO_MODEL_MESSAGE}", file=sys.stderr)
+            return 2
+    for name in ("input", "output"):
+        if not FLAGS[name].value:
+            print(f"{PROG}: usage error: --{name} is required (see --help)", file=sys.stderr)
+            return 2
+    if FLAGS.chunk_seconds < 0 or FLAGS.context_seconds < 0:
+        print(f"{PROG}: usage error: --chunk_seconds and --context_seconds must be >= 0", file=sys.stderr)
+        return 2
+    with quiet_native_stderr():
+        from keras_dccrn import inference
+        from keras_dccrn.audio import AudioError
+
+        if FLAGS.threads and not inference.configure_threads(FLAGS.threads):
+            print(f"{PROG}: warning: --threads ignored (TensorFlow already initialised)", file=sys.stderr)
+        try:
+            jobs = plan_jobs(FLAGS.input, FLAGS.output)
+            enhancer = inference.load_enhancer(FLAGS.model)
+        except (UsageError, inference.ModelLoadError) as exc:
+            usage_error = exc
+        else:
+            usage_error = None
+    if usage_error is not None:
+        print(f"{PROG}: usage error: {usage_error}", file=sys.stderr)
+        return 2
+    return enhance_jobs(enhancer, jobs, AudioError)
+
+
+def enhance_jobs(enhancer, jobs, audio_error):
+    """Enhances each ``(input, output)``; prints one line per failure and a summary; returns the status."""
+    from keras_dccrn import inference
+
+    chunk = FLAGS.chunk_seconds or None
+    failures = []
+    for i, (src, dst) in enumerate(jobs):
+        label = f"[{i + 1}/{len(jobs)}] {src}" if len(jobs) > 1 else src
+        try:
+            inference.enhance_file(
+                enhancer,
+                src,
+                dst,
+                chunk_seconds=chunk,
+                context_seconds=FLAGS.context_seconds,
+                overwrite=FLAGS.overwrite,
+                progress=ProgressBar(label, FLAGS.progress),
+            )
+        except audio_error as exc:
+            message = str(exc)
+        except Exception as exc:  # anything else still gets one line naming the file
+            message = f"{src}: {inference._one_line(exc)}"
+        else:
+            print(f"{src} -> {dst}")
+            continue
+        failures.append(message)
+        print(f"error: {message}", file=sys.stderr)
+    if len(jobs) > 1 or failures:
+        ok = len(jobs) - len(failures)
+        print(f"enhanced {ok} of {len(jobs)} file(s); {len(failures)} failed", file=sys.stderr)
+        for message in failures:
+            print(f"  failed: {message}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cli(argv):
+    """Parses ``argv`` (program name first) and runs :func:`main`; returns the exit status (tests)."""
+    return main(parse_flags(argv))
+
+
+def run():
+    """Console-script entry point ``dccrn-enhance``."""
+    app.run(main, flags_parser=parse_flags)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,449 @@
+r"""dccrn-evaluate: score enhanced speech against clean references, several systems side by side.
+
+Usage::
+
+    dccrn-evaluate --clean_dir test/clean --noisy_dir test/noisy \
+        --system student=out/student --system teacher=out/teacher --output_dir results/
+    dccrn-evaluate --clean_dir test/clean --noisy_dir test/noisy --model student.keras --output_dir results/
+
+Files are paired by their path relative to each folder, without the extension
+(``a/b.wav`` in a system folder matches ``a/b.flac`` in ``--clean_dir``);
+unmatched files are reported. With ``--model`` the noisy folder is first
+enhanced into ``<output_dir>/enhanced/<model_name>/`` and scored as one more
+system; with ``--noisy_dir`` the noisy input itself is scored as the system
+``noisy`` (and SI-SNR improvements are computed). Audio is scored as 16 kHz
+mono (channels averaged); when a pair differs in length the longer one is cut.
+
+Outputs in ``--output_dir``: ``per_file.csv`` (one row per system and file),
+``summary.md`` (mean and 95% confidence interval per system and metric, also
+printed), ``distributions.png`` (per-metric box plots per system) and
+``spectrogram_<file>.png`` (noisy / systems / clean for ``--spectrogram_file``
+or the first paired file).
+
+Exit status: 0 every pair scored, 1 some files could not be read or
+enhanced, 2 usage error.
+"""
+
+import csv
+import math
+import os
+import sys
+import warnings
+
+from absl import app, flags
+
+from trainers.enhance import parse_flags, quiet_native_stderr
+
+PROG = "dccrn-evaluate"
+METRIC_CHOICES = ["pesq_wb", "pesq_nb", "stoi", "estoi", "si_snr", "dnsmos"]
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("clean_dir", None, "Folder of clean reference files (recursive).", flag_values=FLAGS)
+flags.DEFINE_multi_string(
+    "system",
+    [],
+    "A system to score, as name=folder (repeat the flag for several systems).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "noisy_dir", None, "Folder of noisy inputs: scored as system 'noisy'; enables SI-SNRi.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "model",
+    None,
+    "Optional model (.keras, SavedModel dir, .tflite or shipped name) run over --noisy_dir first.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string("model_name", None, "System name of --model (default: its file name).", flag_values=FLAGS)
+flags.DEFINE_float(
+    "chunk_seconds", 20.0, "Enhancement window for --model (see dccrn-enhance).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "output_dir", None, "Folder for per_file.csv, summary.md and the plots.", flag_values=FLAGS
+)
+flags.DEFINE_list("metrics", METRIC_CHOICES, f"Metrics, any of {METRIC_CHOICES}.", flag_values=FLAGS)
+flags.DEFINE_integer("workers", 1, "Parallel scoring processes.", flag_values=FLAGS)
+flags.DEFINE_string(
+    "spectrogram_file", None, "Relative path (as in --clean_dir) of the file to plot.", flag_values=FLAGS
+)
+flags.DEFINE_integer("threads", 0, "TensorFlow intra-op threads for --model (0: default).", flag_values=FLAGS)
+
+
+class UsageError(Exception):
+    """Bad command line; exit status 2."""
+
+
+def scan(folder, extensions):
+    """``{key: path}`` of the audio files under ``folder``; key = relative path without extension."""
+    found, duplicates = {}, []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith(".tmp-") or os.path.splitext(name)[1].lower().lstrip(".") not in extensions:
+                continue
+            path = os.path.join(root, name)
+            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+            if key in found:
+                duplicates.append(path)
+            else:
+                found[key] = path
+    return found, duplicates
+
+
+def _read(path):
+    from keras_dccrn.audio import read_audio
+
+    return read_audio(path, sample_rate=16000, mono=True)[0]
+
+
+def score_file(task):
+    """Worker: scores every system's version of one file. Returns a list of row dicts."""
+    from keras_dccrn import metrics as M
+
+    key, clean_path, noisy_path, systems, groups = task
+    columns = M.metric_columns(groups)
+    rows = []
+
+    def failed(system, message):
+        row = dict(system=system, file=key, **{c: math.nan for c in columns})
+        row.update(notes="", error=message)
+        return row
+
+    try:
+        clean = _read(clean_path)
+        noisy = _read(noisy_path) if noisy_path else None
+    except Exception as exc:
+        return [failed(system, str(exc)) for system, _ in systems]
+    for system, path in systems:
+        try:
+            est = _read(path)
+        except Exception as exc:
+            rows.append(failed(system, str(exc)))
+            continue
+        n = min(len(clean), len(est), len(noisy) if noisy is not None else len(clean))
+        notes = []
+        if len(est) != len(clean):
+            notes.append(f"length {len(est)} vs clean {len(clean)}: cut to {n}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", M.MetricWarning)
+            values = M.compute_metrics(
+                clean[:n], est[:n], 16000, noisy=None if noisy is None else noisy[:n], metrics=groups
+            )
+        notes += [str(w.message) for w in caught if issubclass(w.category, M.MetricWarning)]
+        rows.append(dict(system=system, file=key, **values, notes="; ".join(notes), error=""))
+    return rows
+
+
+def _run_tasks(tasks, workers):
+    if workers <= 1 or len(tasks) <= 1:
+        return [score_file(t) for t in tasks]
+    import multiprocessing as mp
+
+    # fork: workers inherit the imported modules (no TensorFlow start-up per worker); they only run NumPy,
+    # pesq, pystoi and onnxruntime code.
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
+        return pool.map(score_file, tasks, chunksize=1)
+
+
+def confidence_interval(values):
+    """``(mean, half width of the 95% t interval, n)`` of the finite values."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    if v.size == 1:
+        return float(v[0]), math.nan, 1
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean()), float(half), int(v.size)
+
+
+def summary_markdown(rows, systems, columns):
+    """Markdown table: one line per system, ``mean ± 95% CI`` per metric."""
+    header = "| system | files | " + " | ".join(columns) + " |"
+    lines = [header, "|" + "---|" * (len(columns) + 2)]
+    for system in systems:
+        mine = [r for r in rows if r["system"] == system]
+        scored = sum(1 for r in mine if not r["error"])
+        cells = []
+        for column in columns:
+            mean, half, n = confidence_interval([r[column] for r in mine])
+            if n == 0:
+                cells.append("n/a")
+            elif math.isnan(half):
+                cells.append(f"{mean:.3f}")
+            else:
+                cells.append(f"{mean:.3f} ± {half:.3f}" + (f" (n={n})" if n != scored else ""))
+        lines.append(f"| {system} | {scored} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def plot_distributions(rows, systems, columns, path):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cols = min(3, len(columns))
+    nrows = math.ceil(len(columns) / cols)
+    fig, axes = plt.subplots(nrows, cols, figsize=(4.2 * cols, 3.2 * nrows), squeeze=False)
+    for ax, column in zip(axes.flat, columns, strict=False):
+        data = [[r[column] for r in rows if r["system"] == s and math.isfinite(r[column])] for s in systems]
+        ax.boxplot([d if d else [math.nan] for d in data], showmeans=True)
+        ax.set_xticks(range(1, len(systems) + 1), systems, rotation=20)
+        ax.set_title(column)
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(columns) :]:
+        ax.axis("off")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def plot_spectrograms(named_paths, path, title):
+    """One log-magnitude spectrogram row per ``(name, audio path)``, shared colour scale."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.signal import stft
+
+    specs = []
+    for name, audio_path in named_paths:
+        _, _, z = stft(_read(audio_path), fs=16000, nperseg=512, noverlap=384)
+        specs.append((name, 20 * np.log10(np.abs(z) + 1e-10)))
+    top = max(s.max() for _, s in specs)
+    fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.2 * len(specs)), squeeze=False)
+    for ax, (name, spec) in zip(axes[:, 0], specs, strict=True):
+        seconds = spec.shape[1] * 128 / 16000
+        image = ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            vmin=top - 80,
+            vmax=top,
+            extent=[0, seconds, 0, 8],
+            cmap="magma",
+        )
+        ax.set_ylabel(f"{name}\nkHz")
+    axes[-1, 0].set_xlabel("seconds")
+    axes[0, 0].set_title(title)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def _parse_systems(specs):
+    systems = []
+    for spec in specs:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            raise UsageError(f"--system {spec!r}: expected name=folder")
+        if not os.path.isdir(folder):
+            raise UsageError(f"{folder}: --system {name} folder does not exist")
+        systems.append((name, folder))
+    return systems
+
+
+def _enhance_noisy(noisy_files, clean_files, out_dir):
+    """Runs --model over the paired noisy files into ``out_dir``; returns the failure messages."""
+    from trainers.enhance import ProgressBar
+
+    with quiet_native_stderr():
+        from keras_dccrn import inference
+
+        if FLAGS.threads:
+            inference.configure_threads(FLAGS.threads)
+        enhancer = inference.load_enhancer(FLAGS.model)
+    failures = []
+    keys = [k for k in noisy_files if k in clean_files]
+    for i, key in enumerate(keys):
+        src = noisy_files[key]
+        dst = os.path.join(out_dir, os.path.relpath(src, FLAGS.noisy_dir))
+        try:
+            inference.enhance_file(
+                enhancer,
+                src,
+                dst,
+                chunk_seconds=FLAGS.chunk_seconds or None,
+                overwrite=True,
+                progress=ProgressBar(f"[{i + 1}/{len(keys)}] {src}"),
+            )
+        except Exception as exc:
+            failures.append(str(exc))
+            print(f"error: {exc}", file=sys.stderr)
+    return failures
+
+
+def main(argv):
+    """Runs the evaluation with the parsed ``FLAGS``; returns the exit status."""
+    try:
+        return _main(argv)
+    except UsageError as exc:
+        print(f"{PROG}: usage error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _main(argv):
+    if len(argv) > 1:
+        raise UsageError(f"unexpected arguments {argv[1:]}")
+    for name in ("clean_dir", "output_dir"):
+        if not FLAGS[name].value:
+            raise UsageError(f"--{name} is required (see --help)")
+    if not os.path.isdir(FLAGS.clean_dir):
+        raise UsageError(f"{FLAGS.clean_dir}: --clean_dir does not exist")
+    bad = [m for m in FLAGS.metrics if m not in METRIC_CHOICES]
+    if bad or not FLAGS.metrics:
+        raise UsageError(f"--metrics {FLAGS.metrics}: choose from {METRIC_CHOICES}")
+    if FLAGS.workers < 1:
+        raise UsageError(f"--workers must be >= 1; received {FLAGS.workers}")
+    if FLAGS.noisy_dir and not os.path.isdir(FLAGS.noisy_dir):
+        raise UsageError(f"{FLAGS.noisy_dir}: --noisy_dir does not exist")
+    if FLAGS.model and not FLAGS.noisy_dir:
+        raise UsageError("--model needs --noisy_dir (the inputs to enhance)")
+    if FLAGS.noisy_dir and os.path.realpath(FLAGS.output_dir) == os.path.realpath(FLAGS.noisy_dir):
+        raise UsageError("--output_dir must differ from --noisy_dir")
+    systems = _parse_systems(FLAGS.system)
+    if FLAGS.noisy_dir:
+        systems.insert(0, ("noisy", FLAGS.noisy_dir))
+    model_name = None
+    if FLAGS.model:
+        model_name = FLAGS.model_name or os.path.splitext(os.path.basename(os.path.normpath(FLAGS.model)))[0]
+        systems.append((model_name, os.path.join(FLAGS.output_dir, "enhanced", model_name)))
+    names = [name for name, _ in systems]
+    if not systems:
+        raise UsageError("nothing to score: give --system name=folder, --noisy_dir or --model")
+    if len(set(names)) != len(names):
+        raise UsageError(f"system names must be unique; received {names}")
+
+    with quiet_native_stderr():
+        from keras_dccrn import inference
+        from keras_dccrn import metrics as M
+    extensions = set(inference.audio_extensions())
+    groups = [m for m in METRIC_CHOICES if m in FLAGS.metrics]
+    columns = M.metric_columns(groups)
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+
+    report = []  # lines about unmatched / duplicate files
+    clean_files, dup = scan(FLAGS.clean_dir, extensions)
+    if not clean_files:
+        raise UsageError(f"{FLAGS.clean_dir}: no audio files")
+    report += [f"duplicate name ignored: {p}" for p in dup]
+    noisy_files = {}
+    if FLAGS.noisy_dir:
+        noisy_files, _ = scan(FLAGS.noisy_dir, extensions)
+    failures = []
+    if FLAGS.model:
+        try:
+            failures += _enhance_noisy(noisy_files, clean_files, systems[-1][1])
+        except inference.ModelLoadError as exc:
+            raise UsageError(str(exc)) from None
+
+    per_system = {}
+    for name, folder in systems:
+        files, dup = scan(folder, extensions) if os.path.isdir(folder) else ({}, [])
+        per_system[name] = files
+        report += [f"{name}: duplicate name ignored: {p}" for p in dup]
+        extra = sorted(set(files) - set(clean_files))
+        missing = sorted(set(clean_files) - set(files))
+        if extra:
+            report.append(f"{name}: {len(extra)} file(s) without a clean reference: " + _few(extra))
+        if missing:
+            report.append(f"{name}: {len(missing)} clean file(s) without a {name} file: " + _few(missing))
+    for line in report:
+        print(f"warning: {line}", file=sys.stderr)
+
+    tasks = []
+    for key in sorted(clean_files):
+        mine = [(name, per_system[name][key]) for name, _ in systems if key in per_system[name]]
+        if mine:
+            tasks.append((key, clean_files[key], noisy_files.get(key), mine, groups))
+    if not tasks:
+        raise UsageError("no system file matches a clean reference (files pair by relative path)")
+    spectrogram_key = _spectrogram_key(FLAGS.spectrogram_file, tasks)
+    rows = [row for result in _run_tasks(tasks, FLAGS.workers) for row in result]
+    order = {name: i for i, name in enumerate(names)}
+    rows.sort(key=lambda r: (order[r["system"]], r["file"]))
+    for row in rows:
+        if row["error"]:
+            failures.append(f"{row['system']}: {row['error']}")
+            print(f"error: {row['system']}: {row['error']}", file=sys.stderr)
+
+    csv_path = os.path.join(FLAGS.output_dir, "per_file.csv")
+    with open(csv_path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=["system", "file", *columns, "notes", "error"])
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    table = summary_markdown(rows, names, columns)
+    notes = sum(1 for r in rows if r["notes"])
+    text = "\n".join(
+        [
+            "# Evaluation summary",
+            "",
+            f"Clean references: `{FLAGS.clean_dir}` ({len(clean_files)} files). Values: mean ± half width of "
+            "the 95% t confidence interval over files (NaN scores excluded; n given when it differs).",
+            "",
+            table,
+            "",
+        ]
+        + (
+            [f"Rows with notes (metric failures, length cuts): {notes}; see per_file.csv.", ""]
+            if notes
+            else []
+        )
+        + (["## Unmatched files", ""] + [f"- {line}" for line in report] + [""] if report else [])
+        + (["## Failures", ""] + [f"- {line}" for line in failures] + [""] if failures else [])
+    )
+    with open(os.path.join(FLAGS.output_dir, "summary.md"), "w") as f:
+        f.write(text)
+    print(table)
+
+    plot_distributions(rows, names, columns, os.path.join(FLAGS.output_dir, "distributions.png"))
+    key = spectrogram_key
+    task = next(t for t in tasks if t[0] == key)
+    named = ([("noisy", task[2])] if task[2] and "noisy" not in dict(task[3]) else []) + list(task[3])
+    named.append(("clean", task[1]))
+    try:
+        plot_spectrograms(
+            named, os.path.join(FLAGS.output_dir, f"spectrogram_{key.replace('/', '_')}.png"), title=key
+        )
+    except Exception as exc:
+        failures.append(f"spectrogram of {key}: {exc}")
+        print(f"error: spectrogram of {key}: {exc}", file=sys.stderr)
+    print(f"wrote {csv_path}, summary.md and plots to {FLAGS.output_dir}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def _few(keys, limit=10):
+    return ", ".join(keys[:limit]) + (f", ... ({len(keys) - limit} more)" if len(keys) > limit else "")
+
+
+def _spectrogram_key(requested, tasks):
+    if not requested:
+        return tasks[0][0]
+    key = os.path.splitext(requested)[0].replace(os.sep, "/")
+    if not any(t[0] == key for t in tasks):
+        raise UsageError(f"--spectrogram_file {requested}: not among the paired files")
+    return key
+
+
+def _parse(argv):
+    return parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__)
+
+
+def cli(argv):
+    """Parses ``argv`` (program name first) and runs :func:`main`; returns the exit status (tests)."""
+    return main(_parse(argv))
+
+
+def run():
+    """Console-script entry point ``dccrn-evaluate``."""
+    app.run(main, flags_parser=_parse)
+
+
+if __name__ == "__main__":
+    run()

@@ -1,0 +1,141 @@
+"""``dccrn-export``: SavedModel for TF Serving and, with ``--tflite``, LiteRT files.
+
+Examples::
+
+    dccrn-export --model=runs/student/best.keras --name=distil_dccrn --version=1
+    dccrn-export --preset=distil_dccrn --weights=student.weights.h5 --tflite \\
+        --quantizations=float32,dynamic_int8,float16,int8 --calibration_dir=/data/noisy
+
+Writes ``<output_dir>/<name>/<version>/`` (SavedModel) and, with ``--tflite``,
+``<output_dir>/<name>/<name>_<mode>_<quantization>.tflite`` beside it
+(streaming files only for causal models; full int8 only for streaming).
+"""
+
+import glob
+import os
+import sys
+
+from absl import app, flags, logging
+
+FLAGS = flags.FLAGS
+flags.DEFINE_string("model", None, "Saved .keras model file.")
+flags.DEFINE_string("preset", None, "Model preset (with --weights), instead of --model.")
+flags.DEFINE_string("weights", None, "Weights file (.weights.h5) for --preset.")
+flags.DEFINE_string("name", None, "Served model name (default: preset name or the .keras file stem).")
+flags.DEFINE_integer("version", 1, "TF Serving version folder.")
+flags.DEFINE_string("output_dir", "saved_models", "Base folder.")
+flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
+flags.DEFINE_bool("tflite", False, "Also write TFLite files.")
+flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.")
+flags.DEFINE_list("quantizations", ["float32", "dynamic_int8", "float16"], "TFLite quantizations.")
+flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).")
+flags.DEFINE_string("calibration_dir", None, "Audio files (searched recursively) calibrating full int8.")
+flags.DEFINE_integer("calibration_files", 20, "At most this many calibration files.")
+
+
+def _fail(message):
+    print(f"dccrn-export: {message}", file=sys.stderr)
+    return 1
+
+
+def _load_model():
+    import keras
+
+    import keras_dccrn.models  # noqa: F401  (registers the custom classes)
+    from keras_dccrn.models import build_model
+
+    if bool(FLAGS.model) == bool(FLAGS.preset):
+        raise ValueError("give exactly one of --model or --preset")
+    if FLAGS.model:
+        if not os.path.isfile(FLAGS.model):
+            raise ValueError(f"{FLAGS.model}: no such model file")
+        try:
+            model = keras.saving.load_model(FLAGS.model, compile=False)
+        except Exception as exc:
+            raise ValueError(
+                f"{FLAGS.model}: cannot load Keras model ({str(exc).splitlines()[0][:200]})"
+            ) from None
+        name = FLAGS.name or os.path.splitext(os.path.basename(FLAGS.model))[0]
+        return model, name
+    model = build_model(FLAGS.preset)
+    if FLAGS.weights:
+        if not os.path.isfile(FLAGS.weights):
+            raise ValueError(f"{FLAGS.weights}: no such weights file")
+        try:
+            model.load_weights(FLAGS.weights)
+        except Exception as exc:
+            raise ValueError(
+                f"{FLAGS.weights}: cannot load weights ({str(exc).splitlines()[0][:200]})"
+            ) from None
+    else:
+        logging.warning("no --weights: exporting randomly initialised %s", FLAGS.preset)
+    return model, FLAGS.name or FLAGS.preset
+
+
+def _calibration():
+    import numpy as np
+
+    from keras_dccrn.audio import read_audio
+
+    if not FLAGS.calibration_dir:
+        logging.warning("int8 without --calibration_dir: calibrating on synthetic noise and tones")
+        rng = np.random.default_rng(0)
+        t = np.arange(32000) / 16000
+        return [
+            (0.1 * rng.standard_normal(t.size) + 0.3 * np.sin(2 * np.pi * f * t)).astype("float32")
+            for f in (150, 400, 1200)
+        ]
+    files = sorted(
+        p
+        for ext in ("wav", "flac", "ogg")
+        for p in glob.glob(os.path.join(FLAGS.calibration_dir, "**", f"*.{ext}"), recursive=True)
+    )[: FLAGS.calibration_files]
+    if not files:
+        raise ValueError(f"{FLAGS.calibration_dir}: no .wav/.flac/.ogg files for calibration")
+    return [read_audio(p)[0][: 4 * 16000] for p in files]
+
+
+def main(argv):
+    del argv
+    from keras_dccrn.audio import AudioError
+    from keras_dccrn.export import export_saved_model, export_tflite
+
+    try:
+        model, name = _load_model()
+        base = os.path.join(FLAGS.output_dir, name)
+        version_dir = export_saved_model(model, base, FLAGS.version, overwrite=FLAGS.overwrite)
+        print(f"SavedModel: {version_dir}")
+        if not FLAGS.tflite:
+            return 0
+        calibration = None
+        for mode in FLAGS.modes:
+            if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
+                logging.warning("%s is not causal (time_crop=%r): no streaming TFLite", name, model.time_crop)
+                continue
+            for quantization in FLAGS.quantizations:
+                if quantization == "int8" and mode == "offline":
+                    logging.warning("full int8 is streaming-only; skipping offline int8")
+                    continue
+                if quantization == "int8" and calibration is None:
+                    calibration = _calibration()
+                path = os.path.join(base, f"{name}_{mode}_{quantization}.tflite")
+                export_tflite(
+                    model,
+                    path,
+                    mode=mode,
+                    quantization=quantization,
+                    representative_data=calibration if quantization == "int8" else None,
+                    chunk_samples=FLAGS.chunk_samples,
+                )
+                print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+    except (ValueError, AudioError) as exc:
+        return _fail(str(exc))
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()

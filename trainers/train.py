@@ -1,0 +1,89 @@
+"""``dccrn-train``: supervised training of any preset (DCCRN, Uformer teacher, student without KD).
+
+Example (the recipes in ``flags/`` hold complete settings)::
+
+    dccrn-train --flagfile=flags/distil_dccrn_nokd.cfg --run_dir=runs/student_nokd
+
+Rerunning the same command resumes from the last checkpoint in ``--run_dir``.
+"""
+
+import sys
+
+from absl import app, flags
+
+from trainers import common
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string("preset", "distil_dccrn", "Model preset (see keras_dccrn.list_presets()).")
+flags.DEFINE_enum(
+    "loss", "auto", ["auto", "si_snr", "uformer"], "Training loss; auto: uformer for Uformer presets."
+)
+
+
+def validate_flags():
+    from keras_dccrn import list_presets
+
+    common.validate_common_flags()
+    if FLAGS.preset not in list_presets():
+        raise common.UsageError(
+            f"--preset={FLAGS.preset}: unknown preset; available: {', '.join(list_presets())}."
+        )
+
+
+def make_loss(preset):
+    from keras_dccrn import losses
+
+    kind = FLAGS.loss
+    if kind == "auto":
+        kind = "uformer" if preset.startswith("uformer") else "si_snr"
+    if kind == "uformer":
+        return losses.UformerLoss()
+    return losses.SISNRLoss()
+
+
+def si_snr(y_true, y_pred):
+    """Validation metric: SI-SNR in dB (higher is better)."""
+    from keras_dccrn.losses import si_snr as si_snr_db
+
+    return si_snr_db(y_pred, y_true)
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"dccrn-train: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    try:
+        validate_flags()
+    except common.UsageError as exc:
+        print(f"dccrn-train: {exc}", file=sys.stderr)
+        return 2
+    import keras
+
+    from keras_dccrn import build_model
+
+    strategy = common.setup_runtime()
+    with strategy.scope():
+        model = build_model(FLAGS.preset)
+        optimizer = keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
+        model.compile(
+            optimizer=optimizer, loss=make_loss(FLAGS.preset), metrics=[si_snr], jit_compile=FLAGS.jit_compile
+        )
+    if common.is_chief(strategy):
+        common.write_config(FLAGS.run_dir, {"model_config": model.get_config()})
+    try:
+        train, valid, examples = common.make_datasets(strategy)
+    except ValueError as exc:  # e.g. no usable audio files
+        print(f"dccrn-train: {exc}", file=sys.stderr)
+        return 2
+    common.fit(model, train, valid, FLAGS.run_dir, strategy, examples)
+    common.finish(model, FLAGS.run_dir, strategy)
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
