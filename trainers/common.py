@@ -241,7 +241,9 @@ def make_datasets(strategy):
     return train, valid, examples
 
 
-def make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_var, metric_prefix=""):
+def make_callbacks(
+    model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor="val_loss", mode="min"
+):
     """Callbacks: LR schedule, early stopping, checkpoints, best weights, TensorBoard, audio logging."""
     import keras
     import numpy as np
@@ -308,16 +310,16 @@ def make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_
                 )
             self.writer.flush()
 
-    monitor = "val_loss"
     callbacks = [
         Checkpointer(),
         keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, factor=FLAGS.lr_factor, patience=FLAGS.lr_patience, verbose=1
+            monitor=monitor, mode=mode, factor=FLAGS.lr_factor, patience=FLAGS.lr_patience, verbose=1
         ),
         LearningRateLogger(),
         keras.callbacks.ModelCheckpoint(
             os.path.join(write_dir, "best.weights.h5"),
             monitor=monitor,
+            mode=mode,
             save_best_only=True,
             save_weights_only=True,
         ),
@@ -325,7 +327,9 @@ def make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_
         AudioLogger(),
     ]
     if FLAGS.early_stop_patience:
-        callbacks.append(keras.callbacks.EarlyStopping(monitor=monitor, patience=FLAGS.early_stop_patience))
+        callbacks.append(
+            keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=FLAGS.early_stop_patience)
+        )
     return callbacks
 
 
@@ -357,7 +361,7 @@ def spectrogram_images(waves):
     ]  # [N, frames, bins] -> [N, bins (high first), frames, 1]
 
 
-def fit(model, train, valid, run_dir, strategy, examples):
+def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mode="min"):
     """Runs ``model.fit`` with resume, checkpoints and Ctrl-C handling.
 
     Args:
@@ -366,6 +370,8 @@ def fit(model, train, valid, run_dir, strategy, examples):
         run_dir: run directory.
         strategy: the distribution strategy.
         examples: fixed validation examples for audio logging.
+        monitor, mode: the validation quantity that drives the LR schedule, early stopping
+            and the best checkpoint.
 
     Returns:
         The Keras ``History`` (or None when interrupted).
@@ -390,7 +396,9 @@ def fit(model, train, valid, run_dir, strategy, examples):
     if initial_epoch >= FLAGS.epochs:
         print(f"Run already finished ({initial_epoch} of {FLAGS.epochs} epochs).")
         return None
-    callbacks = make_callbacks(model, run_dir, strategy, examples, manager, epoch_var, step_var)
+    callbacks = make_callbacks(
+        model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor, mode
+    )
 
     def on_sigterm(signum, frame):
         raise KeyboardInterrupt
@@ -428,9 +436,10 @@ def fit(model, train, valid, run_dir, strategy, examples):
     return history
 
 
-def finish(model, run_dir, strategy):
+def finish(model, run_dir, strategy, export_model=None):
     """Loads the best validation weights (if any) and writes ``model.keras`` atomically.
 
+    ``export_model`` (default: ``model``) is what gets saved, e.g. the student of a Distiller.
     The chief writes ``run_dir/model.keras``; other workers write theirs into their scratch folder.
     """
     write_dir = worker_dir(run_dir, strategy)
@@ -439,6 +448,6 @@ def finish(model, run_dir, strategy):
         model.load_weights(best)
     final = os.path.join(write_dir, "model.keras")
     tmp = os.path.join(write_dir, ".model.tmp.keras")
-    model.save(tmp)
+    (export_model or model).save(tmp)
     os.replace(tmp, final)
     print(f"Saved {final}")

@@ -9,6 +9,15 @@ values, **real parts first, imaginary parts second**. Spectra are
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_lstm import ComplexLSTM
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
+from keras_dccrn.layers.conformer import (
+    AxialAttention,
+    BranchInteraction,
+    ComplexDense,
+    DilatedConvModule,
+    DualPathConformerBlock,
+    EncoderDecoderAttention,
+    FeedForward,
+)
 from keras_dccrn.layers.stft import ISTFT, STFT
 
 __all__ = [
@@ -18,4 +27,11 @@ __all__ = [
     "ComplexConv2DTranspose",
     "ComplexBatchNormalization",
     "ComplexLSTM",
+    "ComplexDense",
+    "FeedForward",
+    "AxialAttention",
+    "DilatedConvModule",
+    "DualPathConformerBlock",
+    "BranchInteraction",
+    "EncoderDecoderAttention",
 ]

@@ -3,8 +3,9 @@
 import copy
 
 from keras_dccrn.models.dccrn import DCCRN
+from keras_dccrn.models.uformer import Uformer
 
-MODEL_CLASSES = {"DCCRN": DCCRN}
+MODEL_CLASSES = {"DCCRN": DCCRN, "Uformer": Uformer}
 
 # Each preset is data: (model class name, constructor arguments, one-line description).
 PRESETS = {
@@ -43,6 +44,29 @@ PRESETS = {
         "DCCRN",
         dict(channels=[4, 8, 8, 8, 8, 8], rnn_type="complex", rnn_units=8, masking_mode="E"),
         "tiny DCCRN-CL for tests",
+    ),
+    "uformer": (
+        "Uformer",
+        dict(causal=True),
+        "Uformer teacher (Fu et al. 2022), paper configuration, causal (9.28M parameters, STFT 400/160/512)",
+    ),
+    "uformer_noncausal": (
+        "Uformer",
+        dict(causal=False),
+        "Uformer, paper configuration, non-causal (look-ahead in encoder/decoder, attention and convolutions)",
+    ),
+    "uformer_tiny": (
+        "Uformer",
+        dict(
+            complex_channels=[2, 4, 4, 4, 4, 4],
+            magnitude_channels=[2, 4, 4, 4, 4, 4],
+            num_blocks=1,
+            num_heads=2,
+            ffn_expansion=2,
+            dilations=[1, 2],
+            attention_context=8,
+        ),
+        "tiny causal Uformer for tests",
     ),
 }
 

@@ -1,0 +1,129 @@
+"""``dccrn-distill``: AT-KL knowledge distillation of a student from a trained teacher.
+
+Example::
+
+    dccrn-distill --flagfile=flags/distil_dccrn_atkl.cfg --teacher=runs/uformer/model.keras \\
+        --run_dir=runs/student_atkl
+
+The run directory holds the Distiller checkpoints (resume by rerunning the same command) and, at
+the end, ``model.keras``: the **student** alone, with the weights of the best validation SI-SNR.
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+from trainers import common
+
+FLAGS = flags.FLAGS
+
+flags.DEFINE_string(
+    "teacher", None, "Trained teacher: a .keras file, or a run directory holding model.keras."
+)
+flags.DEFINE_string("student_preset", "distil_dccrn", "Student model preset.")
+flags.DEFINE_enum(
+    "kd_mode", "at_kl", ["none", "output", "at", "kl", "at_kl"], "Which distillation terms to use."
+)
+flags.DEFINE_enum(
+    "attention_dims", "both", ["time", "channel", "both"], "Attention along time, channels or both."
+)
+flags.DEFINE_float(
+    "alpha", 0.5, "Balanced SI-SNR weight of the clean target (1 - alpha: the teacher output)."
+)
+flags.DEFINE_float("temperature", 2.0, "Temperature of the attention distributions.")
+flags.DEFINE_float("at_weight", 1.0, "Weight of the attention-transfer terms.")
+flags.DEFINE_float("kl_weight", 1.0, "Weight of the KL-divergence terms.")
+flags.DEFINE_float("time_weight", 1.0, "Weight of the time-attention terms.")
+flags.DEFINE_float("channel_weight", 1.0, "Weight of the channel-attention terms.")
+
+
+def teacher_path():
+    path = FLAGS.teacher
+    if path and os.path.isdir(path):
+        path = os.path.join(path, "model.keras")
+    return path
+
+
+def validate_flags():
+    from keras_dccrn import list_presets
+
+    common.validate_common_flags()
+    if FLAGS.student_preset not in list_presets():
+        raise common.UsageError(
+            f"--student_preset={FLAGS.student_preset}: unknown preset; available: {', '.join(list_presets())}."
+        )
+    if FLAGS.kd_mode != "none":
+        if not FLAGS.teacher:
+            raise common.UsageError("--teacher is required unless --kd_mode=none.")
+        if not os.path.isfile(teacher_path()):
+            raise common.UsageError(
+                f"--teacher={FLAGS.teacher}: no such model file (expected a .keras file)."
+            )
+    if not 0.0 <= FLAGS.alpha <= 1.0:
+        raise common.UsageError(f"--alpha must be in [0, 1]; received {FLAGS.alpha}.")
+    if FLAGS.temperature <= 0:
+        raise common.UsageError(f"--temperature must be positive; received {FLAGS.temperature}.")
+
+
+def main(argv):
+    if len(argv) > 1:
+        print(f"dccrn-distill: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    try:
+        validate_flags()
+    except common.UsageError as exc:
+        print(f"dccrn-distill: {exc}", file=sys.stderr)
+        return 2
+    import keras
+
+    from keras_dccrn import build_model
+    from keras_dccrn.distillation import Distiller
+
+    strategy = common.setup_runtime()
+    with strategy.scope():
+        teacher = None
+        if FLAGS.kd_mode != "none":
+            try:
+                teacher = keras.saving.load_model(teacher_path())
+            except Exception as exc:  # a broken or foreign file: one line, not a traceback
+                print(f"dccrn-distill: {teacher_path()}: cannot load the teacher ({exc})", file=sys.stderr)
+                return 2
+        student = build_model(FLAGS.student_preset)
+        distiller = Distiller(
+            teacher,
+            student,
+            kd_mode=FLAGS.kd_mode,
+            attention_dims=FLAGS.attention_dims,
+            alpha=FLAGS.alpha,
+            temperature=FLAGS.temperature,
+            at_weight=FLAGS.at_weight,
+            kl_weight=FLAGS.kl_weight,
+            time_weight=FLAGS.time_weight,
+            channel_weight=FLAGS.channel_weight,
+        )
+        optimizer = keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
+        distiller.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile)
+    if common.is_chief(strategy):
+        common.write_config(
+            FLAGS.run_dir,
+            {"student_config": student.get_config(), "teacher_file": teacher_path() if teacher else None},
+        )
+    try:
+        train, valid, examples = common.make_datasets(strategy)
+    except ValueError as exc:
+        print(f"dccrn-distill: {exc}", file=sys.stderr)
+        return 2
+    common.fit(
+        distiller, train, valid, FLAGS.run_dir, strategy, examples, monitor="val_si_snr_clean", mode="max"
+    )
+    common.finish(distiller, FLAGS.run_dir, strategy, export_model=student)
+    return 0
+
+
+def run():
+    app.run(main)
+
+
+if __name__ == "__main__":
+    run()
