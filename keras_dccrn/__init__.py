@@ -5,6 +5,7 @@ import os
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
+from keras_dccrn import losses  # noqa: E402,F401  (registers the losses/metrics saved with compiled models)
 from keras_dccrn.inference import enhance  # noqa: E402
 from keras_dccrn.models import build_model, list_presets  # noqa: E402
 

@@ -37,6 +37,15 @@ def si_snr(estimate, reference, epsilon=EPSILON):
     return 10.0 * ops.log10(ratio + epsilon)
 
 
+@keras.saving.register_keras_serializable(package="keras_dccrn", name="si_snr")
+def si_snr_metric(y_true, y_pred):
+    """SI-SNR in dB of ``y_pred`` against ``y_true`` (higher is better), a Keras metric function."""
+    return si_snr(y_pred, y_true)
+
+
+si_snr_metric.__name__ = "si_snr"  # the name shown in logs: si_snr / val_si_snr
+
+
 @keras.saving.register_keras_serializable(package="keras_dccrn")
 class SISNRLoss(keras.losses.Loss):
     """Negative SI-SNR (dB): ``loss(clean, enhanced) = -SI-SNR(enhanced, clean)``.

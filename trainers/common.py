@@ -23,53 +23,92 @@ import time
 
 from absl import flags, logging
 
-FLAGS = flags.FLAGS
+FLAGS = flags.FlagValues()
 
 # --- data ---------------------------------------------------------------------------------------
 flags.DEFINE_multi_string(
-    "train_speech", None, "Clean speech for training: folder, glob or manifest (repeatable)."
+    "train_speech",
+    None,
+    "Clean speech for training: folder, glob or manifest (repeatable).",
+    flag_values=FLAGS,
 )
-flags.DEFINE_multi_string("train_noise", None, "Noise for training: folder, glob or manifest (repeatable).")
-flags.DEFINE_multi_string("train_rir", None, "Room impulse responses for training (optional, repeatable).")
-flags.DEFINE_multi_string("valid_speech", None, "Clean speech for validation (held-out speakers).")
-flags.DEFINE_multi_string("valid_noise", None, "Noise for validation (held-out noises).")
-flags.DEFINE_multi_string("valid_rir", None, "RIRs for validation (optional).")
-flags.DEFINE_float("segment_seconds", 4.0, "Training segment length in seconds.")
-flags.DEFINE_float("snr_min", -5.0, "Lowest mixing SNR (dB).")
-flags.DEFINE_float("snr_max", 20.0, "Highest mixing SNR (dB).")
-flags.DEFINE_float("level_min", -35.0, "Lowest mixture level (dBFS).")
-flags.DEFINE_float("level_max", -15.0, "Highest mixture level (dBFS).")
-flags.DEFINE_float("reverb_prob", 0.0, "Probability of convolving the speech with a random RIR.")
-flags.DEFINE_enum("reverb_target", "dry", ["dry", "early"], "Training target for reverberant examples.")
-flags.DEFINE_integer("valid_examples", 64, "Number of fixed validation mixtures.")
-flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory.")
+flags.DEFINE_multi_string(
+    "train_noise", None, "Noise for training: folder, glob or manifest (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "train_rir", None, "Room impulse responses for training (optional, repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "valid_speech", None, "Clean speech for validation (held-out speakers).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string("valid_noise", None, "Noise for validation (held-out noises).", flag_values=FLAGS)
+flags.DEFINE_multi_string("valid_rir", None, "RIRs for validation (optional).", flag_values=FLAGS)
+flags.DEFINE_float("segment_seconds", 4.0, "Training segment length in seconds.", flag_values=FLAGS)
+flags.DEFINE_float("snr_min", -5.0, "Lowest mixing SNR (dB).", flag_values=FLAGS)
+flags.DEFINE_float("snr_max", 20.0, "Highest mixing SNR (dB).", flag_values=FLAGS)
+flags.DEFINE_float("level_min", -35.0, "Lowest mixture level (dBFS).", flag_values=FLAGS)
+flags.DEFINE_float("level_max", -15.0, "Highest mixture level (dBFS).", flag_values=FLAGS)
+flags.DEFINE_float(
+    "reverb_prob", 0.0, "Probability of convolving the speech with a random RIR.", flag_values=FLAGS
+)
+flags.DEFINE_enum(
+    "reverb_target", "dry", ["dry", "early"], "Training target for reverberant examples.", flag_values=FLAGS
+)
+flags.DEFINE_integer("valid_examples", 64, "Number of fixed validation mixtures.", flag_values=FLAGS)
+flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory.", flag_values=FLAGS)
 
 # --- optimisation -------------------------------------------------------------------------------
-flags.DEFINE_integer("batch_size", 8, "Global batch size.")
-flags.DEFINE_integer("epochs", 100, "Maximum number of epochs.")
-flags.DEFINE_integer("steps_per_epoch", 500, "Training steps per epoch.")
-flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.")
-flags.DEFINE_float("lr_factor", 0.5, "Learning-rate factor when validation loss stops improving.")
-flags.DEFINE_integer("lr_patience", 2, "Epochs without improvement before the learning rate is reduced.")
-flags.DEFINE_integer(
-    "early_stop_patience", 10, "Epochs without improvement before training stops (0: never)."
+flags.DEFINE_integer("batch_size", 8, "Global batch size.", flag_values=FLAGS)
+flags.DEFINE_integer("epochs", 100, "Maximum number of epochs.", flag_values=FLAGS)
+flags.DEFINE_integer("steps_per_epoch", 500, "Training steps per epoch.", flag_values=FLAGS)
+flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", flag_values=FLAGS)
+flags.DEFINE_float(
+    "lr_factor", 0.5, "Learning-rate factor when validation loss stops improving.", flag_values=FLAGS
 )
-flags.DEFINE_float("clip_norm", 5.0, "Global gradient-norm clipping (0: off).")
-flags.DEFINE_integer("seed", 0, "Random seed (model init and data).")
+flags.DEFINE_integer(
+    "lr_patience", 2, "Epochs without improvement before the learning rate is reduced.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "early_stop_patience",
+    10,
+    "Epochs without improvement before training stops (0: never).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float("clip_norm", 5.0, "Global gradient-norm clipping (0: off).", flag_values=FLAGS)
+flags.DEFINE_integer("seed", 0, "Random seed (model init and data).", flag_values=FLAGS)
 
 # --- run ----------------------------------------------------------------------------------------
-flags.DEFINE_string("run_dir", None, "Run directory (created; rerunning the same command resumes).")
-flags.DEFINE_integer("checkpoint_every", 200, "Save a checkpoint every N training steps (and every epoch).")
+flags.DEFINE_string(
+    "run_dir", None, "Run directory (created; rerunning the same command resumes).", flag_values=FLAGS
+)
 flags.DEFINE_integer(
-    "audio_examples", 3, "Fixed validation examples logged to TensorBoard as audio/spectrograms."
+    "checkpoint_every", 200, "Save a checkpoint every N training steps (and every epoch).", flag_values=FLAGS
 )
-flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.")
+flags.DEFINE_integer(
+    "audio_examples",
+    3,
+    "Fixed validation examples logged to TensorBoard as audio/spectrograms.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.", flag_values=FLAGS)
 flags.DEFINE_enum(
-    "mixed_precision", "float32", ["float32", "mixed_bfloat16", "mixed_float16"], "Keras dtype policy."
+    "mixed_precision",
+    "float32",
+    ["float32", "mixed_bfloat16", "mixed_float16"],
+    "Keras dtype policy.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_enum("strategy", "default", ["default", "mirrored", "multi_worker"], "tf.distribute strategy.")
-flags.DEFINE_integer("verbose", 1, "Keras fit verbosity (1: progress bar, 2: one line per epoch).")
-flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow default).")
+flags.DEFINE_enum(
+    "strategy",
+    "default",
+    ["default", "mirrored", "multi_worker"],
+    "tf.distribute strategy.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "verbose", 1, "Keras fit verbosity (1: progress bar, 2: one line per epoch).", flag_values=FLAGS
+)
+flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow default).", flag_values=FLAGS)
 
 
 class UsageError(Exception):
@@ -158,15 +197,8 @@ def worker_dir(run_dir, strategy):
 def write_config(run_dir, extra):
     """Writes ``flags.cfg`` (resolved flags) and ``config.json`` into the run dir."""
     os.makedirs(run_dir, exist_ok=True)
-    module_flags = []
-    for module in FLAGS.flags_by_module_dict():
-        if module.startswith(("trainers", "__main__")) or module.endswith(
-            ("train.py", "distill.py", "common.py")
-        ):
-            module_flags.extend(FLAGS.get_flags_for_module(module))
-    lines = sorted({f.serialize() for f in module_flags if f.serialize()})
-    _atomic_write(os.path.join(run_dir, "flags.cfg"), "\n".join(lines) + "\n")
-    values = {f.name: f.value for f in module_flags}
+    _atomic_write(os.path.join(run_dir, "flags.cfg"), FLAGS.flags_into_string())
+    values = {name: FLAGS[name].value for name in FLAGS}
     values.update(extra)
     _atomic_write(os.path.join(run_dir, "config.json"), json.dumps(values, indent=2, default=str) + "\n")
 

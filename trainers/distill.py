@@ -14,28 +14,42 @@ import sys
 
 from absl import app, flags
 
-from trainers import common
+from trainers import cli, common
 
-FLAGS = flags.FLAGS
+FLAGS = common.FLAGS
 
 flags.DEFINE_string(
-    "teacher", None, "Trained teacher: a .keras file, or a run directory holding model.keras."
+    "teacher",
+    None,
+    "Trained teacher: a .keras file, or a run directory holding model.keras.",
+    flag_values=FLAGS,
 )
-flags.DEFINE_string("student_preset", "distil_dccrn", "Student model preset.")
+flags.DEFINE_string("student_preset", "distil_dccrn", "Student model preset.", flag_values=FLAGS)
 flags.DEFINE_enum(
-    "kd_mode", "at_kl", ["none", "output", "at", "kl", "at_kl"], "Which distillation terms to use."
+    "kd_mode",
+    "at_kl",
+    ["none", "output", "at", "kl", "at_kl"],
+    "Which distillation terms to use.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_enum(
-    "attention_dims", "both", ["time", "channel", "both"], "Attention along time, channels or both."
+    "attention_dims",
+    "both",
+    ["time", "channel", "both"],
+    "Attention along time, channels or both.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
-    "alpha", 0.5, "Balanced SI-SNR weight of the clean target (1 - alpha: the teacher output)."
+    "alpha",
+    0.5,
+    "Balanced SI-SNR weight of the clean target (1 - alpha: the teacher output).",
+    flag_values=FLAGS,
 )
-flags.DEFINE_float("temperature", 2.0, "Temperature of the attention distributions.")
-flags.DEFINE_float("at_weight", 1.0, "Weight of the attention-transfer terms.")
-flags.DEFINE_float("kl_weight", 1.0, "Weight of the KL-divergence terms.")
-flags.DEFINE_float("time_weight", 1.0, "Weight of the time-attention terms.")
-flags.DEFINE_float("channel_weight", 1.0, "Weight of the channel-attention terms.")
+flags.DEFINE_float("temperature", 2.0, "Temperature of the attention distributions.", flag_values=FLAGS)
+flags.DEFINE_float("at_weight", 1.0, "Weight of the attention-transfer terms.", flag_values=FLAGS)
+flags.DEFINE_float("kl_weight", 1.0, "Weight of the KL-divergence terms.", flag_values=FLAGS)
+flags.DEFINE_float("time_weight", 1.0, "Weight of the time-attention terms.", flag_values=FLAGS)
+flags.DEFINE_float("channel_weight", 1.0, "Weight of the channel-attention terms.", flag_values=FLAGS)
 
 
 def teacher_path():
@@ -122,7 +136,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-distill", __doc__))
 
 
 if __name__ == "__main__":

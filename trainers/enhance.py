@@ -21,13 +21,15 @@ one-line message naming the file, and a summary lists them), 2 usage error
 (bad flags, missing ``--model``, unusable model, nothing to process).
 """
 
-import contextlib
 import glob
 import os
 import sys
 import time
 
 from absl import app, flags
+
+from trainers import cli as cli_utils
+from trainers.cli import quiet_native_stderr
 
 PROG = "dccrn-enhance"
 
@@ -72,44 +74,14 @@ flags.DEFINE_bool(
     "progress", True, "Show a progress bar (only when stderr is a terminal).", flag_values=FLAGS
 )
 
-_HELP_ARGS = ("-h", "--help", "-?", "--helpshort", "--helpfull")
-
 
 class UsageError(Exception):
     """Bad command line; exit status 2."""
 
 
 def parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__):
-    """absl ``flags_parser``: our flags from ``argv``; exits 0 on --help and 2 on a flag error."""
-    if any(arg in _HELP_ARGS for arg in argv[1:]):
-        print(doc.strip() + "\n\nFlags:\n" + flag_values.get_help(include_special_flags=False))
-        sys.exit(0)
-    flag_values.unparse_flags()
-    try:
-        rest = flags.FLAGS(list(argv), known_only=True)  # absl's own flags (--verbosity, ...)
-        return flag_values(rest)
-    except flags.Error as exc:
-        print(f"{prog}: usage error: {exc} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
-@contextlib.contextmanager
-def quiet_native_stderr():
-    """Hides the C++ start-up chatter TensorFlow writes straight to file descriptor 2."""
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-        devnull = os.open(os.devnull, os.O_WRONLY)
-    except OSError:
-        yield
-        return
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
+    """absl ``flags_parser`` of this app (see :func:`trainers.cli.parse_flags`)."""
+    return cli_utils.parse_flags(argv, flag_values, prog, doc)
 
 
 class ProgressBar:

@@ -32,7 +32,8 @@ import warnings
 
 from absl import app, flags
 
-from trainers.enhance import parse_flags, quiet_native_stderr
+from trainers.cli import quiet_native_stderr
+from trainers.enhance import parse_flags
 
 PROG = "dccrn-evaluate"
 METRIC_CHOICES = ["pesq_wb", "pesq_nb", "stoi", "estoi", "si_snr", "dnsmos"]

@@ -17,20 +17,28 @@ import sys
 
 from absl import app, flags, logging
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("model", None, "Saved .keras model file.")
-flags.DEFINE_string("preset", None, "Model preset (with --weights), instead of --model.")
-flags.DEFINE_string("weights", None, "Weights file (.weights.h5) for --preset.")
-flags.DEFINE_string("name", None, "Served model name (default: preset name or the .keras file stem).")
-flags.DEFINE_integer("version", 1, "TF Serving version folder.")
-flags.DEFINE_string("output_dir", "saved_models", "Base folder.")
-flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.")
-flags.DEFINE_bool("tflite", False, "Also write TFLite files.")
-flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.")
-flags.DEFINE_list("quantizations", ["float32", "dynamic_int8", "float16"], "TFLite quantizations.")
-flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).")
-flags.DEFINE_string("calibration_dir", None, "Audio files (searched recursively) calibrating full int8.")
-flags.DEFINE_integer("calibration_files", 20, "At most this many calibration files.")
+from trainers import cli
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("model", None, "Saved .keras model file.", flag_values=FLAGS)
+flags.DEFINE_string("preset", None, "Model preset (with --weights), instead of --model.", flag_values=FLAGS)
+flags.DEFINE_string("weights", None, "Weights file (.weights.h5) for --preset.", flag_values=FLAGS)
+flags.DEFINE_string(
+    "name", None, "Served model name (default: preset name or the .keras file stem).", flag_values=FLAGS
+)
+flags.DEFINE_integer("version", 1, "TF Serving version folder.", flag_values=FLAGS)
+flags.DEFINE_string("output_dir", "saved_models", "Base folder.", flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Replace an existing version folder.", flag_values=FLAGS)
+flags.DEFINE_bool("tflite", False, "Also write TFLite files.", flag_values=FLAGS)
+flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.", flag_values=FLAGS)
+flags.DEFINE_list(
+    "quantizations", ["float32", "dynamic_int8", "float16"], "TFLite quantizations.", flag_values=FLAGS
+)
+flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "calibration_dir", None, "Audio files (searched recursively) calibrating full int8.", flag_values=FLAGS
+)
+flags.DEFINE_integer("calibration_files", 20, "At most this many calibration files.", flag_values=FLAGS)
 
 
 def _fail(message):
@@ -134,7 +142,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-export", __doc__))
 
 
 if __name__ == "__main__":

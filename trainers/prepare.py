@@ -26,28 +26,36 @@ import time
 from absl import app, flags
 
 from keras_dccrn import data
+from trainers import cli
 
-FLAGS = flags.FLAGS
+FLAGS = flags.FlagValues()
 
-flags.DEFINE_list("inputs", None, "Comma-separated folders, glob patterns or manifests to scan.")
-flags.DEFINE_string("output", None, "Manifest to write (.csv or .jsonl).")
-flags.DEFINE_boolean(
-    "verify", True, "Decode every file to reject NaN/infinite and silent ones (else headers only)."
+flags.DEFINE_list(
+    "inputs", None, "Comma-separated folders, glob patterns or manifests to scan.", flag_values=FLAGS
 )
-flags.DEFINE_float("min_seconds", 0.0, "Skip files shorter than this (seconds).")
+flags.DEFINE_string("output", None, "Manifest to write (.csv or .jsonl).", flag_values=FLAGS)
+flags.DEFINE_boolean(
+    "verify",
+    True,
+    "Decode every file to reject NaN/infinite and silent ones (else headers only).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float("min_seconds", 0.0, "Skip files shorter than this (seconds).", flag_values=FLAGS)
 flags.DEFINE_enum(
     "kind",
     "speech",
     ["speech", "noise", "rir"],
     "What the files are; stored in a `kind` column of the manifest.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_float(
     "silence_db",
     -70.0,
     "With --verify, files whose RMS is below this (dBFS) are silent (RIRs: only all-zero ones).",
+    flag_values=FLAGS,
 )
-flags.DEFINE_integer("num_workers", 2, "Threads used to read and check files.")
-flags.mark_flags_as_required(["inputs", "output"])
+flags.DEFINE_integer("num_workers", 2, "Threads used to read and check files.", flag_values=FLAGS)
+flags.mark_flags_as_required(["inputs", "output"], flag_values=FLAGS)
 
 
 def prepare(inputs, output, verify=True, min_seconds=0.0, silence_db=-70.0, num_workers=2, kind="speech"):
@@ -117,7 +125,7 @@ def main(argv):
 
 def run():
     """Console-script entry point."""
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-prepare", __doc__))
 
 
 if __name__ == "__main__":

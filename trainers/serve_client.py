@@ -26,18 +26,23 @@ import soundfile as sf
 from absl import app, flags
 
 from keras_dccrn.audio import SAMPLE_RATE, AudioError, read_audio, write_audio
+from trainers import cli
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("input", None, "Noisy audio file.")
-flags.DEFINE_string("output", None, "Enhanced audio file to write.")
-flags.DEFINE_string("host", "localhost", "TF Serving host.")
-flags.DEFINE_integer("port", 8501, "REST (8501) or gRPC (8500) port.")
-flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Transport.")
-flags.DEFINE_string("model_name", "distil_dccrn", "Served model name.")
-flags.DEFINE_integer("model_version", None, "Model version (default: the latest served).")
-flags.DEFINE_enum("signature", "serving_default", ["serving_default", "enhance_wav"], "Signature.")
-flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.")
-flags.DEFINE_integer("max_message_mb", 256, "gRPC send/receive message limit (default gRPC: 4 MB).")
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("input", None, "Noisy audio file.", flag_values=FLAGS)
+flags.DEFINE_string("output", None, "Enhanced audio file to write.", flag_values=FLAGS)
+flags.DEFINE_string("host", "localhost", "TF Serving host.", flag_values=FLAGS)
+flags.DEFINE_integer("port", 8501, "REST (8501) or gRPC (8500) port.", flag_values=FLAGS)
+flags.DEFINE_enum("protocol", "rest", ["rest", "grpc"], "Transport.", flag_values=FLAGS)
+flags.DEFINE_string("model_name", "distil_dccrn", "Served model name.", flag_values=FLAGS)
+flags.DEFINE_integer("model_version", None, "Model version (default: the latest served).", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "signature", "serving_default", ["serving_default", "enhance_wav"], "Signature.", flag_values=FLAGS
+)
+flags.DEFINE_float("timeout", 60.0, "Request timeout in seconds.", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "max_message_mb", 256, "gRPC send/receive message limit (default gRPC: 4 MB).", flag_values=FLAGS
+)
 
 
 class ServingError(RuntimeError):
@@ -153,7 +158,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-serve-client", __doc__))
 
 
 if __name__ == "__main__":

@@ -11,13 +11,19 @@ import sys
 
 from absl import app, flags
 
-from trainers import common
+from trainers import cli, common
 
-FLAGS = flags.FLAGS
+FLAGS = common.FLAGS
 
-flags.DEFINE_string("preset", "distil_dccrn", "Model preset (see keras_dccrn.list_presets()).")
+flags.DEFINE_string(
+    "preset", "distil_dccrn", "Model preset (see keras_dccrn.list_presets()).", flag_values=FLAGS
+)
 flags.DEFINE_enum(
-    "loss", "auto", ["auto", "si_snr", "uformer"], "Training loss; auto: uformer for Uformer presets."
+    "loss",
+    "auto",
+    ["auto", "si_snr", "uformer"],
+    "Training loss; auto: uformer for Uformer presets.",
+    flag_values=FLAGS,
 )
 
 
@@ -42,13 +48,6 @@ def make_loss(preset):
     return losses.SISNRLoss()
 
 
-def si_snr(y_true, y_pred):
-    """Validation metric: SI-SNR in dB (higher is better)."""
-    from keras_dccrn.losses import si_snr as si_snr_db
-
-    return si_snr_db(y_pred, y_true)
-
-
 def main(argv):
     if len(argv) > 1:
         print(f"dccrn-train: unexpected arguments {argv[1:]}", file=sys.stderr)
@@ -61,13 +60,17 @@ def main(argv):
     import keras
 
     from keras_dccrn import build_model
+    from keras_dccrn.losses import si_snr_metric
 
     strategy = common.setup_runtime()
     with strategy.scope():
         model = build_model(FLAGS.preset)
         optimizer = keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
         model.compile(
-            optimizer=optimizer, loss=make_loss(FLAGS.preset), metrics=[si_snr], jit_compile=FLAGS.jit_compile
+            optimizer=optimizer,
+            loss=make_loss(FLAGS.preset),
+            metrics=[si_snr_metric],
+            jit_compile=FLAGS.jit_compile,
         )
     if common.is_chief(strategy):
         common.write_config(FLAGS.run_dir, {"model_config": model.get_config()})
@@ -82,7 +85,7 @@ def main(argv):
 
 
 def run():
-    app.run(main)
+    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-train", __doc__))
 
 
 if __name__ == "__main__":

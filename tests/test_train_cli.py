@@ -1,0 +1,208 @@
+"""End-to-end tests of ``dccrn-train`` / ``dccrn-distill`` (subprocesses, synthetic WAV data)."""
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+import soundfile as sf
+
+import keras_dccrn  # noqa: F401  (registers the custom classes for load_model)
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMOKE = os.path.join(ROOT, "flags", "smoke.cfg")
+SMOKE_DISTILL = os.path.join(ROOT, "flags", "smoke_distill.cfg")
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Speech-like harmonic signals and noise, 1-1.5 s each, as WAV files."""
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for split in ("train", "valid"):
+        for kind in ("speech", "noise"):
+            os.makedirs(root / kind / split)
+        for i in range(4):
+            t = np.arange(16000) / 16000
+            f0 = rng.uniform(100, 250)
+            speech = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * (
+                0.5 + 0.5 * np.sin(6 * np.pi * t)
+            )
+            sf.write(root / "speech" / split / f"s{i}.wav", 0.1 * speech, 16000)
+            sf.write(root / "noise" / split / f"n{i}.wav", 0.05 * rng.standard_normal(24000), 16000)
+    return root
+
+
+def data_flags(corpus):
+    return [
+        f"--train_speech={corpus}/speech/train",
+        f"--train_noise={corpus}/noise/train",
+        f"--valid_speech={corpus}/speech/valid",
+        f"--valid_noise={corpus}/noise/valid",
+    ]
+
+
+def run_app(module, args, env=None, timeout=300):
+    full_env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", **(env or {}))
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+def test_smoke_recipe_trains_writes_run_dir_and_resumes(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [f"--flagfile={SMOKE}", *data_flags(corpus), f"--run_dir={run_dir}", "--epochs=1"]
+    start = time.time()
+    first = run_app("trainers.train", args)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert time.time() - start < 120
+    assert (run_dir / "flags.cfg").read_text().count("--preset=tiny") == 1
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["preset"] == "tiny" and config["model_config"]["channels"] == [4, 8, 8, 8, 8, 8]
+    assert (run_dir / "checkpoints" / "checkpoint").exists()
+    for split in ("train", "validation"):
+        assert any(p.name.startswith("events.out.tfevents") for p in (run_dir / "logs" / split).iterdir())
+    model = keras.saving.load_model(run_dir / "model.keras")
+    assert model.name == "tiny"
+
+    second = run_app("trainers.train", [*args[:-1], "--epochs=2"])
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "Resuming from" in second.stdout and "epoch 1, step 3" in second.stdout
+    assert "Epoch 2/2" in second.stdout + second.stderr
+    assert "steps so far: 6" in second.stdout
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--preset=nope"], "--preset=nope: unknown preset"),
+        (["--train_speech=/nonexistent/speech"], "--train_speech=/nonexistent/speech: no such file"),
+        (["--batch_size=0"], "--batch_size must be positive"),
+        (["--snr_min=30"], "exceeds --snr_max"),
+    ],
+)
+def test_bad_flags_give_one_line_errors(corpus, tmp_path, extra, message):
+    result = run_app(
+        "trainers.train", [f"--flagfile={SMOKE}", *data_flags(corpus), f"--run_dir={tmp_path}", *extra]
+    )
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_ctrl_c_saves_a_checkpoint(corpus, tmp_path):
+    run_dir = tmp_path / "run"
+    args = [
+        f"--flagfile={SMOKE}",
+        *data_flags(corpus),
+        f"--run_dir={run_dir}",
+        "--steps_per_epoch=100000",
+        "--checkpoint_every=100000",
+    ]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "trainers.train", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    deadline = time.time() + 240
+    # TensorBoard's writer creates the train log folder when fit() starts
+    while time.time() < deadline and not (run_dir / "logs" / "train").exists():
+        time.sleep(0.5)
+    time.sleep(15)  # let a few steps run
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=120)
+    assert "Interrupted: checkpoint saved" in out, out[-3000:]
+    assert (run_dir / "checkpoints" / "checkpoint").exists()
+
+
+def _free_ports(n):
+    socks = [socket.socket() for _ in range(n)]
+    for s in socks:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in socks]
+    for s in socks:
+        s.close()
+    return ports
+
+
+def test_multi_worker_two_processes_end_with_identical_weights(corpus, tmp_path):
+    run_dir = tmp_path / "mw"
+    workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
+    args = [
+        f"--flagfile={SMOKE}",
+        *data_flags(corpus),
+        f"--run_dir={run_dir}",
+        "--strategy=multi_worker",
+        "--epochs=1",
+    ]
+    procs = []
+    for index in range(2):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", TF_CONFIG=tf_config)
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "trainers.train", *args],
+                cwd=ROOT,
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+        )
+    outs = [p.communicate(timeout=300)[0] for p in procs]
+    for proc, out in zip(procs, outs, strict=True):
+        assert proc.returncode == 0, out[-3000:]
+    chief = keras.saving.load_model(run_dir / "model.keras")
+    other = keras.saving.load_model(run_dir / "workers" / "worker_1" / "model.keras")
+    # Trainable weights are all-reduced every step, hence identical on both workers. Batch-norm moving
+    # statistics are not synchronised across workers (Keras' default, synchronized=False): each worker
+    # keeps the statistics of its own data and the chief's are the ones saved in run_dir/model.keras.
+    assert len(chief.trainable_weights) == len(other.trainable_weights) > 0
+    for a, b in zip(chief.trainable_weights, other.trainable_weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
+
+
+def test_distill_app_trains_student_from_teacher_file(corpus, tmp_path):
+    from keras_dccrn import build_model
+
+    teacher = build_model("tiny", frame_step=160, channels=[6, 12, 12, 12, 12, 12])
+    teacher_path = tmp_path / "teacher.keras"
+    teacher.save(teacher_path)
+    run_dir = tmp_path / "kd"
+    args = [
+        f"--flagfile={SMOKE_DISTILL}",
+        *data_flags(corpus),
+        f"--run_dir={run_dir}",
+        "--epochs=1",
+        f"--teacher={teacher_path}",
+        "--kd_mode=at_kl",
+    ]
+    result = run_app("trainers.distill", args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    for term in ("si_snr_clean", "at_time", "kl_channel", "val_si_snr_clean"):
+        assert term in result.stdout + result.stderr
+    student = keras.saving.load_model(run_dir / "model.keras")
+    assert student.name == "tiny" and student.frame_step == 100
+
+
+def test_distill_requires_teacher_unless_no_kd(corpus, tmp_path):
+    result = run_app(
+        "trainers.distill",
+        [f"--flagfile={SMOKE_DISTILL}", *data_flags(corpus), f"--run_dir={tmp_path}"],
+    )
+    assert result.returncode == 2 and "--teacher is required" in result.stderr
