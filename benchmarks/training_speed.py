@@ -70,12 +70,16 @@ def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--presets", nargs="+", default=["distil_dccrn"])
-    parser.add_argument("--settings", nargs="+", default=["float32", "mixed_bfloat16", "xla"], choices=list(SETTINGS))
+    parser.add_argument(
+        "--settings", nargs="+", default=["float32", "mixed_bfloat16", "xla"], choices=list(SETTINGS)
+    )
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument("--distill_teacher", default=None, help="also time distil_dccrn distilled from this preset")
+    parser.add_argument(
+        "--distill_teacher", default=None, help="also time distil_dccrn distilled from this preset"
+    )
     parser.add_argument("--output", default="docs/benchmarks/training_speed.md")
     args = parser.parse_args()
 
@@ -89,8 +93,12 @@ def main():
     for name, setting, teacher in jobs:
         label = name if teacher is None else f"{name} distilled from {teacher} (AT-KL)"
         try:
-            step, warm = time_setting(name, SETTINGS[setting], args.batch, args.seconds, args.steps, args.warmup, teacher)
-            row = f"| {label} | {setting} | {step:.2f} | {args.batch * args.seconds / step:.1f} | {warm:.1f} |"
+            step, warm = time_setting(
+                name, SETTINGS[setting], args.batch, args.seconds, args.steps, args.warmup, teacher
+            )
+            row = (
+                f"| {label} | {setting} | {step:.2f} | {args.batch * args.seconds / step:.1f} | {warm:.1f} |"
+            )
         except Exception as exc:  # a setting that does not compile is reported, not fatal
             row = f"| {label} | {setting} | failed: {str(exc).splitlines()[0][:80]} | | |"
         print(row, flush=True)
@@ -106,7 +114,9 @@ def main():
                 f"--presets {' '.join(args.presets)} --settings {' '.join(args.settings)}"
                 + (f" --distill_teacher {args.distill_teacher}" if args.distill_teacher else "")
                 + f"` on {platform.machine()} ({os.cpu_count()} cores); batch {args.batch} x {args.seconds:g} s, "
-                f"median of {args.steps} `train_on_batch` steps after {args.warmup} warm-up steps.\n\n" + table + "\n"
+                f"median of {args.steps} `train_on_batch` steps after {args.warmup} warm-up steps.\n\n"
+                + table
+                + "\n"
             )
 
 
