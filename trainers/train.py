@@ -25,6 +25,16 @@ flags.DEFINE_enum(
     "Training loss; auto: uformer for Uformer presets.",
     flag_values=FLAGS,
 )
+flags.DEFINE_float(
+    "uformer_si_snr_weight", 1.0, "Uformer loss: weight of the negative SI-SNR (dB).", flag_values=FLAGS
+)
+flags.DEFINE_float("uformer_l1_weight", 1.0, "Uformer loss: weight of the time-domain L1.", flag_values=FLAGS)
+flags.DEFINE_float(
+    "uformer_complex_weight", 1.0, "Uformer loss: weight of the complex-spectrum L2.", flag_values=FLAGS
+)
+flags.DEFINE_float(
+    "uformer_magnitude_weight", 1.0, "Uformer loss: weight of the magnitude L2.", flag_values=FLAGS
+)
 
 
 def validate_flags():
@@ -44,7 +54,12 @@ def make_loss(preset):
     if kind == "auto":
         kind = "uformer" if preset.startswith("uformer") else "si_snr"
     if kind == "uformer":
-        return losses.UformerLoss()
+        return losses.UformerLoss(
+            si_snr_weight=FLAGS.uformer_si_snr_weight,
+            l1_weight=FLAGS.uformer_l1_weight,
+            complex_weight=FLAGS.uformer_complex_weight,
+            magnitude_weight=FLAGS.uformer_magnitude_weight,
+        )
     return losses.SISNRLoss()
 
 
