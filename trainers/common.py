@@ -483,3 +483,28 @@ def finish(model, run_dir, strategy, export_model=None):
     (export_model or model).save(tmp)
     os.replace(tmp, final)
     print(f"Saved {final}")
+
+
+def make_optimizer():
+    """Adam with the learning rate and global gradient-norm clipping of the flags."""
+    import keras
+
+    return keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
+
+
+def train_and_save(prog, model, strategy, extra_config, export_model=None, monitor="val_loss", mode="min"):
+    """The part every training app shares: config, data, ``fit`` with resume, final ``model.keras``.
+
+    Returns:
+        The exit status (0, or 2 when the data cannot be used).
+    """
+    if is_chief(strategy):
+        write_config(FLAGS.run_dir, extra_config)
+    try:
+        train, valid, examples = make_datasets(strategy)
+    except ValueError as exc:  # e.g. no usable audio files
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    fit(model, train, valid, FLAGS.run_dir, strategy, examples, monitor=monitor, mode=mode)
+    finish(model, FLAGS.run_dir, strategy, export_model=export_model)
+    return 0

@@ -116,23 +116,17 @@ def main(argv):
             time_weight=FLAGS.time_weight,
             channel_weight=FLAGS.channel_weight,
         )
-        optimizer = keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
-        distiller.compile(optimizer=optimizer, jit_compile=FLAGS.jit_compile)
-    if common.is_chief(strategy):
-        common.write_config(
-            FLAGS.run_dir,
-            {"student_config": student.get_config(), "teacher_file": teacher_path() if teacher else None},
-        )
-    try:
-        train, valid, examples = common.make_datasets(strategy)
-    except ValueError as exc:
-        print(f"dccrn-distill: {exc}", file=sys.stderr)
-        return 2
-    common.fit(
-        distiller, train, valid, FLAGS.run_dir, strategy, examples, monitor="val_si_snr_clean", mode="max"
+        distiller.compile(optimizer=common.make_optimizer(), jit_compile=FLAGS.jit_compile)
+    extra = {"student_config": student.get_config(), "teacher_file": teacher_path() if teacher else None}
+    return common.train_and_save(
+        "dccrn-distill",
+        distiller,
+        strategy,
+        extra,
+        export_model=student,
+        monitor="val_si_snr_clean",
+        mode="max",
     )
-    common.finish(distiller, FLAGS.run_dir, strategy, export_model=student)
-    return 0
 
 
 def run():

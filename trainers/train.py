@@ -72,31 +72,19 @@ def main(argv):
     except common.UsageError as exc:
         print(f"dccrn-train: {exc}", file=sys.stderr)
         return 2
-    import keras
-
     from keras_dccrn import build_model
     from keras_dccrn.losses import si_snr_metric
 
     strategy = common.setup_runtime()
     with strategy.scope():
         model = build_model(FLAGS.preset)
-        optimizer = keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
         model.compile(
-            optimizer=optimizer,
+            optimizer=common.make_optimizer(),
             loss=make_loss(FLAGS.preset),
             metrics=[si_snr_metric],
             jit_compile=FLAGS.jit_compile,
         )
-    if common.is_chief(strategy):
-        common.write_config(FLAGS.run_dir, {"model_config": model.get_config()})
-    try:
-        train, valid, examples = common.make_datasets(strategy)
-    except ValueError as exc:  # e.g. no usable audio files
-        print(f"dccrn-train: {exc}", file=sys.stderr)
-        return 2
-    common.fit(model, train, valid, FLAGS.run_dir, strategy, examples)
-    common.finish(model, FLAGS.run_dir, strategy)
-    return 0
+    return common.train_and_save("dccrn-train", model, strategy, {"model_config": model.get_config()})
 
 
 def run():
