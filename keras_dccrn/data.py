@@ -702,7 +702,7 @@ class MixtureSynthesizer:
             kind,
             self.config.sample_rate,
             cache=cache,
-            silence_db=self.config.silence_db,
+            silence_db=silence_db,
             source=_describe(spec),
         )
 

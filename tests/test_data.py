@@ -435,3 +435,18 @@ def test_shared_data_manifest_filter():
     )
     noisy, clean = take(ds, 1)
     assert noisy.shape == (2, SR) and np.all(np.isfinite(noisy)) and np.abs(noisy).max() <= 0.99 + 1e-6
+
+
+def test_quiet_rirs_are_used_not_skipped_as_silent(tmp_path, rng):
+    # Real RIRs can sit far below the -70 dBFS silence threshold of speech and noise (the shared set
+    # has RIRs at -74 to -79 dBFS RMS); only all-zero RIRs are unusable.
+    speech, noise = make_corpus(tmp_path, rng)
+    (tmp_path / "rir").mkdir()
+    h = make_rir(tmp_path / "rir" / "quiet.wav")
+    sf.write(tmp_path / "rir" / "quiet.wav", h * 1e-3, SR, subtype="FLOAT")
+    assert 10 * np.log10(np.mean((h * 1e-3) ** 2)) < -70
+    data.reset_skipped_files()
+    cfg = MixtureConfig(segment_seconds=0.5, snr_range=(30, 30), reverb_prob=1.0)
+    noisy, clean = take(data.training_dataset(speech, noise, str(tmp_path / "rir"), config=cfg, batch_size=4), 1)
+    assert not any("quiet.wav" in path for path, _ in data.skipped_files())
+    assert np.corrcoef(noisy[0], clean[0])[0, 1] < 0.99  # reverberation was applied
