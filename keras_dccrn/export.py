@@ -20,17 +20,27 @@
     ``[1, chunk_samples]``, the whole model on a fixed-length chunk;
   - ``mode="streaming"``: one hop in, one hop out, with explicit state
     (see :mod:`keras_dccrn.streaming`): inputs ``audio`` ``[1, hop]``,
-    ``input_buffer``, ``ola_buffer``, ``state``; outputs ``enhanced``,
-    ``next_input_buffer``, ``next_ola_buffer``, ``next_state``.
+    ``input_buffer``, ``ola_buffer`` and one tensor per convolution cache
+    and LSTM state (names from ``StreamingDCCRN.state_layout()``, e.g.
+    ``enc_conv_0``, ``clstm_0_c_r``); outputs ``enhanced`` and
+    ``next_<input name>`` for each of them.
 
   Quantizations: ``"float32"``; ``"dynamic_int8"`` (int8 weights, float
   activations); ``"float16"`` (float16 weights, computed in float32 on CPU);
-  ``"int8"``, streaming only (weights and activations int8 after
-  calibration on ``representative_data``; inputs and outputs stay float32
-  and ops the int8 kernel set lacks, if any, fall back to float builtins:
-  the STFT and inverse STFT matrix products are quantized like every other
-  layer, and the packed ``state`` vector shares one scale). Offline full
-  int8 is refused: LiteRT's calibrator crashes on the LSTM ``WHILE`` loop.
+  ``"int8"``, streaming only: weights and activations of the network
+  (encoder, LSTMs, decoder) in int8 after calibration on
+  ``representative_data``, each state tensor with its own scale; the inputs
+  and outputs, the framing and DFT, the mask application, the inverse DFT
+  and the overlap-add stay float32. Quantizing those too (one scale for the
+  waveform and the overlap-add buffer, 256 levels of the calibration peak)
+  and packing all states into one vector (one scale for conv caches and LSTM
+  cell states) made the output unusable (about -19 dB SI-SNR against
+  float32). Quality is limited by the int8 linear-amplitude spectrum at the
+  encoder input: calibrate on audio at the levels you will process (real
+  noisy speech, or :func:`speech_like_signals`). Offline full int8 is
+  refused: the TF 2.21 converter crashes (segfault) calibrating the LSTM
+  ``WHILE`` loop of the offline graph; run the streaming int8 file through
+  :class:`TFLiteEnhancer` to process whole files.
 
   Every converted file is checked for non-builtin (Flex/custom) ops and run
   once on a test tone (non-finite output is refused) before it is written.
@@ -50,7 +60,7 @@ from keras_dccrn.audio import SAMPLE_RATE
 MODES = ("offline", "streaming")
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
 DEFAULT_CHUNK_SAMPLES = 4 * SAMPLE_RATE
-STREAM_INPUTS = ("audio", "input_buffer", "ola_buffer", "state")
+STREAM_INPUTS = ("audio", "input_buffer", "ola_buffer")
 
 
 def _tf():
@@ -166,20 +176,85 @@ def _tflite_endpoint(model, mode, chunk_samples):
     from keras_dccrn.streaming import StreamingDCCRN
 
     stream = StreamingDCCRN(model)
+    layout = stream.state_layout()
+    names = [name for name, _ in layout]
 
-    def step(audio, input_buffer, ola_buffer, state):
-        return stream(audio, input_buffer, ola_buffer, state)
+    def step(audio, input_buffer, ola_buffer, *states):
+        states = dict(zip(names, states, strict=True))
+        return stream.step(audio, input_buffer, ola_buffer, states, scope=tf.name_scope)
 
     signature = [
         tf.TensorSpec([1, stream.hop], tf.float32, name="audio"),
         tf.TensorSpec([1, stream.input_size], tf.float32, name="input_buffer"),
         tf.TensorSpec([1, stream.ola_size], tf.float32, name="ola_buffer"),
-        tf.TensorSpec([1, stream.state_size], tf.float32, name="state"),
-    ]
+    ] + [tf.TensorSpec([1, *shape], tf.float32, name=name) for name, shape in layout]
     return step, signature, stream
 
 
-def _representative(mode, data, chunk_samples, stream, max_samples=200):
+def speech_like_signals(count=8, seconds=2.0, seed=0, sample_rate=SAMPLE_RATE):
+    """Synthetic noisy speech-like signals for int8 calibration when no real audio is at hand.
+
+    Each signal is a sequence of 120-320 ms syllables separated by short
+    pauses: voiced ones are a pulse train with a drifting 90-240 Hz pitch
+    through three formant resonators (a random vowel per syllable),
+    unvoiced ones are 2-6 kHz band-passed noise; each syllable has a smooth
+    attack and decay. The speech is scaled to an active RMS of -30..-18 dBFS
+    and white or pink noise at -35..-15 dBFS RMS is added, so calibration
+    sees the level range and the onset/pause dynamics of real noisy speech,
+    over many hops. Real recordings remain the better choice.
+
+    Args:
+        count: number of signals.
+        seconds: length of each signal.
+        seed: NumPy random seed.
+        sample_rate: sampling rate in Hz.
+
+    Returns:
+        list of float32 1-D arrays in [-1, 1].
+    """
+    from scipy import signal as sps
+
+    rng = np.random.default_rng(seed)
+    n = int(round(seconds * sample_rate))
+    vowels = [(730, 1090, 2440), (270, 2290, 3010), (300, 870, 2240), (530, 1840, 2480), (570, 840, 2410)]
+    out = []
+    for _ in range(count):
+        speech = np.zeros(n)
+        pos = int(rng.integers(0, sample_rate // 10))
+        while pos < n:
+            length = min(int(rng.uniform(0.12, 0.32) * sample_rate), n - pos)
+            t = np.arange(length) / sample_rate
+            if rng.random() < 0.75:
+                f0 = rng.uniform(90, 240) * (1 + 0.08 * np.sin(2 * np.pi * rng.uniform(2, 6) * t))
+                phase = np.cumsum(f0) / sample_rate
+                source = np.diff(np.floor(phase), prepend=0.0)  # one impulse per pitch period
+                seg = np.zeros(length)
+                for formant, bandwidth in zip(vowels[rng.integers(len(vowels))], (80, 100, 150), strict=True):
+                    radius = np.exp(-np.pi * bandwidth / sample_rate)
+                    theta = 2 * np.pi * formant * rng.uniform(0.9, 1.1) / sample_rate
+                    seg += sps.lfilter([1 - radius], [1, -2 * radius * np.cos(theta), radius**2], source)
+            else:
+                sos = sps.butter(4, [2000, 6000], btype="bandpass", fs=sample_rate, output="sos")
+                seg = sps.sosfilt(sos, rng.standard_normal(length))
+            ramp = min(length // 3, sample_rate // 50)
+            envelope = np.ones(length)
+            envelope[:ramp] = np.sin(np.linspace(0, np.pi / 2, ramp)) ** 2
+            envelope[length - ramp :] = envelope[:ramp][::-1]
+            speech[pos : pos + length] = seg * envelope * rng.uniform(0.3, 1.0)
+            pos += length + int(rng.uniform(0.03, 0.25) * sample_rate)
+        active = speech[np.abs(speech) > 1e-4 * np.abs(speech).max()]
+        speech *= 10 ** (rng.uniform(-30, -18) / 20) / np.sqrt(np.mean(active**2))
+        noise = rng.standard_normal(n)
+        if rng.random() < 0.5:  # pink: -3 dB / octave
+            noise = sps.lfilter(
+                [0.049922, -0.095993, 0.050612, -0.004408], [1, -2.494956, 2.017265, -0.522189], noise
+            )
+        noise *= 10 ** (rng.uniform(-35, -15) / 20) / np.sqrt(np.mean(noise**2))
+        out.append(np.clip(speech + noise, -1, 1).astype("float32"))
+    return out
+
+
+def _representative(mode, data, chunk_samples, stream, max_samples=400):
     """Calibration samples (dicts keyed by input name) for full-int8 conversion."""
     tf = _tf()
     signals = [np.asarray(x, "float32").reshape(-1) for x in data]
@@ -194,19 +269,17 @@ def _representative(mode, data, chunk_samples, stream, max_samples=200):
                 chunk[0, : part.size] = part
                 samples.append({"noisy": chunk})
     else:
-        step = tf.function(stream.__call__)
+        step = tf.function(stream.step)
         for x in signals:
             hops = x.size // stream.hop
-            buf, ola, state = stream.initial_state()
+            buf, ola, _ = stream.initial_state()
+            states = stream.initial_states()
             for k in range(hops):
                 audio = x[None, k * stream.hop : (k + 1) * stream.hop]
-                samples.append({"audio": audio, "input_buffer": buf, "ola_buffer": ola, "state": state})
-                res = step(audio, buf, ola, state)
-                buf, ola, state = (
-                    res["next_input_buffer"].numpy(),
-                    res["next_ola_buffer"].numpy(),
-                    res["next_state"].numpy(),
-                )
+                samples.append({"audio": audio, "input_buffer": buf, "ola_buffer": ola, **states})
+                res = {key: v.numpy() for key, v in step(audio, buf, ola, states).items()}
+                buf, ola = res["next_input_buffer"], res["next_ola_buffer"]
+                states = {name: res[f"next_{name}"] for name in states}
     if len(samples) > max_samples:
         keep = np.linspace(0, len(samples) - 1, max_samples).round().astype(int)
         samples = [samples[i] for i in keep]
@@ -215,6 +288,50 @@ def _representative(mode, data, chunk_samples, stream, max_samples=200):
         yield from samples
 
     return generator
+
+
+def _float_nodes(content):
+    """Output tensor names of the ops built under the streaming analysis/synthesis name scopes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_dccrn.streaming import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
+
+    interpreter = Interpreter(model_content=content)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    outputs = interpreter.get_signature_runner("serving_default").get_output_details()
+    # the ops producing these outputs lose their scoped name to the signature's output name
+    audio_outputs = {outputs[k]["index"] for k in ("enhanced", "next_input_buffer", "next_ola_buffer")}
+    scoped = []
+    for op in interpreter._get_ops_details():
+        for index in op["outputs"]:
+            # fused ops are named "a;b;c" after every TF op they replace
+            parts = names.get(index, "").split(";")
+            in_scope = any(p.startswith((f"{ANALYSIS_SCOPE}/", f"{SYNTHESIS_SCOPE}/")) for p in parts)
+            if in_scope or index in audio_outputs:
+                scoped.append(names[index])
+    return scoped
+
+
+def _quantize_network_only(converter):
+    """Full-int8 streaming conversion with the analysis/synthesis ends left in float.
+
+    The converter is calibrated once (``QuantizationDebugger`` runs the
+    representative dataset), then quantized with the ops of the
+    :data:`~keras_dccrn.streaming.ANALYSIS_SCOPE` and
+    :data:`~keras_dccrn.streaming.SYNTHESIS_SCOPE` name scopes denylisted:
+    framing, DFT, mask application, inverse DFT and overlap-add run in
+    float32 (int8 would quantize the waveform and the overlap-add buffer to
+    256 levels of the calibration's peak), everything between them in int8.
+    """
+    tf = _tf()
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset
+    )
+    nodes = _float_nodes(debugger.calibrated_model)
+    if not nodes:
+        raise ValueError("no analysis/synthesis ops found to keep in float")
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger.get_nondebug_quantized_model()
 
 
 def tflite_op_names(path_or_bytes):
@@ -338,7 +455,7 @@ def export_tflite(
                 tf.lite.OpsSet.TFLITE_BUILTINS,
             ]
         try:
-            content = converter.convert()
+            content = _quantize_network_only(converter) if quantization == "int8" else converter.convert()
         except Exception as exc:  # the converter's own message is many lines of MLIR
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise ValueError(f"{path}: TFLite conversion failed ({first})") from exc
@@ -407,17 +524,19 @@ class TFLiteEnhancer:
             self.mode = "offline"
             self.chunk_samples = int(inputs["noisy"]["shape"][1])
             self.delay_samples = 0
-        elif names == set(STREAM_INPUTS):
+        elif set(STREAM_INPUTS) <= names and self._carried(names, self.runner.get_output_details()):
             self.mode = "streaming"
             self.hop = int(inputs["audio"]["shape"][1])
             self.delay_samples = int(inputs["input_buffer"]["shape"][1])
-            self._zeros = {
-                name: np.zeros(inputs[name]["shape"], "float32")
-                for name in ("input_buffer", "ola_buffer", "state")
-            }
-            self._index_in = {name: inputs[name]["index"] for name in STREAM_INPUTS}
             outputs = self.runner.get_output_details()
-            self._index_out = {name: outputs[name]["index"] for name in outputs}
+            carried = sorted(names - {"audio"})
+            # (input index, output index, initial zeros) of every tensor carried from hop to hop
+            self._carry = [
+                (inputs[n]["index"], outputs[f"next_{n}"]["index"], np.zeros(inputs[n]["shape"], "float32"))
+                for n in carried
+            ]
+            self._index_audio = inputs["audio"]["index"]
+            self._index_enhanced = outputs["enhanced"]["index"]
             # The hop loop uses set_tensor / invoke / get_tensor on the tensor indices (less per-call
             # overhead); a live signature runner holds buffer references that make invoke() refuse.
             self.runner = None
@@ -425,6 +544,11 @@ class TFLiteEnhancer:
             raise ValueError(
                 f"{path}: unknown signature inputs {sorted(names)}; not written by export_tflite"
             )
+
+    @staticmethod
+    def _carried(names, outputs):
+        """Whether every input but ``audio`` has its ``next_<name>`` output, plus ``enhanced``."""
+        return "enhanced" in outputs and all(f"next_{n}" in outputs for n in names - {"audio"})
 
     def _offline(self, audio):
         n = self.chunk_samples
@@ -444,21 +568,17 @@ class TFLiteEnhancer:
         padded[: audio.size] = audio
         out = np.empty_like(padded)
         it = self.interpreter
-        i_audio, i_buf, i_ola, i_state = (self._index_in[k] for k in STREAM_INPUTS)
-        o_enh = self._index_out["enhanced"]
-        o_buf = self._index_out["next_input_buffer"]
-        o_ola = self._index_out["next_ola_buffer"]
-        o_state = self._index_out["next_state"]
-        buf, ola, state = (self._zeros[k] for k in ("input_buffer", "ola_buffer", "state"))
-        frames = padded.reshape(hops, 1, hop)
+        i_audio, o_enh = self._index_audio, self._index_enhanced
+        pairs = [(i, o) for i, o, _ in self._carry]
+        values = [zeros for _, _, zeros in self._carry]
+        frames = padded.reshape(hops, 1, hop)  # [hops * hop] -> [hops, 1, hop]
         for k in range(hops):
             it.set_tensor(i_audio, frames[k])
-            it.set_tensor(i_buf, buf)
-            it.set_tensor(i_ola, ola)
-            it.set_tensor(i_state, state)
+            for (i, _), value in zip(pairs, values, strict=True):
+                it.set_tensor(i, value)
             it.invoke()
             out[k * hop : (k + 1) * hop] = it.get_tensor(o_enh)[0]
-            buf, ola, state = it.get_tensor(o_buf), it.get_tensor(o_ola), it.get_tensor(o_state)
+            values = [it.get_tensor(o) for _, o in pairs]
         return out[delay : delay + audio.size]
 
     def __call__(self, audio):

@@ -13,7 +13,10 @@ offline graph keeps implicitly made an explicit tensor:
   ``(k_t - 1) * dilation_t`` input frames of every encoder convolution and
   the previous ``k_t - 1`` input frames of every decoder transposed
   convolution) and the LSTM ``(h, c)`` states, packed in the order given by
-  :meth:`StreamingDCCRN.state_layout`.
+  :meth:`StreamingDCCRN.state_layout`. :meth:`StreamingDCCRN.step` takes
+  and returns them as separate tensors instead (``{name: [1, *shape]}``),
+  the form the TFLite export uses so that full-int8 quantization gives each
+  its own scale.
 
 Each step computes exactly what the offline model computes for one STFT
 frame: the DFT of the frame, the encoder convolutions on a cached window,
@@ -38,6 +41,7 @@ Only models whose every layer is causal can stream: ``time_crop="causal"``
 ahead per decoder layer and is rejected with a ``ValueError``.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -47,6 +51,9 @@ from keras_dccrn.layers.complex_conv import _block_kernel
 from keras_dccrn.layers.complex_ops import complex_concat, complex_merge, complex_split
 from keras_dccrn.layers.stft import make_window
 from keras_dccrn.models.dccrn import apply_mask
+
+ANALYSIS_SCOPE = "dccrn_analysis"
+SYNTHESIS_SCOPE = "dccrn_synthesis"
 
 
 def _lstm_step(lstm, x, h, c):
@@ -170,6 +177,21 @@ class StreamingDCCRN:
             np.zeros((1, self.state_size), "float32"),
         )
 
+    def initial_states(self):
+        """All-zero ``{name: [1, *shape]}`` NumPy arrays for :meth:`step`."""
+        return {name: np.zeros((1, *shape), "float32") for name, shape in self._layout}
+
+    def pack(self, states):
+        """``{name: [1, *shape]}`` -> the packed ``[1, state_size]`` NumPy vector."""
+        # each [1, *shape] -> [1, size], concatenated in layout order
+        return np.concatenate(
+            [np.asarray(states[name], "float32").reshape(1, -1) for name, _ in self._layout], axis=1
+        )
+
+    def unpack(self, state):
+        """The packed ``[1, state_size]`` vector -> ``{name: [1, *shape]}`` NumPy arrays."""
+        return {name: np.asarray(v) for name, v in self._unpack(np.asarray(state, "float32")).items()}
+
     def _unpack(self, state):
         parts, offset = {}, 0
         for name, shape in self._layout:
@@ -271,12 +293,50 @@ class StreamingDCCRN:
 
     # ------------------------------------------------------------------- step
     def __call__(self, audio, input_buffer, ola_buffer, state):
+        """One hop with the packed ``state`` vector (see the class docstring)."""
+        res = self.step(audio, input_buffer, ola_buffer, self._unpack(state))
+        new = {name: res.pop(f"next_{name}") for name, _ in self._layout}
+        res["next_state"] = self._pack(new, self._layout)
+        return res
+
+    def step(self, audio, input_buffer, ola_buffer, states, scope=None):
+        """One hop with every cache and LSTM state as its own tensor.
+
+        Args:
+            audio: ``[1, frame_step]``.
+            input_buffer: ``[1, frame_length - frame_step]``.
+            ola_buffer: ``[1, ola_size]``.
+            states: ``{name: [1, *shape]}`` for every ``(name, shape)`` of
+                :meth:`state_layout` (all zeros initially,
+                :meth:`initial_states`).
+            scope: optional ``name -> context manager`` (e.g.
+                ``tf.name_scope``) entered around the signal-processing ends:
+                :data:`ANALYSIS_SCOPE` (input buffer, framing, DFT) and
+                :data:`SYNTHESIS_SCOPE` (mask application, inverse DFT,
+                overlap-add). The full-int8 export keeps the ops named so in
+                float and quantizes the network between them.
+
+        Returns:
+            dict with ``enhanced`` ``[1, frame_step]``, ``next_input_buffer``,
+            ``next_ola_buffer`` and ``next_<name>`` for every state, shaped
+            like the inputs. Full-int8 TFLite export uses this form: each
+            tensor gets its own quantization scale, whereas one packed vector
+            would share one scale between conv caches and LSTM cell states
+            of very different ranges.
+        """
         m = self.model
-        audio = ops.cast(audio, "float32")
-        frame = ops.concatenate([input_buffer, audio], axis=1)  # [1, win]
-        spec = ops.matmul(frame, ops.convert_to_tensor(self._forward))  # [1, 2 * bins] (re, im interleaved)
-        spec = ops.reshape(spec, (1, 1, self.bins, 2))  # [1, 2 * bins] -> [1, 1, bins, 2]
-        parts = self._unpack(state)
+        scope = scope or (lambda name: contextlib.nullcontext())
+        missing = [name for name, _ in self._layout if name not in states]
+        if missing:
+            raise ValueError(f"`states` lacks {missing}; expected the names of state_layout().")
+        with scope(ANALYSIS_SCOPE):
+            audio = ops.cast(audio, "float32")
+            frame = ops.concatenate([input_buffer, audio], axis=1)  # [1, win]
+            spec = ops.matmul(
+                frame, ops.convert_to_tensor(self._forward)
+            )  # [1, 2 * bins] (re, im interleaved)
+            spec = ops.reshape(spec, (1, 1, self.bins, 2))  # [1, 2 * bins] -> [1, 1, bins, 2]
+        parts = dict(states)
         new = {}
         x = spec[:, :, 1:, :]
         skips = []
@@ -293,22 +353,25 @@ class StreamingDCCRN:
             x, new[f"dec_conv_{i}"] = self._deconv_step(conv, inp, parts[f"dec_conv_{i}"])
             if i < n - 1:
                 x = m.decoder_acts[i](m.decoder_norms[i](x, training=False))
-        # The offline model pads the mask with 0 at DC, so its DC output is exactly 0 for every masking
-        # mode; setting it directly avoids the 0 / 0 of mode E's tanh(|M|) / |M| when float16 weight
-        # conversion flushes the 1e-8 under the square root to zero.
-        est = apply_mask(spec[:, :, 1:, :], ops.cast(x, "float32"), m.masking_mode)
-        est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [1, 1, bins - 1, 2] -> [1, 1, bins, 2]
-        flat = ops.reshape(est, (1, 2 * self.bins))  # [1, 1, bins, 2] -> [1, 2 * bins]
-        frame_out = ops.matmul(flat, ops.convert_to_tensor(self._inverse))  # [1, win]
-        frame_out = ops.pad(frame_out, [[0, 0], [0, self.blocks * self.hop - self.win]])
-        acc = ops.pad(ola_buffer, [[0, 0], [0, self.hop]]) + frame_out  # [1, blocks * hop]
-        out = acc[:, : self.hop] / ops.convert_to_tensor(self._envelope)[None, :]
-        return {
-            "enhanced": ops.clip(out, -1.0, 1.0),
-            "next_input_buffer": frame[:, self.hop :],
-            "next_ola_buffer": acc[:, self.hop :],
-            "next_state": self._pack(new, self._layout),
-        }
+        with scope(SYNTHESIS_SCOPE):
+            # The offline model pads the mask with 0 at DC, so its DC output is exactly 0 for every masking
+            # mode; setting it directly avoids the 0 / 0 of mode E's tanh(|M|) / |M| when float16 weight
+            # conversion flushes the 1e-8 under the square root to zero.
+            est = apply_mask(spec[:, :, 1:, :], ops.cast(x, "float32"), m.masking_mode)
+            est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [1, 1, bins - 1, 2] -> [1, 1, bins, 2]
+            flat = ops.reshape(est, (1, 2 * self.bins))  # [1, 1, bins, 2] -> [1, 2 * bins]
+            frame_out = ops.matmul(flat, ops.convert_to_tensor(self._inverse))  # [1, win]
+            frame_out = ops.pad(frame_out, [[0, 0], [0, self.blocks * self.hop - self.win]])
+            acc = ops.pad(ola_buffer, [[0, 0], [0, self.hop]]) + frame_out  # [1, blocks * hop]
+            out = acc[:, : self.hop] / ops.convert_to_tensor(self._envelope)[None, :]
+            result = {
+                "enhanced": ops.clip(out, -1.0, 1.0),
+                "next_input_buffer": frame[:, self.hop :],
+                "next_ola_buffer": acc[:, self.hop :],
+            }
+        # LSTM states [2 or 1, units] -> [1, *shape]; conv caches keep their shape
+        result.update({f"next_{name}": ops.reshape(new[name], (1, *shape)) for name, shape in self._layout})
+        return result
 
     def stream(self, audio, step=None):
         """Runs ``audio`` ``[samples]`` through the stream and realigns it.

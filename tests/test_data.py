@@ -447,6 +447,8 @@ def test_quiet_rirs_are_used_not_skipped_as_silent(tmp_path, rng):
     assert 10 * np.log10(np.mean((h * 1e-3) ** 2)) < -70
     data.reset_skipped_files()
     cfg = MixtureConfig(segment_seconds=0.5, snr_range=(30, 30), reverb_prob=1.0)
-    noisy, clean = take(data.training_dataset(speech, noise, str(tmp_path / "rir"), config=cfg, batch_size=4), 1)
+    noisy, clean = take(
+        data.training_dataset(speech, noise, str(tmp_path / "rir"), config=cfg, batch_size=4), 1
+    )
     assert not any("quiet.wav" in path for path, _ in data.skipped_files())
     assert np.corrcoef(noisy[0], clean[0])[0, 1] < 0.99  # reverberation was applied

@@ -10,7 +10,13 @@ import soundfile as sf
 import tensorflow as tf
 
 from keras_dccrn import build_model
-from keras_dccrn.export import TFLiteEnhancer, export_saved_model, export_tflite, tflite_op_names
+from keras_dccrn.export import (
+    TFLiteEnhancer,
+    export_saved_model,
+    export_tflite,
+    speech_like_signals,
+    tflite_op_names,
+)
 from keras_dccrn.losses import si_snr
 
 CHUNK = 1600
@@ -184,20 +190,29 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     y32 = enhancer(signal)
     err_db = 10 * np.log10(np.sum((y32 - keras_out) ** 2) / np.sum(keras_out**2))
     assert err_db < -40
-    rng = np.random.default_rng(4)
-    calibration = [rng.standard_normal(3200).astype("float32") * 0.1, signal[:3000]]
+
+    # Full int8: calibrated on synthetic noisy speech, tested on another speech-like signal and the tone.
     path8 = export_tflite(
         tiny,
         tmp_path / "stream_int8.tflite",
         mode="streaming",
         quantization="int8",
-        representative_data=calibration,
+        representative_data=speech_like_signals(count=4, seconds=1.5, seed=1),
     )
     ops = _builtin_only(path8)
-    assert "QUANTIZE" in ops
-    y8 = TFLiteEnhancer(path8)(signal)
-    assert np.all(np.isfinite(y8)) and y8.shape == signal.shape
-    print("streaming int8 SI-SNR vs float32 (dB):", float(si_snr(y8[None], y32[None])[0]))
+    assert {"QUANTIZE", "DEQUANTIZE"} <= ops
+    enhancer8 = TFLiteEnhancer(path8)
+    assert enhancer8.mode == "streaming" and enhancer8.delay_samples == 300
+    speech = speech_like_signals(count=1, seconds=1.5, seed=2)[0]
+    y8 = enhancer8(speech)
+    assert np.all(np.isfinite(y8)) and y8.shape == speech.shape
+    quality = float(si_snr(y8[None], enhancer(speech)[None])[0])
+    print("streaming int8 SI-SNR vs float32 TFLite on speech-like noisy audio (dB):", quality)
+    # One packed state vector with the waveform ends in int8 gave about -19 dB here. With a scale per state
+    # tensor and framing/DFT/mask/inverse DFT/overlap-add kept in float, this random-weight tiny model
+    # measured 20.7 dB (distil_dccrn: 15.8 dB, docs/benchmarks/tflite.md); 10 dB leaves ~10 dB of margin
+    # for calibration differences and still fails on the old behaviour.
+    assert quality >= 10
 
 
 def test_bad_arguments(tiny, tmp_path):

@@ -113,3 +113,29 @@ def test_stream_is_causal_sample_by_sample(causal_tiny, tiny_stream):
     limit = 1500 - causal_tiny.lookahead_samples
     np.testing.assert_allclose(ya[:limit], yb[:limit], atol=1e-7)
     assert np.abs(ya[limit:] - yb[limit:]).max() > 0
+
+
+def test_split_states_step_matches_packed_call(causal_tiny, tiny_stream):
+    stream, packed_step = tiny_stream
+    step = tf.function(stream.step)
+    rng = np.random.default_rng(11)
+    buf, ola, state = stream.initial_state()
+    states = stream.initial_states()
+    assert set(states) == {n for n, _ in stream.state_layout()}
+    np.testing.assert_array_equal(stream.pack(states), state)
+    for _ in range(5):
+        audio = (rng.standard_normal((1, 100)) * 0.1).astype("float32")
+        packed = {k: v.numpy() for k, v in packed_step(audio, buf, ola, state).items()}
+        split = {k: v.numpy() for k, v in step(audio, buf, ola, states).items()}
+        for key in ("enhanced", "next_input_buffer", "next_ola_buffer"):
+            np.testing.assert_allclose(split[key], packed[key], atol=1e-6)
+        states = {n: split[f"next_{n}"] for n in states}
+        for name, shape in stream.state_layout():
+            assert states[name].shape == (1, *shape)
+        np.testing.assert_allclose(stream.pack(states), packed["next_state"], atol=1e-6)
+        unpacked = stream.unpack(packed["next_state"])
+        for name in states:
+            np.testing.assert_allclose(unpacked[name], states[name], atol=1e-6)
+        buf, ola, state = packed["next_input_buffer"], packed["next_ola_buffer"], packed["next_state"]
+    with pytest.raises(ValueError, match="lacks"):
+        stream.step(audio, buf, ola, {})

@@ -81,18 +81,13 @@ def _load_model():
 
 
 def _calibration():
-    import numpy as np
-
     from keras_dccrn.audio import read_audio
 
     if not FLAGS.calibration_dir:
-        logging.warning("int8 without --calibration_dir: calibrating on synthetic noise and tones")
-        rng = np.random.default_rng(0)
-        t = np.arange(32000) / 16000
-        return [
-            (0.1 * rng.standard_normal(t.size) + 0.3 * np.sin(2 * np.pi * f * t)).astype("float32")
-            for f in (150, 400, 1200)
-        ]
+        from keras_dccrn.export import speech_like_signals
+
+        logging.warning("int8 without --calibration_dir: calibrating on synthetic noisy speech-like signals")
+        return speech_like_signals(count=8, seconds=2.0, seed=0)
     files = sorted(
         p
         for ext in ("wav", "flac", "ogg")
