@@ -2,7 +2,7 @@
 
 Examples::
 
-    dccrn-export --model=runs/student/best.keras --name=distil_dccrn --version=1
+    dccrn-export --model=runs/student_atkl/model.keras --name=distil_dccrn --version=1
     dccrn-export --preset=distil_dccrn --weights=student.weights.h5 --tflite \\
         --quantizations=float32,dynamic_int8,float16,int8 --calibration_dir=/data/noisy
 
