@@ -16,7 +16,7 @@ attention). Data flow::
                           complex: ComplexConv2DTranspose(concat[decoder in, skip]) -> BN -> PReLU
                           real:    Conv2DTranspose(concat[decoder in, skip])       -> BN -> PReLU
                           -> BranchInteraction          (the last layer: no BN/PReLU/interaction)
-    masks: complex M_c [B, T, 256, 2] and real M_m [B, T, 256, 1], DC bin padded with 0
+    masks: complex M_c [B, T, 256, 2] and real M_m [B, T, 256, 1] for bins 1..256 (the DC output is 0)
     Y = X * (M_c / |M_c|) * (tanh(|M_c|) + sigmoid(M_m)) / 2 -> ISTFT -> clip to [-1, 1]
 
 i.e. the phase is the noisy phase rotated by the complex mask and the
@@ -376,13 +376,13 @@ class Uformer(keras.Model):
                 x, m = self.decoder_fusions[i]([x, m])
             features.append(x)
 
-        dc = [[0, 0], [0, 0], [1, 0], [0, 0]]  # the DC bin gets a zero mask
-        mask = ops.pad(ops.cast(x, "float32"), dc)
-        mag_mask = ops.pad(ops.cast(m, "float32"), dc)
-        mr, mi = complex_split(mask)
+        # The DC bin gets a zero mask (output 0). Masking bins 1: only and padding the DC afterwards gives the
+        # same value and avoids 0 / 0 at DC when TFLite float16 flushes the 1e-8 to zero (as in DCCRN.call).
+        mr, mi = complex_split(ops.cast(x, "float32"))  # each [B, T, bins - 1, 1]
         mask_abs = ops.sqrt(mr * mr + mi * mi + 1e-8)
-        gain = 0.5 * (ops.tanh(mask_abs) + ops.sigmoid(mag_mask)) / mask_abs
-        est = complex_multiply(spec, complex_merge(mr * gain, mi * gain))
+        gain = 0.5 * (ops.tanh(mask_abs) + ops.sigmoid(ops.cast(m, "float32"))) / mask_abs
+        est = complex_multiply(spec[:, :, 1:, :], complex_merge(mr * gain, mi * gain))
+        est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [B, T, bins - 1, 2] -> [B, T, bins, 2]
         out = ops.clip(self.istft(est, length=length), -1.0, 1.0)
         if return_features:
             return out, features
