@@ -1,34 +1,89 @@
-"""TFLite (LiteRT) size, per-hop latency and real-time factor of a preset, one thread.
+r"""Deployment benchmark: speed, memory and quality cost of the TFLite (LiteRT), Keras and SavedModel runtimes.
 
-    python benchmarks/tflite_speed.py --preset=distil_dccrn --seconds=10
+    python benchmarks/tflite_speed.py --model=/work/runs/student_atkl/model.keras \
+        --devset=/work/runs/devset --devset_limit=20
+    python benchmarks/tflite_speed.py --preset=distil_dccrn --seconds=10     # random weights
 
-Random weights (speed does not depend on them); the test signal and the full-int8
-calibration set are synthetic noisy speech (:func:`keras_dccrn.export.speech_like_signals`,
-different seeds). Every variant is timed end to
-end through :class:`keras_dccrn.export.TFLiteEnhancer` (STFT, network,
-inverse STFT and overlap-add are all inside the .tflite graph; the streaming
-loop's Python set/get of the state tensors is included). RTF = processing
-time / audio duration. Writes a Markdown table to ``docs/benchmarks/tflite.md``.
+The model is either a trained ``.keras`` file (``--model``) or a preset with
+random weights (``--preset``; speed does not depend on the weights, quality
+does). It is exported to every TFLite variant (offline and streaming, float32,
+dynamic-range int8 and float16 weights, streaming full int8) with
+:func:`keras_dccrn.export.export_tflite` and to a TF Serving SavedModel with
+:func:`keras_dccrn.export.export_saved_model`.
+
+Every variant is then run in a **fresh subprocess** (this script with the
+hidden ``--worker`` flag), one at a time, on one thread:
+
+* LiteRT rows: :class:`keras_dccrn.export.TFLiteEnhancer` with
+  ``num_threads=1``, end to end (STFT, network, inverse STFT and overlap-add
+  are inside the ``.tflite`` graph; the streaming rows include the Python hop
+  loop that sets and gets the state tensors). TensorFlow is **not** imported
+  by these workers (the ``keras_dccrn`` package ``__init__`` would import it,
+  so the worker loads ``keras_dccrn.export`` without it and checks that
+  ``tensorflow`` is absent from ``sys.modules``);
+* ``keras``: the Keras model in graph mode, one ``tf.function`` over the whole
+  signal (:class:`keras_dccrn.inference.KerasEnhancer`, no ``model.predict``,
+  no XLA), TensorFlow limited to one intra-op and one inter-op thread
+  (``tf.config.threading``, set right after ``import tensorflow``, before TF
+  runs anything; the worker checks the setting took);
+* ``savedmodel``: the exported SavedModel's ``serving_default`` signature
+  (:class:`keras_dccrn.inference.SavedModelEnhancer`), same threading.
+
+Speed: after one untimed warm-up call on the test signal (a synthetic noisy
+speech signal of ``--seconds``, :func:`keras_dccrn.export.speech_like_signals`),
+the best of ``--repeats`` timed calls; RTF = processing time / audio duration,
+and the CPU-time RTF of that call (close to the wall RTF when one core was
+used). Memory: the worker's peak resident set size (``VmHWM`` of
+``/proc/self/status``) after the timed calls, i.e. Python + NumPy/SciPy + the
+runtime (LiteRT, or TensorFlow + Keras) + the model + the buffers of one
+whole-signal call; the RSS right after the imports (before the model is
+loaded) is reported too, so the difference is the model and its buffers.
+
+Quality: with ``--devset`` (a ``dccrn-mix`` folder, ``noisy/`` and ``clean/``
+WAV pairs), every variant enhances the first ``--devset_limit`` noisy files
+(sorted by name) and is scored with :mod:`keras_dccrn.metrics` against the
+clean references (SI-SNR, and PESQ-WB unless ``--nopesq``) and against the
+float32 Keras output (SI-SNR of the variant with the Keras output as the
+reference: how closely the variant reproduces the model). Without a dev set
+only the closeness to the Keras output on the synthetic test signal is
+reported. Full-int8 calibration uses ``--calibration_files`` signals of at
+most ``--calibration_seconds`` each, from ``--calibration_dir`` if given, else
+the dev-set noisy files that follow the scored ones, else synthetic
+speech-like signals (a different seed from the test signal); the page says
+which.
+
+The Markdown page (``docs/benchmarks/tflite.md``, ``--output``) starts with
+the exact command and compares the measured LiteRT RTFs with the goal of
+issue #10 (student, one thread, end to end: RTF <= 0.05 float32, <= 0.03
+quantized); "met" / "not met" is computed from the measured numbers.
 """
 
+import importlib.util
+import json
+import math
 import os
 import platform
+import shlex
+import subprocess
 import sys
 import tempfile
 import time
+import types
+import warnings
 
-from absl import app, flags
+import numpy as np
+from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("preset", "distil_dccrn", "Model preset.")
-flags.DEFINE_float("seconds", 10.0, "Test signal length.")
-flags.DEFINE_integer("chunk_samples", 64000, "Offline chunk length.")
-flags.DEFINE_integer("repeats", 3, "Timed runs per variant (best is reported).")
-flags.DEFINE_string("output", "docs/benchmarks/tflite.md", "Markdown file to write.")
+SAMPLE_RATE = 16000
+DEFAULT_OUTPUT = "docs/benchmarks/tflite.md"
+# Issue #10: student RTF on LiteRT, one thread, end to end.
+GOAL_RTF_FLOAT32 = 0.05
+GOAL_RTF_QUANTIZED = 0.03
 
-VARIANTS = [
+TFLITE_VARIANTS = (
     ("offline", "float32"),
     ("offline", "dynamic_int8"),
     ("offline", "float16"),
@@ -36,82 +91,697 @@ VARIANTS = [
     ("streaming", "dynamic_int8"),
     ("streaming", "float16"),
     ("streaming", "int8"),
-]
+)
+VARIANT_NAMES = tuple(f"{m}_{q}" for m, q in TFLITE_VARIANTS) + ("keras", "savedmodel")
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "model", None, "Trained .keras file to benchmark (overrides --preset).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "preset", "distil_dccrn", "Model preset with random weights (when no --model).", flag_values=FLAGS
+)
+flags.DEFINE_float("seconds", 10.0, "Length of the synthetic timing signal.", flag_values=FLAGS)
+flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length.", flag_values=FLAGS)
+flags.DEFINE_integer("repeats", 3, "Timed runs per variant (the best is reported).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "devset", None, "dccrn-mix development set (noisy/, clean/) for quality.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "devset_limit", 20, "Score the first N dev-set pairs (sorted by name); 0: all.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "calibration_dir",
+    None,
+    "Folder of audio files (.wav/.flac, recursive) for full-int8 calibration.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer("calibration_files", 8, "Number of full-int8 calibration signals.", flag_values=FLAGS)
+flags.DEFINE_float(
+    "calibration_seconds", 2.0, "Maximum length of each calibration signal.", flag_values=FLAGS
+)
+flags.DEFINE_boolean("pesq", True, "Compute PESQ-WB on the dev set (--nopesq to skip).", flag_values=FLAGS)
+flags.DEFINE_list(
+    "variants",
+    list(VARIANT_NAMES),
+    f"Rows to run, from {list(VARIANT_NAMES)} (keras always runs: it is the quality reference).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to only print).", flag_values=FLAGS)
+flags.DEFINE_string("worker", None, "Internal: run one variant from this job file (JSON).", flag_values=FLAGS)
 
 
-def main(argv):
-    del argv
+class BenchmarkError(ValueError):
+    """Bad input or a failed variant; one-line message."""
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Worker (one fresh process per variant).
+
+
+def _proc_status_kb(field):
+    """``VmRSS`` / ``VmHWM`` of this process in kB (Linux ``/proc/self/status``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def _import_tflite_enhancer():
+    """``keras_dccrn.export.TFLiteEnhancer`` without running ``keras_dccrn/__init__`` (which imports TF).
+
+    A bare package module pointing at the source folder lets the submodules
+    (``export``, ``audio``: NumPy, SciPy, soundfile, LiteRT) load on their own,
+    so the LiteRT memory numbers do not include TensorFlow.
+    """
+    if "keras_dccrn" not in sys.modules:
+        package = types.ModuleType("keras_dccrn")
+        package.__path__ = [os.path.join(ROOT, "keras_dccrn")]
+        sys.modules["keras_dccrn"] = package
+    from keras_dccrn.export import TFLiteEnhancer
+
+    return TFLiteEnhancer
+
+
+def _tf_one_thread():
+    """Imports TensorFlow and limits it to one intra-op and one inter-op thread (before it runs anything)."""
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(1)
+    tf.config.threading.set_inter_op_parallelism_threads(1)
+    got = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+    if got != (1, 1):
+        raise RuntimeError(f"TensorFlow thread pools are {got}, not (1, 1)")
+    return tf
+
+
+def run_worker(job):
+    """Loads one variant, times it on the test signal, runs the dev set; returns the result dict.
+
+    Args:
+        job: dict with ``kind`` ("tflite", "keras" or "savedmodel"), ``path``,
+            ``signals`` (``.npz`` with ``test`` and ``dev_<i>`` arrays),
+            ``outputs`` (``.npz`` to write) and ``repeats``.
+    """
+    kind = job["kind"]
+    if kind == "tflite":
+        TFLiteEnhancer = _import_tflite_enhancer()
+        import_rss = _proc_status_kb("VmRSS")
+        runner = TFLiteEnhancer(job["path"], num_threads=1)
+        fn = runner
+        info = {
+            "xnnpack": bool(runner.uses_xnnpack),
+            "delay_samples": int(runner.delay_samples),
+            "hop": int(getattr(runner, "hop", 0)) or None,
+        }
+    else:
+        _tf_one_thread()
+        from keras_dccrn.inference import KerasEnhancer, SavedModelEnhancer
+
+        import_rss = _proc_status_kb("VmRSS")
+        if kind == "keras":
+            import keras
+
+            enhancer = KerasEnhancer(keras.saving.load_model(job["path"], compile=False))
+        elif kind == "savedmodel":
+            enhancer = SavedModelEnhancer(job["path"])
+        else:
+            raise ValueError(f"unknown worker kind {kind!r}")
+
+        def fn(x):
+            return enhancer.run(x[None])[0]  # [samples] -> [1, samples] -> [samples]
+
+        info = {"xnnpack": None, "delay_samples": 0, "hop": None}
+    signals = np.load(job["signals"])
+    test = signals["test"]
+    fn(test)  # warm-up: tracing, allocation, XNNPACK packing
+    best, best_cpu, out = math.inf, math.nan, None
+    for _ in range(int(job["repeats"])):
+        wall0, cpu0 = time.perf_counter(), time.process_time()
+        out = fn(test)
+        wall = time.perf_counter() - wall0
+        if wall < best:
+            best, best_cpu = wall, time.process_time() - cpu0
+    peak_rss = _proc_status_kb("VmHWM")
+    dev_names = sorted((k for k in signals.files if k.startswith("dev_")), key=lambda k: int(k[4:]))
+    outputs = {"test": np.asarray(out, np.float32)}
+    for name in dev_names:
+        outputs[name] = np.asarray(fn(signals[name]), np.float32)
+    np.savez(job["outputs"], **outputs)
+    return {
+        **info,
+        "best_s": best,
+        "cpu_s": best_cpu,
+        "import_rss_kb": import_rss,
+        "peak_rss_kb": peak_rss,
+        "tensorflow_imported": "tensorflow" in sys.modules,
+    }
+
+
+def _worker_main(job_path):
+    with open(job_path) as f:
+        job = json.load(f)
+    result = run_worker(job)
+    with open(job["result"], "w") as f:
+        json.dump(result, f)
+    return 0
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Parent: model, exports, signals, workers.
+
+
+def _peers_module():
+    spec = importlib.util.spec_from_file_location(
+        "peers_benchmark", os.path.join(ROOT, "benchmarks", "peers.py")
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def load_model(model_path, preset):
+    """``(model, description)``: a trained ``.keras`` file, or ``preset`` with random weights (seed 0)."""
     import keras
 
     from keras_dccrn import build_model
-    from keras_dccrn.export import TFLiteEnhancer, export_tflite, speech_like_signals
-    from keras_dccrn.losses import si_snr
 
+    if model_path:
+        if not os.path.isfile(model_path):
+            raise BenchmarkError(f"{model_path}: no such .keras file")
+        if not model_path.lower().endswith(".keras"):
+            raise BenchmarkError(f"{model_path}: --model must be a .keras file")
+        try:
+            model = keras.saving.load_model(model_path, compile=False)
+        except Exception as exc:
+            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise BenchmarkError(f"{model_path}: cannot load the Keras model ({first})") from None
+        if not getattr(model, "built", False):
+            raise BenchmarkError(f"{model_path}: the loaded model is not built")
+        return model, f"`{model_path}`, trained weights"
     keras.utils.set_random_seed(0)
-    model = build_model(FLAGS.preset)
-    n = int(FLAGS.seconds * 16000)
-    # synthetic noisy speech (keras_dccrn.export.speech_like_signals); calibration uses other signals
-    audio = speech_like_signals(count=1, seconds=FLAGS.seconds, seed=2)[0]
-    calibration = speech_like_signals(count=8, seconds=2.0, seed=1)
-    rows, references = [], {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for mode, quantization in VARIANTS:
-            if mode == "streaming" and model.time_crop != "causal":
-                continue
-            path = os.path.join(tmp, f"{mode}_{quantization}.tflite")
+    try:
+        model = build_model(preset)
+    except (KeyError, ValueError) as exc:
+        raise BenchmarkError(f"--preset: {exc}") from None
+    return model, f"preset `{preset}`, random weights"
+
+
+def _read_segment(path, seconds):
+    from keras_dccrn.audio import read_audio
+
+    audio, _ = read_audio(path, SAMPLE_RATE, frames=-1)
+    return audio[: int(seconds * SAMPLE_RATE)]
+
+
+def calibration_signals(calibration_dir, devset_rest, count, seconds):
+    """``(signals, description)`` for full-int8 calibration, never overlapping the scored files.
+
+    Args:
+        calibration_dir: folder of ``.wav`` / ``.flac`` files (recursive, sorted), or None.
+        devset_rest: dev-set noisy paths that are not scored (may be empty).
+        count: number of signals.
+        seconds: maximum length of each.
+    """
+    if calibration_dir:
+        if not os.path.isdir(calibration_dir):
+            raise BenchmarkError(f"{calibration_dir}: no such calibration folder")
+        files = sorted(
+            os.path.join(d, f)
+            for d, _, names in os.walk(calibration_dir)
+            for f in names
+            if f.lower().endswith((".wav", ".flac"))
+        )[:count]
+        if not files:
+            raise BenchmarkError(f"{calibration_dir}: no .wav or .flac file for calibration")
+        source = f"the first {len(files)} audio files of `{calibration_dir}`"
+    elif devset_rest:
+        files = list(devset_rest[:count])
+        names = [os.path.basename(f) for f in files]
+        source = (
+            f"{len(files)} dev-set noisy files that are not scored ({names[0]} to {names[-1]})"
+            if len(names) > 1
+            else f"the dev-set noisy file {names[0]} (not scored)"
+        )
+        if len(files) < count:
+            source += f" (only {len(files)} of the {count} requested are left after the scored ones)"
+    else:
+        from keras_dccrn.export import speech_like_signals
+
+        signals = speech_like_signals(count=count, seconds=seconds, seed=1)
+        return (
+            signals,
+            f"{count} synthetic noisy speech-like signals of {seconds:g} s (seed 1, not the test signal)",
+        )
+    signals = [_read_segment(f, seconds) for f in files]
+    return signals, f"{source}; at most the first {seconds:g} s of each"
+
+
+def _dir_size(path):
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
+
+
+def export_variants(model, keras_path, workdir, names, calibration, chunk_samples, log=print):
+    """Writes the requested variants into ``workdir``; returns ``(variants, notes)``.
+
+    Each variant is a dict with ``name``, ``kind``, ``mode``, ``quantization``,
+    ``path`` and ``size`` (bytes). A variant that cannot be exported is left
+    out with a note.
+    """
+    from keras_dccrn.export import export_saved_model, export_tflite
+
+    variants, notes = [], []
+    variants.append(
+        dict(name="keras", kind="keras", mode="whole signal", quantization="float32", path=keras_path,
+             size=os.path.getsize(keras_path))
+    )  # fmt: skip
+    for mode, quantization in TFLITE_VARIANTS:
+        name = f"{mode}_{quantization}"
+        if name not in names:
+            continue
+        if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
+            notes.append(f"{name}: not exported (streaming needs a causal model, time_crop='causal')")
+            continue
+        path = os.path.join(workdir, f"{name}.tflite")
+        start = time.perf_counter()
+        try:
             export_tflite(
                 model,
                 path,
                 mode=mode,
                 quantization=quantization,
                 representative_data=calibration if quantization == "int8" else None,
-                chunk_samples=FLAGS.chunk_samples,
+                chunk_samples=chunk_samples,
             )
-            enhancer = TFLiteEnhancer(path, num_threads=1)
-            enhancer(audio[:16000])  # warm-up
-            best = float("inf")
-            for _ in range(FLAGS.repeats):
-                start = time.perf_counter()
-                out = enhancer(audio)
-                best = min(best, time.perf_counter() - start)
-            if quantization == "float32":
-                references[mode] = out
-            quality = (
-                float(si_snr(out[None], references[mode][None])[0]) if mode in references else float("nan")
+        except ValueError as exc:
+            notes.append(f"{name}: export failed ({str(exc).splitlines()[0]})")
+            continue
+        log(f"exported {name} in {time.perf_counter() - start:.1f} s")
+        variants.append(
+            dict(
+                name=name,
+                kind="tflite",
+                mode=mode,
+                quantization=quantization,
+                path=path,
+                size=os.path.getsize(path),
             )
-            rtf = best / FLAGS.seconds
-            hop_ms = best / -(-(n + enhancer.delay_samples) // 100) * 1e3 if mode == "streaming" else None
-            rows.append(
-                (mode, quantization, os.path.getsize(path) / 1e6, hop_ms, rtf, quality, enhancer.uses_xnnpack)
-            )
-            print(rows[-1], flush=True)
-    lines = [
-        f"# TFLite / LiteRT speed: `{FLAGS.preset}` ({model.count_params() / 1e6:.2f}M parameters)",
-        "",
-        f"Measured by `python benchmarks/tflite_speed.py --preset={FLAGS.preset} --seconds={FLAGS.seconds:g}` on "
-        f"{platform.machine()} ({os.cpu_count()} cores, shared), LiteRT `num_threads=1`, best of {FLAGS.repeats} "
-        f"runs over a {FLAGS.seconds:g} s synthetic noisy-speech signal; offline chunks of {FLAGS.chunk_samples} samples. Random weights. "
-        "RTF = processing time / audio duration, end to end (STFT, network, iSTFT, overlap-add; streaming "
-        "includes the Python hop loop). Goal: RTF <= 0.05 float32, <= 0.03 quantized. "
-        "SI-SNR is against the float32 file of the same mode on the same signal. Streaming int8: int8 "
-        "network, float32 framing/DFT/mask/inverse DFT/overlap-add, calibrated on 8 other synthetic signals.",
-        "",
-        "| mode | quantization | size (MB) | per-hop latency (ms, hop = 6.25 ms) | RTF | SI-SNR vs float32 (dB) | XNNPACK |",
-        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
-    ]
-    for mode, q, size, hop_ms, rtf, quality, xnn in rows:
-        hop = f"{hop_ms:.3f}" if hop_ms is not None else "n/a"
-        lines.append(
-            f"| {mode} | {q} | {size:.2f} | {hop} | {rtf:.3f} | {'reference' if q == 'float32' else f'{quality:.1f}'} "
-            f"| {'yes' if xnn else 'no'} |"
         )
-    text = "\n".join(lines) + "\n"
+    if "savedmodel" in names:
+        path = export_saved_model(model, os.path.join(workdir, "savedmodel"), version=1)
+        variants.append(
+            dict(name="savedmodel", kind="savedmodel", mode="whole signal", quantization="float32", path=path,
+                 size=_dir_size(path))
+        )  # fmt: skip
+    return variants, notes
+
+
+def run_variant(variant, signals_path, workdir, repeats):
+    """Runs one variant in a fresh worker process; returns ``(result dict, outputs dict)``."""
+    job = {
+        "kind": variant["kind"],
+        "path": variant["path"],
+        "signals": signals_path,
+        "outputs": os.path.join(workdir, f"{variant['name']}.out.npz"),
+        "result": os.path.join(workdir, f"{variant['name']}.result.json"),
+        "repeats": repeats,
+    }
+    job_path = os.path.join(workdir, f"{variant['name']}.job.json")
+    with open(job_path, "w") as f:
+        json.dump(job, f)
+    env = dict(os.environ, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="2", OMP_NUM_THREADS="1")
+    proc = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), f"--worker={job_path}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+    )
+    if proc.returncode != 0 or not os.path.isfile(job["result"]):
+        lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+        raise BenchmarkError(
+            f"{variant['name']}: worker failed (exit {proc.returncode}): {lines[-1] if lines else 'no message'}"
+        )
+    with open(job["result"]) as f:
+        result = json.load(f)
+    with np.load(job["outputs"]) as data:
+        outputs = {k: data[k] for k in data.files}
+    return result, outputs
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Scores and the page.
+
+
+def _mean(values):
+    values = np.asarray([v for v in values if v is not None], np.float64)
+    finite = values[np.isfinite(values)]
+    return float(finite.mean()) if finite.size else math.nan
+
+
+def score(outputs, reference, dev, use_pesq):
+    """Quality of one variant: closeness to ``reference`` (Keras outputs) and scores against the clean files.
+
+    Args:
+        outputs: this variant's outputs (``test`` and ``dev_<i>``).
+        reference: the Keras outputs, same keys.
+        dev: ``[(name, noisy, clean), ...]`` (empty without a dev set).
+        use_pesq: compute PESQ-WB.
+
+    Returns:
+        dict with ``vs_keras`` (mean SI-SNR against the Keras output, dB),
+        ``si_snr``, ``pesq_wb`` (means against the clean references; NaN
+        without a dev set) and ``nan`` (count of metric values left out).
+    """
+    from keras_dccrn.metrics import pesq_wb, si_snr
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # NaN metrics are counted instead
+        if not dev:
+            return dict(
+                vs_keras=si_snr(reference["test"], outputs["test"]), si_snr=math.nan, pesq_wb=math.nan, nan=0
+            )
+        keys = [f"dev_{i}" for i in range(len(dev))]
+        vs = [si_snr(reference[k], outputs[k]) for k in keys]
+        snr = [si_snr(clean, outputs[k]) for k, (_, _, clean) in zip(keys, dev, strict=True)]
+        pq = (
+            [pesq_wb(clean, outputs[k]) for k, (_, _, clean) in zip(keys, dev, strict=True)]
+            if use_pesq
+            else []
+        )
+    nan = sum(not math.isfinite(v) for v in vs + snr + pq)
+    return dict(vs_keras=_mean(vs), si_snr=_mean(snr), pesq_wb=_mean(pq) if use_pesq else math.nan, nan=nan)
+
+
+def _fmt(value, template):
+    return "n/a" if value is None or not math.isfinite(value) else template.format(value)
+
+
+def goal_rows(rows):
+    """Issue #10 goals against the best measured LiteRT rows: ``[(goal, target, best row or None, met)]``."""
+    out = []
+    for label, quantizations, target in (
+        ("LiteRT float32", ("float32",), GOAL_RTF_FLOAT32),
+        (
+            "LiteRT quantized (dynamic_int8, float16, int8)",
+            ("dynamic_int8", "float16", "int8"),
+            GOAL_RTF_QUANTIZED,
+        ),
+    ):
+        candidates = [r for r in rows if r["kind"] == "tflite" and r["quantization"] in quantizations]
+        best = min(candidates, key=lambda r: r["rtf"]) if candidates else None
+        out.append((label, target, best, None if best is None else best["rtf"] <= target))
+    return out
+
+
+def _row_goal(row):
+    if row["kind"] != "tflite":
+        return "-"
+    target = GOAL_RTF_FLOAT32 if row["quantization"] == "float32" else GOAL_RTF_QUANTIZED
+    return f"<= {target:g}: {'met' if row['rtf'] <= target else 'not met'}"
+
+
+def render(rows, info):
+    """The Markdown page from the measured ``rows`` and the run ``info``."""
+    seconds = info["seconds"]
+    lines = [
+        f"# Deployment speed, memory and quality: {info['model']} ({info['params'] / 1e6:.2f}M parameters)",
+        "",
+        "```",
+        info["command"],
+        "```",
+        "",
+        f"Run on {platform.machine()} ({os.cpu_count()} cores, shared with other jobs), Python "
+        f"{platform.python_version()}, one variant per fresh subprocess, one at a time. Weights: {info['model']}.",
+        "",
+        f"Speed: best of {info['repeats']} calls after one warm-up call on a {seconds:g} s synthetic noisy "
+        "speech-like signal (`keras_dccrn.export.speech_like_signals`, seed 2), one thread: LiteRT "
+        "`num_threads=1` (XNNPACK when it accepts the graph); Keras and SavedModel with TensorFlow intra-op = "
+        "inter-op = 1 thread. RTF = processing time / audio duration, end to end (STFT, network, inverse STFT, "
+        "overlap-add; streaming rows include the Python hop loop); CPU RTF = process CPU time of that call / "
+        f"audio duration. Offline TFLite rows process chunks of {info['chunk_samples']} samples "
+        f"({info['chunk_samples'] / SAMPLE_RATE:g} s) independently (the recurrent state restarts at each "
+        "chunk; the last chunk is zero-padded and its padding is timed too); keras and savedmodel process the whole signal in one call (Keras: one `tf.function`, graph "
+        "mode, no XLA, no `model.predict`; SavedModel: its `serving_default` signature).",
+        "",
+        "Memory: peak resident set size (`VmHWM`) of the variant's worker process after the timed calls: "
+        "Python + NumPy/SciPy/soundfile + the runtime + the model + the buffers of one whole-signal call. The "
+        "runtime is LiteRT alone for the TFLite rows (TensorFlow is not imported there: "
+        f'{info["tf_check"]}), TensorFlow + Keras + keras_dccrn for the keras and savedmodel rows. "after imports" '
+        "is the RSS before the model is loaded (interpreter + runtime only).",
+        "",
+        f"Latency: {info['latency']}",
+        "",
+        "## Speed and memory",
+        "",
+        "| variant | runtime | mode | quantization | size (MB) | RTF (1 thread) | CPU RTF | per-hop time (ms) "
+        "| peak RSS (MB) | RSS after imports (MB) | XNNPACK | goal (issue #10) |",
+        "| --- | --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | --- | --- |",
+    ]
+    runtimes = {
+        "tflite": "LiteRT",
+        "keras": "Keras/TF graph",
+        "savedmodel": "TF SavedModel",
+    }
+    for r in rows:
+        xnn = "-" if r["xnnpack"] is None else ("yes" if r["xnnpack"] else "no")
+        lines.append(
+            f"| {r['name']} | {runtimes[r['kind']]} | {r['mode']} | {r['quantization']} | {r['size'] / 1e6:.2f} "
+            f"| {r['rtf']:.4f} | {r['cpu_rtf']:.4f} | {_fmt(r['hop_ms'], '{:.3f}')} | {r['peak_rss_mb']:.1f} "
+            f"| {r['import_rss_mb']:.1f} | {xnn} | {_row_goal(r)} |"
+        )
+    lines += [
+        "",
+        "## Goal (issue #10): student RTF on LiteRT, one thread, end to end",
+        "",
+        "| goal | target RTF | best measured RTF | variant | status |",
+        "| --- | ---: | ---: | --- | --- |",
+    ]
+    for label, target, best, met in goal_rows(rows):
+        status = "not measured" if met is None else ("met" if met else "not met")
+        measured = "n/a" if best is None else f"{best['rtf']:.4f}"
+        lines.append(
+            f"| {label} | <= {target:g} | {measured} | {best['name'] if best else 'n/a'} | {status} |"
+        )
+    lines += [
+        "",
+        "The goal is stated for the distil_dccrn student; it is evaluated here for the model above.",
+    ]
+    lines += ["", "## Quality", ""]
+    if info["dev"]:
+        lines += [
+            f"{info['dev']} Every variant enhances the same files; SI-SNR and PESQ-WB "
+            '(`keras_dccrn.metrics`) are means over the files against the clean references; "vs Keras" is '
+            "the SI-SNR of the variant's output with the float32 Keras output as the reference (higher = "
+            "closer to the model; 'reference' for keras itself); \"delta SI-SNR\" is the variant's SI-SNR minus "
+            "the Keras model's SI-SNR (the quality cost of the variant).",
+            "",
+            f"Noisy input: SI-SNR {_fmt(info['noisy_si_snr'], '{:.2f}')} dB, PESQ-WB "
+            f"{_fmt(info['noisy_pesq'], '{:.3f}')}.",
+            "",
+            "| variant | SI-SNR vs Keras float32 (dB) | SI-SNR (dB) | delta SI-SNR vs Keras (dB) | PESQ-WB |",
+            "| --- | ---: | ---: | ---: | ---: |",
+        ]
+        keras_snr = next(r["si_snr"] for r in rows if r["kind"] == "keras")
+        for r in rows:
+            vs = "reference" if r["kind"] == "keras" else _fmt(r["vs_keras"], "{:.1f}")
+            lines.append(
+                f"| {r['name']} | {vs} | {_fmt(r['si_snr'], '{:.2f}')} | "
+                f"{_fmt(r['si_snr'] - keras_snr, '{:+.2f}')} | {_fmt(r['pesq_wb'], '{:.3f}')} |"
+            )
+    else:
+        lines += [
+            "No development set given (`--devset`): closeness to the float32 Keras output on the synthetic "
+            "test signal only (SI-SNR with the Keras output as the reference).",
+            "",
+            "| variant | SI-SNR vs Keras float32 (dB) |",
+            "| --- | ---: |",
+        ]
+        for r in rows:
+            vs = "reference" if r["kind"] == "keras" else _fmt(r["vs_keras"], "{:.1f}")
+            lines.append(f"| {r['name']} | {vs} |")
+    lines += [
+        "",
+        f"Full-int8 calibration (streaming_int8): {info['calibration']}. The int8 file keeps framing, DFT, mask, "
+        "inverse DFT and overlap-add in float32 (`keras_dccrn.export.export_tflite`).",
+    ]
+    notes = list(info["notes"])
+    notes += [
+        f"{r['name']}: {r['nan']} metric value(s) were NaN and left out of the means"
+        for r in rows
+        if r["nan"]
+    ]
+    if notes:
+        lines += ["", "Notes:", ""] + [f"* {n}" for n in notes]
+    return "\n".join(lines) + "\n"
+
+
+def _latency(model):
+    lookahead = getattr(model, "lookahead_samples", None)
+    hop = getattr(model, "frame_step", None)
+    if lookahead is None or hop is None:
+        return "the model does not state its look-ahead (no `lookahead_samples` / `frame_step`)."
+    ms = 1000.0 / SAMPLE_RATE
+    text = (
+        f"algorithmic latency = the look-ahead `model.lookahead_samples` = {lookahead} samples "
+        f"({lookahead * ms:.2f} ms): output sample n is available once input sample n + {lookahead} has "
+        f"arrived. Audio comes out in hops of `model.frame_step` = {hop} samples ({hop * ms:.2f} ms); a "
+        "streaming deployment adds the per-hop processing time (below; it must stay under the hop for real "
+        "time). Per-hop time = best streaming run / number of hops."
+    )
+    return text
+
+
+def run(args, command, log=print):
+    """The whole benchmark from parsed flag values ``args``; returns the page text (also written)."""
+    names = list(args.variants)
+    unknown = [n for n in names if n not in VARIANT_NAMES]
+    if unknown:
+        raise BenchmarkError(f"--variants: unknown {unknown}; available: {list(VARIANT_NAMES)}")
+    if "keras" not in names:
+        names.append("keras")  # the quality reference always runs
+    if args.seconds <= 0 or args.repeats <= 0:
+        raise BenchmarkError(
+            f"--seconds and --repeats must be positive; received {args.seconds}, {args.repeats}"
+        )
+    if args.devset_limit < 0 or args.calibration_files <= 0 or args.calibration_seconds <= 0:
+        raise BenchmarkError("--devset_limit must be >= 0, --calibration_files and --calibration_seconds > 0")
+    if args.output:  # fail before the long run, not after it
+        folder = os.path.dirname(os.path.abspath(args.output))
+        os.makedirs(folder, exist_ok=True)
+        if not os.access(folder, os.W_OK):
+            raise BenchmarkError(f"{args.output}: folder is not writable")
+    from keras_dccrn.export import speech_like_signals
+    from keras_dccrn.metrics import pesq_wb, si_snr
+
+    dev, rest, dev_text = [], [], None
+    if args.devset:
+        peers = _peers_module()
+        try:
+            pairs = peers.find_pairs(args.devset, 0)
+        except ValueError as exc:
+            raise BenchmarkError(str(exc)) from None
+        scored = pairs[: args.devset_limit] if args.devset_limit else pairs
+        rest = [noisy for _, noisy, _ in pairs[len(scored) :]]
+        dev = peers.load_pairs(scored)
+        total = sum(d[1].shape[0] for d in dev) / SAMPLE_RATE
+        dev_text = (
+            f"Development set `{args.devset}` (dccrn-mix layout): the first {len(dev)} noisy/clean pairs sorted "
+            f"by name ({dev[0][0]} to {dev[-1][0]}), {total:.1f} s of 16 kHz audio."
+        )
+    model, description = load_model(args.model, args.preset)
+    calibration, calibration_text = [], "not used (streaming_int8 not run)"
+    if "streaming_int8" in names:
+        calibration, calibration_text = calibration_signals(
+            args.calibration_dir, rest, args.calibration_files, args.calibration_seconds
+        )
+    test = speech_like_signals(count=1, seconds=args.seconds, seed=2)[0]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tflite-speed-") as workdir:
+        keras_path = args.model
+        if not keras_path:
+            keras_path = os.path.join(workdir, "model.keras")
+            model.save(keras_path)
+        variants, notes = export_variants(
+            model, keras_path, workdir, names, calibration, args.chunk_samples, log
+        )
+        signals_path = os.path.join(workdir, "signals.npz")
+        np.savez(signals_path, test=test, **{f"dev_{i}": noisy for i, (_, noisy, _) in enumerate(dev)})
+        results = {}
+        for v in list(variants):
+            try:
+                results[v["name"]] = run_variant(v, signals_path, workdir, args.repeats)
+            except BenchmarkError as exc:
+                if v["kind"] == "keras":
+                    raise
+                notes.append(str(exc))  # e.g. a LiteRT file that runs out of memory: the others still count
+                variants.remove(v)
+                continue
+            r = results[v["name"]][0]
+            log(
+                f"{v['name']}: RTF {r['best_s'] / args.seconds:.4f}, peak RSS {r['peak_rss_kb'] / 1024:.1f} MB"
+            )
+    reference = results["keras"][1]
+    tf_in_litert = [
+        v["name"] for v in variants if v["kind"] == "tflite" and results[v["name"]][0]["tensorflow_imported"]
+    ]
+    for v in variants:
+        result, outputs = results[v["name"]]
+        n = test.shape[0]
+        hop_ms = None
+        if v["mode"] == "streaming":
+            hops = -(-(n + result["delay_samples"]) // result["hop"])
+            hop_ms = result["best_s"] / hops * 1e3
+        rows.append(
+            {
+                **v,
+                "rtf": result["best_s"] / args.seconds,
+                "cpu_rtf": result["cpu_s"] / args.seconds,
+                "hop_ms": hop_ms,
+                "peak_rss_mb": result["peak_rss_kb"] / 1024,
+                "import_rss_mb": result["import_rss_kb"] / 1024,
+                "xnnpack": result["xnnpack"],
+                **score(outputs, reference, dev, args.pesq),
+            }
+        )
+    order = {name: i for i, name in enumerate(VARIANT_NAMES)}
+    rows.sort(key=lambda r: order[r["name"]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        noisy_snr = _mean([si_snr(clean, noisy) for _, noisy, clean in dev])
+        noisy_pesq = _mean([pesq_wb(clean, noisy) for _, noisy, clean in dev]) if args.pesq else math.nan
+    info = {
+        "model": description,
+        "params": model.count_params(),
+        "command": command,
+        "seconds": args.seconds,
+        "repeats": args.repeats,
+        "chunk_samples": args.chunk_samples,
+        "latency": _latency(model),
+        "dev": dev_text,
+        "noisy_si_snr": noisy_snr,
+        "noisy_pesq": noisy_pesq,
+        "calibration": calibration_text,
+        "notes": notes + ([] if args.pesq or not dev else ["PESQ-WB skipped (--nopesq)"]),
+        "tf_check": (
+            "checked, `tensorflow` absent from the worker's `sys.modules`"
+            if not tf_in_litert
+            else f"CHECK FAILED, TensorFlow was imported by {tf_in_litert}"
+        ),
+    }
+    text = render(rows, info)
+    if args.output:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(args.output)}")
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, args.output)
+    return text
+
+
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    FLAGS.unparse_flags()  # main() may be called more than once (tests)
+    try:
+        FLAGS(argv)
+    except flags.Error as exc:
+        print(f"tflite_speed.py: {exc}", file=sys.stderr)
+        return 2
+    if FLAGS.worker:
+        return _worker_main(FLAGS.worker)
+    command = ("python benchmarks/tflite_speed.py " + " ".join(shlex.quote(a) for a in argv[1:])).strip()
+    try:
+        text = run(FLAGS, command)
+    except (ValueError, OSError) as exc:  # BenchmarkError, AudioError
+        print(f"tflite_speed.py: {exc}", file=sys.stderr)
+        return 2
     print(text)
-    os.makedirs(os.path.dirname(os.path.abspath(FLAGS.output)), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        f.write(text)
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())

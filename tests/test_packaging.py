@@ -3,6 +3,7 @@
 import importlib
 import os
 import re
+
 import tomllib
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

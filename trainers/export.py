@@ -101,7 +101,7 @@ def _calibration():
 def main(argv):
     del argv
     from keras_dccrn.audio import AudioError
-    from keras_dccrn.export import export_saved_model, export_tflite
+    from keras_dccrn.export import export_saved_model
 
     try:
         model, name = _load_model()
@@ -110,30 +110,51 @@ def main(argv):
         print(f"SavedModel: {version_dir}")
         if not FLAGS.tflite:
             return 0
-        calibration = None
-        for mode in FLAGS.modes:
-            if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
-                logging.warning("%s is not causal (time_crop=%r): no streaming TFLite", name, model.time_crop)
-                continue
-            for quantization in FLAGS.quantizations:
-                if quantization == "int8" and mode == "offline":
-                    logging.warning("full int8 is streaming-only; skipping offline int8")
-                    continue
-                if quantization == "int8" and calibration is None:
-                    calibration = _calibration()
-                path = os.path.join(base, f"{name}_{mode}_{quantization}.tflite")
-                export_tflite(
-                    model,
-                    path,
-                    mode=mode,
-                    quantization=quantization,
-                    representative_data=calibration if quantization == "int8" else None,
-                    chunk_samples=FLAGS.chunk_samples,
-                )
-                print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
+        for mode, quantization, path in export_tflite_files(
+            model, base, name, FLAGS.modes, FLAGS.quantizations, FLAGS.chunk_samples, _calibration
+        ):
+            print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
     except (ValueError, AudioError) as exc:
         return _fail(str(exc))
     return 0
+
+
+def export_tflite_files(model, base, name, modes, quantizations, chunk_samples, calibration=None):
+    """Writes ``<base>/<name>_<mode>_<quantization>.tflite`` for every mode and quantization.
+
+    Streaming files only for causal models (``time_crop="causal"``), full int8 only for streaming
+    (both skipped with a warning). ``calibration``: a callable returning the int8 calibration signals
+    (called once, only if int8 is requested). Shared by ``dccrn-export`` and ``scripts/ship.py``.
+
+    Returns:
+        list of ``(mode, quantization, path)`` of the files written.
+    """
+    from keras_dccrn.export import export_tflite
+
+    written, data = [], None
+    for mode in modes:
+        if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
+            logging.warning("%s is not causal (time_crop=%r): no streaming TFLite", name, model.time_crop)
+            continue
+        for quantization in quantizations:
+            if quantization == "int8" and mode == "offline":
+                logging.warning("full int8 is streaming-only; skipping offline int8")
+                continue
+            if quantization == "int8" and data is None:
+                if calibration is None:
+                    raise ValueError("int8 needs calibration signals")
+                data = calibration()
+            path = os.path.join(base, f"{name}_{mode}_{quantization}.tflite")
+            export_tflite(
+                model,
+                path,
+                mode=mode,
+                quantization=quantization,
+                representative_data=data if quantization == "int8" else None,
+                chunk_samples=chunk_samples,
+            )
+            written.append((mode, quantization, path))
+    return written
 
 
 def run():
