@@ -569,7 +569,8 @@ def render(rows, info):
         )
     lines += [
         "",
-        "The goal is stated for the distil_dccrn student; it is evaluated here for the model above.",
+        "The goal is stated for the distil_dccrn student; it is evaluated here for the model above, on the "
+        "wall-clock RTF (on a shared machine a CPU RTF well below it means the process waited for the CPU).",
     ]
     lines += ["", "## Quality", ""]
     if info["dev"]:

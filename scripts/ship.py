@@ -1,0 +1,706 @@
+r"""Ship a finished training run: TF Serving SavedModel (+ TFLite), generated model card, training recipe.
+
+    python scripts/ship.py --name=distil_dccrn --run_dir=/work/runs/student_atkl \
+        --scores=results/devset --system=student_atkl [--tflite] [--version=1] [--output_dir=saved_models]
+
+Writes ``<output_dir>/<name>/``:
+
+* ``<version>/``: the TF Serving SavedModel (``keras_dccrn.export.export_saved_model``: signatures
+  ``serving_default`` and ``enhance_wav``); weights only, no optimizer state;
+* with ``--tflite``: ``<name>_<mode>_<quantization>.tflite`` (the ``dccrn-export`` code path,
+  ``trainers.export.export_tflite_files``; streaming files only for causal models);
+* ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
+  logs), the loaded model (parameters, MACs counted from the traced graph, look-ahead) and the
+  ``dccrn-evaluate`` output given with ``--scores``/``--system``; no figure is typed by hand;
+* ``training_config.json``: a copy of the run's ``config.json`` (the recipe).
+
+The run's ``model.keras`` is loaded without its optimizer; a model trained with a mixed-precision
+policy is rebuilt in float32 with the same weights before export. Everything is written into a
+temporary folder next to the target and renamed into place; versions already shipped under the
+same name are carried over (an existing ``<version>`` is refused unless ``--overwrite``).
+
+Exit status: 0 shipped, 2 usage error (one line: missing run dir, ``model.keras``, scores, unknown
+system, existing version).
+
+The run-directory readers (:func:`read_run`, :func:`read_scores`, :func:`model_profile`) are also
+used by ``benchmarks/results.py``.
+"""
+
+import json
+import math
+import os
+import shutil
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+from absl import app, flags  # noqa: E402
+
+from trainers import cli  # noqa: E402
+
+PROG = "ship"
+SAMPLE_RATE = 16000
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string(
+    "name", None, "Name of the shipped model (folder <output_dir>/<name>).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "run_dir", None, "Finished training run (holds model.keras, config.json).", flag_values=FLAGS
+)
+flags.DEFINE_string("scores", None, "dccrn-evaluate output folder (per_file.csv).", flag_values=FLAGS)
+flags.DEFINE_string("system", None, "Name of this model's system in the --scores output.", flag_values=FLAGS)
+flags.DEFINE_integer("version", 1, "TF Serving version folder.", flag_values=FLAGS)
+flags.DEFINE_string("output_dir", "saved_models", "Base folder of shipped models.", flag_values=FLAGS)
+flags.DEFINE_bool("overwrite", False, "Replace an existing <name>/<version>.", flag_values=FLAGS)
+flags.DEFINE_bool("tflite", False, "Also ship TFLite files (dccrn-export code path).", flag_values=FLAGS)
+flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.", flag_values=FLAGS)
+flags.DEFINE_list("quantizations", ["float32", "dynamic_int8"], "TFLite quantizations.", flag_values=FLAGS)
+flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "description", "", "One paragraph describing the model (top of the card).", flag_values=FLAGS
+)
+flags.DEFINE_float(
+    "macs_seconds", 10.0, "Audio length (s) traced to count MACs per second of audio.", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "training_hardware",
+    "a 2-core CPU (no GPU)",
+    "Hardware the run was trained on (for the card).",
+    flag_values=FLAGS,
+)
+
+# The corpora of this project's data folder (shared/data, see its README.md): matched against the data
+# flags recorded in the run's config.json, so that the card states sources and licences without access to
+# the data. A path that matches none of them is listed as "unknown source" (check its licence yourself).
+DATA_SOURCES = {
+    "speech/train": [
+        (
+            "VCC2016 (Voice Conversion Challenge 2016 corpus, Toda et al. 2016): studio read English, "
+            "8 training speakers (SF1, SF2, SM1, SM2, TF1, TF2, TM1, TM2), 1728 utterances, 1.64 h",
+            "ODC-By 1.0 (attribution)",
+            False,
+        )
+    ],
+    "speech/valid": [
+        (
+            "VCC2016, 2 held-out speakers (SF3, TM3), 432 utterances, 0.47 h",
+            "ODC-By 1.0 (attribution)",
+            False,
+        )
+    ],
+    "noise/train": [
+        (
+            "UrbanSound8K folds 1-2 (600 clips of 4 s, 10 urban classes)",
+            "CC BY-NC 3.0 (NON-COMMERCIAL)",
+            True,
+        ),
+        ("Google Speech Commands _background_noise_ (4 real recordings)", "CC BY 4.0 (attribution)", False),
+        ("NOISEX-92 excerpts (6 files of 20 s)", "freely distributed; licence unclear", False),
+    ],
+    "noise/valid": [
+        ("UrbanSound8K fold 10 (150 clips of 4 s)", "CC BY-NC 3.0 (NON-COMMERCIAL)", True),
+        ("speechbrain test noises (5 files)", "Apache-2.0 (repository licence)", False),
+    ],
+    "rir": [
+        (
+            "7 room impulse responses: speechbrain test samples and audiomentations demo IRs",
+            "Apache-2.0 / MIT (repository licences)",
+            False,
+        )
+    ],
+}
+DATA_FLAGS = ("train_speech", "train_noise", "train_rir", "valid_speech", "valid_noise", "valid_rir")
+# dccrn-evaluate columns shown (in this order) when present; labels as in the papers.
+SCORE_COLUMNS = [
+    ("pesq_wb", "PESQ-WB"),
+    ("pesq_nb", "PESQ-NB"),
+    ("stoi", "STOI"),
+    ("estoi", "ESTOI"),
+    ("si_snr", "SI-SNR (dB)"),
+    ("si_snri", "SI-SNRi (dB)"),
+    ("dnsmos_sig", "DNSMOS SIG"),
+    ("dnsmos_bak", "DNSMOS BAK"),
+    ("dnsmos_ovrl", "DNSMOS OVRL"),
+    ("dnsmos_p808", "DNSMOS P.808"),
+]
+
+
+class UsageError(Exception):
+    """A one-line problem with the command line or its inputs (exit status 2)."""
+
+
+# ----------------------------------------------------------------------------------------- run dirs
+def _events(path):
+    """``tf.compat.v1.Event`` records of one TensorBoard event file."""
+    import tensorflow as tf
+
+    for record in tf.data.TFRecordDataset(path):
+        yield tf.compat.v1.Event.FromString(record.numpy())
+
+
+def _event_files(log_dir):
+    if not os.path.isdir(log_dir):
+        return []
+    return sorted(
+        os.path.join(log_dir, f) for f in os.listdir(log_dir) if f.startswith("events.out.tfevents.")
+    )
+
+
+def read_scalars(log_dir):
+    """``{tag: [(step, value), ...]}`` (sorted by step; a step logged twice keeps the later value)."""
+    import tensorflow as tf
+
+    found = {}
+    for path in _event_files(log_dir):
+        for event in _events(path):
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                if kind == "simple_value":
+                    number = float(value.simple_value)
+                elif kind == "tensor" and value.metadata.plugin_data.plugin_name in ("scalars", ""):
+                    array = tf.make_ndarray(value.tensor)
+                    if array.size != 1 or array.dtype.kind not in "fiu":
+                        continue
+                    number = float(array.reshape(()))
+                else:
+                    continue
+                found.setdefault(value.tag, {})[int(event.step)] = (event.wall_time, number)
+    return {tag: [(s, v) for s, (_, v) in sorted(steps.items())] for tag, steps in found.items()}
+
+
+def training_sessions(log_dir):
+    """``[(first, last)]`` event wall times (s since the epoch) of each process that wrote ``log_dir``.
+
+    Event files are named ``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; the files of one
+    (host, pid) are one training session (a resumed run has several).
+    """
+    sessions = {}
+    for path in _event_files(log_dir):
+        parts = os.path.basename(path).split(".")
+        key = tuple(parts[4:-2]) if len(parts) >= 7 else (path,)  # (host, pid)
+        times = [event.wall_time for event in _events(path)]
+        if times:
+            lo, hi = sessions.get(key, (math.inf, -math.inf))
+            sessions[key] = (min(lo, min(times)), max(hi, max(times)))
+    return sorted(sessions.values())
+
+
+def _checkpoint_counters(run_dir):
+    """``(steps, epochs)`` stored in the latest checkpoint, or ``(None, None)``."""
+    import tensorflow as tf
+
+    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
+    if not latest:
+        return None, None
+    reader = tf.train.load_checkpoint(latest)
+    values = []
+    for name in ("step", "epoch"):
+        key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
+        values.append(int(reader.get_tensor(key)) if reader.has_tensor(key) else None)
+    return tuple(values)
+
+
+def read_run(run_dir):
+    """Everything the card and the results page say about a run directory (see ``trainers/common.py``).
+
+    Returns:
+        dict with ``config`` (config.json), ``kind`` (``"train"`` / ``"distill"``), ``preset``,
+        ``objective`` (loss or KD mode), ``teacher``, ``steps`` and ``epochs_done`` (latest checkpoint,
+        else the logs), ``batch_size``, ``segment_seconds``, ``audio_hours`` (steps x batch x segment),
+        ``sessions`` (``[(start, end)]`` wall times from ``logs/train``), ``wall_span`` (first to last
+        event, s), ``wall_active`` (sum over sessions, s), ``val_tag``, ``val_epochs`` (``[(epoch,
+        SI-SNR dB)]``, epochs counted from 1), ``val_curve`` (``[(training step, SI-SNR dB)]``),
+        ``best_val`` (``(SI-SNR, epoch)`` or None).
+    """
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        raise UsageError(f"{run_dir}: no config.json (not a dccrn-train/dccrn-distill run directory)")
+    try:
+        with open(path) as f:
+            config = json.load(f)
+    except (OSError, ValueError) as exc:
+        raise UsageError(f"{path}: unreadable ({exc})") from None
+    kind = "distill" if "student_preset" in config else "train"
+    preset = config.get("student_preset") if kind == "distill" else config.get("preset")
+    if kind == "distill":
+        objective = f"distillation, kd_mode={config.get('kd_mode')}"
+        if config.get("kd_mode") not in (None, "none"):
+            objective += (
+                f" (attention_dims={config.get('attention_dims')}, alpha={config.get('alpha')}, "
+                f"temperature={config.get('temperature')}, at_weight={config.get('at_weight')}, "
+                f"kl_weight={config.get('kl_weight')})"
+            )
+        teacher = config.get("teacher_file") or config.get("teacher")
+    else:
+        loss = config.get("loss", "auto")
+        if loss == "auto":
+            loss = "uformer" if str(preset).startswith("uformer") else "si_snr"
+        objective = f"supervised, loss={loss}"
+        teacher = None
+    validation = read_scalars(os.path.join(run_dir, "logs", "validation"))
+    val_tag = "si_snr_clean" if "epoch_si_snr_clean" in validation else "si_snr"
+    val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
+    val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
+    steps, epochs_done = _checkpoint_counters(run_dir)
+    if steps is None and val_curve:
+        steps = val_curve[-1][0]
+    if epochs_done is None and val_epochs:
+        epochs_done = val_epochs[-1][0]
+    batch, segment = config.get("batch_size"), config.get("segment_seconds")
+    sessions = training_sessions(os.path.join(run_dir, "logs", "train"))
+    best = max(val_epochs, key=lambda item: item[1]) if val_epochs else None
+    return dict(
+        run_dir=run_dir,
+        config=config,
+        kind=kind,
+        preset=preset,
+        objective=objective,
+        teacher=teacher,
+        steps=steps,
+        epochs_done=epochs_done,
+        batch_size=batch,
+        segment_seconds=segment,
+        audio_hours=steps * batch * segment / 3600 if None not in (steps, batch, segment) else None,
+        sessions=sessions,
+        wall_span=sessions[-1][1] - sessions[0][0] if sessions else None,
+        wall_active=sum(end - start for start, end in sessions) if sessions else None,
+        val_tag=val_tag,
+        val_epochs=val_epochs,
+        val_curve=val_curve,
+        best_val=(best[1], best[0]) if best else None,
+    )
+
+
+def format_duration(seconds):
+    if seconds is None:
+        return "n/a"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+# ----------------------------------------------------------------------------------------- models
+def load_float32_model(path):
+    """Loads a ``.keras`` model without optimizer; a mixed-precision model is rebuilt in float32.
+
+    Returns:
+        ``(model, trained_policy_name)``.
+    """
+    import keras
+    import numpy as np
+
+    import keras_dccrn.models  # noqa: F401  (registers the custom classes)
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
+        raise UsageError(f"{path}: cannot load the Keras model ({first})") from None
+    policy = model.dtype_policy.name
+    if policy != "float32":
+        config = model.get_config()
+        config["dtype"] = "float32"
+        fresh = model.__class__.from_config(config)
+        fresh(np.zeros((1, 4 * getattr(model, "frame_step", 160) + 400), "float32"))  # build
+        fresh.set_weights(model.get_weights())
+        model = fresh
+    return model, policy
+
+
+def model_from_config(config):
+    """Builds (untrained, float32) the preset a run trained, for counting when it has no model.keras yet."""
+    from keras_dccrn.models import build_model
+
+    return build_model(config.get("student_preset") or config.get("preset"))
+
+
+def model_profile(model, seconds=10.0):
+    """``dict(trainable, total, macs_per_second, lookahead_samples, frame_step)`` of a built model."""
+    import numpy as np
+
+    from keras_dccrn.profiling import count_macs
+
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = sum(int(np.prod(w.shape)) for w in model.weights)
+    macs = count_macs(model, int(round(seconds * SAMPLE_RATE))) / seconds
+    return dict(
+        trainable=trainable,
+        total=total,
+        macs_per_second=macs,
+        lookahead_samples=getattr(model, "lookahead_samples", None),
+        frame_step=getattr(model, "frame_step", None),
+        frame_length=getattr(model, "frame_length", None),
+    )
+
+
+# ----------------------------------------------------------------------------------------- scores
+def read_scores(scores_dir):
+    """``(systems in file order, rows)`` of ``<scores_dir>/per_file.csv`` (numbers as floats)."""
+    import csv
+
+    path = os.path.join(scores_dir, "per_file.csv")
+    if not os.path.isfile(path):
+        raise UsageError(f"{scores_dir}: no per_file.csv (not a dccrn-evaluate output folder)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    systems = []
+    for row in rows:
+        if row["system"] not in systems:
+            systems.append(row["system"])
+        for key, value in row.items():
+            if key not in ("system", "file", "notes", "error"):
+                try:
+                    row[key] = float(value) if value not in ("", None) else math.nan
+                except ValueError:
+                    row[key] = math.nan
+    if not rows:
+        raise UsageError(f"{path}: no rows")
+    return systems, rows
+
+
+def system_scores(rows, system):
+    """``{column: (mean, 95% half width, n)}`` for one system (``trainers.evaluate.confidence_interval``)."""
+    from trainers.evaluate import confidence_interval
+
+    mine = [r for r in rows if r["system"] == system]
+    return {
+        column: confidence_interval([r[column] for r in mine])
+        for column, _ in SCORE_COLUMNS
+        if mine and column in mine[0]
+    }
+
+
+def _cell(stats, digits=3):
+    mean, half, n = stats
+    if n == 0:
+        return "n/a"
+    return f"{mean:.{digits}f}" if math.isnan(half) else f"{mean:.{digits}f} ± {half:.{digits}f}"
+
+
+# ----------------------------------------------------------------------------------------- card
+def data_lines(config):
+    """Markdown lines describing the data flags of a run, and whether any source is non-commercial."""
+    lines, non_commercial, unknown = [], [], []
+    for flag in DATA_FLAGS:
+        specs = config.get(flag) or []
+        if flag.endswith("_rir") and not config.get("reverb_prob"):
+            if specs:
+                lines.append(f"- `--{flag}`: {', '.join(specs)} (not used: reverb_prob = 0)")
+            continue
+        for spec in specs:
+            norm = spec.replace(os.sep, "/").rstrip("/")
+            key = next((k for k in DATA_SOURCES if norm.endswith("data/" + k)), None)
+            if key is None:
+                unknown.append(spec)
+                lines.append(f"- `--{flag}={spec}`: unknown source (check its licence yourself)")
+                continue
+            lines.append(f"- `--{flag}={spec}`:")
+            for description, licence, nc in DATA_SOURCES[key]:
+                lines.append(f"  - {description}; licence: {licence}")
+                if nc and flag.startswith("train"):
+                    non_commercial.append(description.split(" (")[0])
+    return lines, sorted(set(non_commercial)), unknown
+
+
+def _files_table(folder, exclude=()):
+    lines = ["| file | size |", "|---|---:|"]
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, folder).replace(os.sep, "/")
+            if rel in exclude:
+                continue
+            size = os.path.getsize(path)
+            lines.append(f"| `{rel}` | {size / 1e6:.3f} MB |" if size >= 1e5 else f"| `{rel}` | {size:,} B |")
+    return lines
+
+
+def model_card(name, version, run, profile, policy, scores, system, folder, description, hardware, tflite):
+    """The Markdown model card (every figure computed from the arguments)."""
+    config = run["config"]
+    lookahead, hop = profile["lookahead_samples"], profile["frame_step"]
+    data, non_commercial, unknown = data_lines(config)
+    lines = [f"# {name} (version {version})", ""]
+    if description:
+        lines += [description, ""]
+    lines += [
+        "Generated by `scripts/ship.py` from the run directory "
+        f"`{run['run_dir']}` and the scores in `{scores['dir']}` (system `{system}`).",
+        "",
+    ]
+    if non_commercial:
+        lines += [
+            f"> **Licence of the weights: NON-COMMERCIAL use only.** The training noise included "
+            f"{', '.join(non_commercial)} (CC BY-NC 3.0).",
+            "",
+        ]
+    elif unknown:
+        lines += ["> **Licence of the weights: unknown** (training data from unknown sources, below).", ""]
+    lines += [
+        "## Model",
+        "",
+        f"- Architecture: `{profile['model_class']}`, preset `{run['preset']}`",
+        f"- Parameters: {profile['trainable']:,} trainable ({profile['trainable'] / 1e6:.3f}M); "
+        f"{profile['total']:,} including batch-norm statistics",
+        f"- Compute: {profile['macs_per_second'] / 1e9:.3f} GMACs per second of 16 kHz audio "
+        f"(counted from the traced graph on {profile['macs_seconds']:g} s, keras_dccrn.profiling)",
+    ]
+    if lookahead is not None and hop:
+        lines.append(
+            f"- Algorithmic latency: look-ahead {lookahead} samples = {1000 * lookahead / SAMPLE_RATE:.2f} ms "
+            f"(output sample n depends on input up to n + {lookahead}); STFT window "
+            f"{profile['frame_length']}, hop {hop} samples = {1000 * hop / SAMPLE_RATE:.2f} ms "
+            f"({lookahead / hop:.2f} hops)"
+        )
+    lines += [
+        f"- Input/output: mono 16 kHz float32 waveform `[batch, samples]` -> same shape; trained with "
+        f"the `{policy}` dtype policy, shipped in float32",
+        "",
+        "## Training data",
+        "",
+        *data,
+        f"- Mixing: SNR uniform in [{config.get('snr_min')}, {config.get('snr_max')}] dB, level uniform in "
+        f"[{config.get('level_min')}, {config.get('level_max')}] dBFS, reverberation probability "
+        f"{config.get('reverb_prob')} (target: {config.get('reverb_target')})",
+        "",
+        "## Training budget",
+        "",
+        f"- Objective: {run['objective']}",
+    ]
+    if run["teacher"]:
+        lines.append(f"- Teacher: `{run['teacher']}`")
+    steps = run["steps"]
+    lines += [
+        f"- Steps done: {steps if steps is not None else 'n/a'} "
+        f"({run['epochs_done'] if run['epochs_done'] is not None else 'n/a'} of {config.get('epochs')} epochs "
+        f"x {config.get('steps_per_epoch')} steps)",
+        f"- Batch {run['batch_size']} x {run['segment_seconds']} s segments"
+        + (f" = {run['audio_hours']:.2f} h of audio seen" if run["audio_hours"] is not None else ""),
+        f"- Precision: {config.get('mixed_precision')}; optimiser Adam, learning rate "
+        f"{config.get('learning_rate')} (x{config.get('lr_factor')} after {config.get('lr_patience')} epochs "
+        f"without improvement), gradient clipping {config.get('clip_norm')}",
+        f"- Wall-clock training time: {format_duration(run['wall_active'])} in {len(run['sessions'])} "
+        f"session(s) (first to last TensorBoard event: {format_duration(run['wall_span'])}), "
+        f"on {hardware}",
+    ]
+    if run["best_val"]:
+        value, epoch = run["best_val"]
+        lines.append(
+            f"- Best validation SI-SNR: {value:.2f} dB at epoch {epoch} (of {len(run['val_epochs'])} logged; "
+            f"`{run['val_tag']}` on the fixed validation mixtures); model.keras holds the weights of the "
+            "best validation epoch as the trainer monitors it (dccrn-train: lowest val_loss; dccrn-distill: "
+            "highest val_si_snr_clean)"
+        )
+    else:
+        lines.append("- Best validation SI-SNR: not logged")
+    columns = [(c, label) for c, label in SCORE_COLUMNS if c in scores["stats"][system]]
+    lines += [
+        "",
+        "## Development-set scores",
+        "",
+        f"`dccrn-evaluate` output `{scores['dir']}`: mean ± half width of the 95% confidence interval "
+        "over files.",
+        "",
+        "| system | files | " + " | ".join(label for _, label in columns) + " |",
+        "|---|---:|" + "---:|" * len(columns),
+    ]
+    for shown in [s for s in ("noisy",) if s in scores["stats"] and s != system] + [system]:
+        stats = scores["stats"][shown]
+        n = max((stats[c][2] for c, _ in columns), default=0)
+        label = f"{shown} (this model)" if shown == system else f"{shown} (unprocessed input)"
+        lines.append(f"| {label} | {n} | " + " | ".join(_cell(stats[c]) for c, _ in columns) + " |")
+    streaming = any(mode == "streaming" for mode, _, _ in tflite)
+    lines += [
+        "",
+        "## Files",
+        "",
+        *_files_table(folder, exclude=("MODEL_CARD.md",)),
+        "",
+        "## How to use",
+        "",
+        "```bash",
+        f"dccrn-enhance --model={name} --input=noisy.wav --output=enhanced.wav   "
+        "# this folder in the package's saved_models/",
+        f"dccrn-enhance --model=path/to/{name} --input=recordings/ --output=enhanced/",
+        f'docker run -p 8501:8501 -v "$PWD/{name}:/models/{name}" -e MODEL_NAME={name} tensorflow/serving',
+        "dccrn-serve-client --input=noisy.wav --output=enhanced.wav --protocol=rest",
+    ]
+    for _, _, path in tflite:
+        lines.append(
+            f"dccrn-enhance --model={name}/{os.path.basename(path)} --input=noisy.wav --output=out.wav"
+        )
+    lines += ["```", ""]
+    lines.append(
+        "TF Serving signatures: `serving_default` (`noisy` float32 `[batch, samples]` -> `enhanced`) and "
+        "`enhance_wav` (16 kHz WAV bytes -> WAV bytes)."
+        + (
+            " TFLite: offline files take fixed chunks; streaming files take one hop with explicit state."
+            if tflite
+            else ""
+        )
+        + ("" if streaming or not tflite else " No streaming file: the model is not causal.")
+    )
+    speakers = "8 speakers of read English (VCC2016)" if any("VCC2016" in line for line in data) else None
+    lines += [
+        "",
+        "## Limits",
+        "",
+        f"- Small training budget: {steps if steps is not None else 'n/a'} steps"
+        + (f" ({run['audio_hours']:.2f} h of audio)" if run["audio_hours"] is not None else "")
+        + f" on {hardware}; the papers train for far longer on the DNS Challenge corpus, so quality is "
+        "well below theirs.",
+        f"- Training speech: {speakers or 'see Training data'}; other languages, speaking styles, "
+        "children's voices and far-field speech are not covered.",
+        "- 16 kHz mono only: other rates are resampled to 16 kHz and back by dccrn-enhance "
+        "(no content above 8 kHz is restored).",
+        "- Scores above are on this project's synthetic development set (mixtures of held-out speakers "
+        "and noises), not on the DNS Challenge test sets of the papers.",
+        "",
+        f"Shipped {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------- shipping
+def _check_inputs():
+    for flag in ("name", "run_dir", "scores", "system"):
+        if not FLAGS[flag].value:
+            raise UsageError(f"--{flag} is required (see --help)")
+    if os.sep in FLAGS.name or FLAGS.name.startswith("."):
+        raise UsageError(f"--name={FLAGS.name}: must be a plain folder name")
+    if FLAGS.version <= 0:
+        raise UsageError(f"--version must be positive; received {FLAGS.version}")
+    if not os.path.isdir(FLAGS.run_dir):
+        raise UsageError(f"{FLAGS.run_dir}: no such run directory")
+    model_path = os.path.join(FLAGS.run_dir, "model.keras")
+    if not os.path.isfile(model_path):
+        raise UsageError(f"{model_path}: no model.keras (is the run finished?)")
+    if not os.path.isdir(FLAGS.scores):
+        raise UsageError(f"{FLAGS.scores}: no such scores directory")
+    systems, rows = read_scores(FLAGS.scores)
+    if FLAGS.system not in systems:
+        raise UsageError(
+            f"--system={FLAGS.system}: not in {FLAGS.scores}/per_file.csv (systems: {', '.join(systems)})"
+        )
+    version_dir = os.path.join(FLAGS.output_dir, FLAGS.name, str(FLAGS.version))
+    if os.path.exists(version_dir) and not FLAGS.overwrite:
+        raise UsageError(f"{version_dir}: already exists (pass --overwrite to replace it)")
+    bad = [m for m in FLAGS.modes if m not in ("offline", "streaming")]
+    if bad:
+        raise UsageError(f"--modes: unknown {bad}")
+    return model_path, systems, rows
+
+
+def ship():
+    """Ships the run; returns the final folder."""
+    model_path, systems, rows = _check_inputs()
+    run = read_run(FLAGS.run_dir)
+    with cli.quiet_native_stderr():
+        import keras_dccrn.export as export  # noqa: F401  (TensorFlow start-up chatter)
+    from keras_dccrn.export import QUANTIZATIONS, export_saved_model
+    from trainers.export import export_tflite_files
+
+    bad = [q for q in FLAGS.quantizations if q not in QUANTIZATIONS]
+    if bad:
+        raise UsageError(f"--quantizations: unknown {bad}; choose from {list(QUANTIZATIONS)}")
+    model, policy = load_float32_model(model_path)
+    profile = model_profile(model, FLAGS.macs_seconds)
+    profile.update(model_class=type(model).__name__, macs_seconds=FLAGS.macs_seconds)
+    shown = [s for s in ("noisy", FLAGS.system) if s in systems]
+    scores = dict(dir=FLAGS.scores, stats={s: system_scores(rows, s) for s in shown})
+
+    os.makedirs(FLAGS.output_dir, exist_ok=True)
+    final = os.path.join(FLAGS.output_dir, FLAGS.name)
+    tmp = tempfile.mkdtemp(prefix=f".tmp-ship-{FLAGS.name}-", dir=FLAGS.output_dir)
+    old = None
+    try:
+        export_saved_model(model, tmp, FLAGS.version)
+        tflite = []
+        if FLAGS.tflite:
+            from keras_dccrn.export import speech_like_signals
+
+            tflite = export_tflite_files(
+                model,
+                tmp,
+                FLAGS.name,
+                FLAGS.modes,
+                FLAGS.quantizations,
+                FLAGS.chunk_samples,
+                calibration=lambda: speech_like_signals(count=8, seconds=2.0, seed=0),
+            )
+        shutil.copyfile(os.path.join(FLAGS.run_dir, "config.json"), os.path.join(tmp, "training_config.json"))
+        if os.path.isdir(final):  # keep the other versions already shipped under this name
+            for entry in sorted(os.listdir(final)):
+                source = os.path.join(final, entry)
+                if entry.isdigit() and entry != str(FLAGS.version) and os.path.isdir(source):
+                    shutil.copytree(source, os.path.join(tmp, entry))
+        card = model_card(
+            FLAGS.name,
+            FLAGS.version,
+            run,
+            profile,
+            policy,
+            scores,
+            FLAGS.system,
+            tmp,
+            FLAGS.description,
+            FLAGS.training_hardware,
+            tflite,
+        )
+        with open(os.path.join(tmp, "MODEL_CARD.md"), "w") as f:
+            f.write(card)
+        if os.path.exists(final):
+            old = tempfile.mkdtemp(prefix=f".old-ship-{FLAGS.name}-", dir=FLAGS.output_dir)
+            os.rmdir(old)
+            os.replace(final, old)
+        os.replace(tmp, final)
+    finally:
+        if os.path.exists(tmp):
+            shutil.rmtree(tmp, ignore_errors=True)
+        if old and os.path.exists(old):
+            if os.path.exists(final):
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # the swap failed half-way: put the previous folder back
+                os.replace(old, final)
+    return final
+
+
+def main(argv):
+    from absl import logging
+
+    logging.set_verbosity(logging.WARNING)
+    if len(argv) > 1:
+        print(f"{PROG}: usage error: unexpected arguments {argv[1:]}", file=sys.stderr)
+        return 2
+    try:
+        final = ship()
+    except UsageError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        return 2
+    except ValueError as exc:  # e.g. a TFLite conversion refused by keras_dccrn.export
+        print(f"{PROG}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        return 1
+    print(f"shipped {final}")
+    for line in _files_table(final):
+        print(line)
+    return 0
+
+
+def _parse(argv):
+    return cli.parse_flags(argv, FLAGS, PROG, __doc__)
+
+
+def cli_main(argv):
+    """Parses ``argv`` (program name first) and runs :func:`main`; returns the exit status (tests)."""
+    return main(_parse(argv))
+
+
+if __name__ == "__main__":
+    app.run(main, flags_parser=_parse)

@@ -1,0 +1,199 @@
+"""Tests of benchmarks/tflite_speed.py: every variant row, memory, RTF, dev-set quality and the issue #10 goal."""
+
+import importlib.util
+import math
+import os
+import re
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location(
+    "tflite_speed", os.path.join(ROOT, "benchmarks", "tflite_speed.py")
+)
+bench = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bench)
+
+SR = 16000
+
+
+@pytest.fixture(scope="module")
+def devset(tmp_path_factory):
+    """Three 1 s pairs: speech-like clean signals, noisy = clean + white noise at 5 dB SNR."""
+    from keras_dccrn.export import speech_like_signals
+
+    root = tmp_path_factory.mktemp("devset")
+    (root / "noisy").mkdir()
+    (root / "clean").mkdir()
+    rng = np.random.default_rng(3)
+    for i, clean in enumerate(speech_like_signals(count=3, seconds=1.0, seed=7)):
+        noise = rng.standard_normal(clean.shape[0]).astype(np.float32)
+        noise *= np.sqrt(np.mean(clean**2) / np.mean(noise**2) / 10 ** (5 / 10))
+        sf.write(root / "clean" / f"{i:04d}.wav", clean, SR, subtype="FLOAT")
+        sf.write(root / "noisy" / f"{i:04d}.wav", clean + noise, SR, subtype="FLOAT")
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def tiny_keras(tmp_path_factory):
+    """A causal tiny model (so that the streaming variants exist) saved as .keras."""
+    import keras
+
+    from keras_dccrn import build_model
+
+    keras.utils.set_random_seed(1)
+    model = build_model("tiny", time_crop="causal")
+    path = str(tmp_path_factory.mktemp("model") / "tiny_causal.keras")
+    model.save(path)
+    return path
+
+
+def _table(text, heading):
+    """Rows (lists of cells) of the first Markdown table after ``heading``."""
+    lines = text[text.index(heading) :].splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("| "))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split("|")])
+    header, body = rows[0], rows[2:]
+    return header, {row[0]: dict(zip(header, row, strict=True)) for row in body}
+
+
+def _positive(cell):
+    value = float(cell)
+    assert math.isfinite(value) and value > 0, cell
+    return value
+
+
+def test_full_run_with_model_and_devset(tmp_path, devset, tiny_keras):
+    output = tmp_path / "tflite.md"
+    argv = [
+        "tflite_speed.py",
+        f"--model={tiny_keras}",
+        "--seconds=1",
+        "--repeats=1",
+        f"--devset={devset}",
+        "--devset_limit=2",
+        f"--output={output}",
+    ]
+    assert bench.main(argv) == 0
+    text = output.read_text()
+    # the page starts with the exact command and names the model file and its trained weights
+    first = text.splitlines()[:5]
+    assert first[2] == "```" and first[3] == "python benchmarks/tflite_speed.py " + " ".join(argv[1:])
+    assert f"`{tiny_keras}`, trained weights" in text and "random weights" not in text
+
+    header, speed = _table(text, "## Speed and memory")
+    assert list(speed) == list(bench.VARIANT_NAMES)
+    for name, row in speed.items():
+        assert _positive(row["size (MB)"])
+        rtf = _positive(row["RTF (1 thread)"])
+        _positive(row["CPU RTF"])
+        peak = _positive(row["peak RSS (MB)"])
+        after_imports = _positive(row["RSS after imports (MB)"])
+        assert peak >= after_imports
+        if name.startswith("streaming"):
+            assert _positive(row["per-hop time (ms)"]) < 6.25 * 20  # sanity: not seconds per hop
+        if name in ("keras", "savedmodel"):
+            assert row["XNNPACK"] == "-" and row["goal (issue #10)"] == "-"
+            assert after_imports > 200  # TensorFlow is loaded in these workers
+        else:
+            target = 0.05 if row["quantization"] == "float32" else 0.03
+            assert row["goal (issue #10)"] == f"<= {target:g}: {'met' if rtf <= target else 'not met'}"
+    # LiteRT workers do not import TensorFlow, so their baseline is far below TF's
+    assert "checked, `tensorflow` absent" in text
+    assert float(speed["streaming_float32"]["RSS after imports (MB)"]) < float(
+        speed["keras"]["RSS after imports (MB)"]
+    )
+
+    _, goals = _table(text, "## Goal (issue #10)")
+    float_rows = [
+        r for n, r in speed.items() if n.endswith("_float32") and n.startswith(("offline", "streaming"))
+    ]
+    best = min(float(r["RTF (1 thread)"]) for r in float_rows)
+    assert goals["LiteRT float32"]["status"] == ("met" if best <= 0.05 else "not met")
+    assert float(goals["LiteRT float32"]["best measured RTF"]) == pytest.approx(best, abs=1e-4)
+
+    _, quality = _table(text, "## Quality")
+    assert list(quality) == list(bench.VARIANT_NAMES)
+    for name, row in quality.items():
+        for column in ("SI-SNR (dB)", "delta SI-SNR vs Keras (dB)", "PESQ-WB"):
+            assert math.isfinite(float(row[column])), (name, column, row[column])
+        if name == "keras":
+            assert row["SI-SNR vs Keras float32 (dB)"] == "reference"
+        else:
+            assert math.isfinite(float(row["SI-SNR vs Keras float32 (dB)"]))
+    # float32 LiteRT and the SavedModel reproduce the Keras model; float16 weights stay close
+    assert float(quality["savedmodel"]["SI-SNR vs Keras float32 (dB)"]) > 50
+    assert float(quality["streaming_float32"]["SI-SNR vs Keras float32 (dB)"]) > 40
+    assert float(quality["streaming_float16"]["SI-SNR vs Keras float32 (dB)"]) > 30
+    assert "first 2 noisy/clean pairs" in text
+    # full-int8 calibration uses the unscored third file, never a scored one
+    assert "the dev-set noisy file 0002.wav (not scored)" in text
+    assert "Latency: algorithmic latency = the look-ahead `model.lookahead_samples` = 399 samples" in text
+
+
+def test_preset_random_weights_without_devset(tmp_path):
+    output = tmp_path / "preset.md"
+    argv = ["tflite_speed.py", "--preset=tiny", "--seconds=1", "--repeats=1", "--variants=keras"]
+    assert bench.main(argv + [f"--output={output}"]) == 0
+    text = output.read_text()
+    assert "preset `tiny`, random weights" in text and "trained weights" not in text
+    _, speed = _table(text, "## Speed and memory")
+    assert list(speed) == ["keras"]
+    _positive(speed["keras"]["RTF (1 thread)"])
+    _positive(speed["keras"]["peak RSS (MB)"])
+    _, quality = _table(text, "## Quality")
+    assert list(quality) == ["keras"] and quality["keras"]["SI-SNR vs Keras float32 (dB)"] == "reference"
+    assert "No development set given" in text and "Full-int8 calibration (streaming_int8): not used" in text
+    _, goals = _table(text, "## Goal (issue #10)")
+    assert {r["status"] for r in goals.values()} == {"not measured"}
+
+
+def test_goal_rows_are_computed():
+    def row(name, quantization, rtf):
+        return {"name": name, "kind": "tflite", "quantization": quantization, "rtf": rtf}
+
+    rows = [
+        row("offline_float32", "float32", 0.30),
+        row("streaming_float32", "float32", 0.05),
+        row("streaming_dynamic_int8", "dynamic_int8", 0.031),
+        {"name": "keras", "kind": "keras", "quantization": "float32", "rtf": 0.001},  # not LiteRT
+    ]
+    (_, t1, best1, met1), (_, t2, best2, met2) = bench.goal_rows(rows)
+    assert (t1, best1["name"], met1) == (0.05, "streaming_float32", True)  # <= is met
+    assert (t2, best2["name"], met2) == (0.03, "streaming_dynamic_int8", False)
+    assert bench._row_goal(rows[2]) == "<= 0.03: not met" and bench._row_goal(rows[3]) == "-"
+
+
+def test_calibration_sources(tmp_path, devset):
+    rest = [os.path.join(devset, "noisy", "0002.wav")]
+    signals, text = bench.calibration_signals(None, rest, count=4, seconds=0.5)
+    assert len(signals) == 1 and signals[0].shape == (8000,)
+    assert "0002.wav (not scored)" in text and "only 1 of the 4" in text
+    signals, text = bench.calibration_signals(None, [], count=2, seconds=0.5)
+    assert len(signals) == 2 and "synthetic" in text
+    signals, text = bench.calibration_signals(os.path.join(devset, "clean"), rest, count=2, seconds=2.0)
+    assert [s.shape for s in signals] == [(SR,), (SR,)] and "clean" in text
+    with pytest.raises(bench.BenchmarkError, match="no .wav or .flac"):
+        bench.calibration_signals(str(tmp_path), rest, count=2, seconds=1.0)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--model=/nonexistent/model.keras"], r"/nonexistent/model.keras: no such \.keras file"),
+        (["--variants=savedmodel,bogus"], r"--variants: unknown \['bogus'\]"),
+        (["--devset=/nonexistent/devset"], r"/nonexistent/devset/noisy: no such folder"),
+    ],
+)
+def test_bad_input_one_line_error(tmp_path, capsys, extra, message):
+    output = tmp_path / "never.md"
+    assert bench.main(["tflite_speed.py", "--preset=tiny", f"--output={output}"] + extra) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and re.search(message, err), err
+    assert not output.exists()
