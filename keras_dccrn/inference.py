@@ -29,16 +29,35 @@ import soundfile as sf
 
 from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, resample
 
-# Folder of shipped models: saved_models/<name>/ next to the package (a source checkout).
+# Folder of shipped models: saved_models/<name>/ next to the package (a source checkout or an editable
+# install). Also searched: $KERAS_DCCRN_MODELS and ./saved_models (a non-editable install run from a checkout).
 SHIPPED_MODELS_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "saved_models")
-# Name (in SHIPPED_MODELS_DIR) of the model used when none is given. No trained model is shipped yet, so
-# there is no default: untrained weights must never be used silently.
-DEFAULT_MODEL = None
-NO_MODEL_MESSAGE = (
-    "no trained model is shipped with keras-dccrn yet (saved_models/ has none) and untrained weights are "
-    "never used, so pass a .keras file, a TF SavedModel directory, a .tflite file or the name of a model in "
-    "saved_models/"
-)
+MODELS_ENV = "KERAS_DCCRN_MODELS"
+
+
+def shipped_model_dirs():
+    """The folders searched for shipped models, in order: ``$KERAS_DCCRN_MODELS``, the checkout, ``./saved_models``."""
+    dirs = []
+    for folder in (os.environ.get(MODELS_ENV), SHIPPED_MODELS_DIR, os.path.abspath("saved_models")):
+        if folder and os.path.isdir(folder) and os.path.realpath(folder) not in map(os.path.realpath, dirs):
+            dirs.append(folder)
+    return dirs
+
+
+# Name (in the shipped-model folders) of the model used when none is given: the Distil-DCCRN student
+# distilled with AT-KL (saved_models/distil_dccrn/, see its MODEL_CARD.md).
+DEFAULT_MODEL = "distil_dccrn"
+
+
+def no_default_message():
+    """One-line reason why the default model cannot be found (names the folders searched)."""
+    searched = ", ".join([f"${MODELS_ENV}", SHIPPED_MODELS_DIR, os.path.abspath("saved_models")])
+    return (
+        f"the default model '{DEFAULT_MODEL}' is not in any shipped-model folder ({searched}); run from a "
+        f"keras-dccrn checkout (pip install -e .), set {MODELS_ENV} to its saved_models folder, or pass a "
+        ".keras file, a TF SavedModel directory or a .tflite file"
+    )
+
 
 DEFAULT_CHUNK_SECONDS = 20.0
 DEFAULT_CONTEXT_SECONDS = 2.0
@@ -205,12 +224,15 @@ def _one_line(exc):
 
 
 def shipped_models():
-    """``{name: folder}`` of the models in ``saved_models/`` (folders holding a model file)."""
+    """``{name: folder}`` of the shipped models (folders holding a model file) in :func:`shipped_model_dirs`.
+
+    A name found in an earlier folder wins.
+    """
     found = {}
-    if os.path.isdir(SHIPPED_MODELS_DIR):
-        for name in sorted(os.listdir(SHIPPED_MODELS_DIR)):
-            folder = os.path.join(SHIPPED_MODELS_DIR, name)
-            if os.path.isdir(folder) and _model_in_folder(folder):
+    for base in shipped_model_dirs():
+        for name in sorted(os.listdir(base)):
+            folder = os.path.join(base, name)
+            if name not in found and os.path.isdir(folder) and _model_in_folder(folder):
                 found[name] = folder
     return found
 
@@ -251,8 +273,7 @@ def load_enhancer(spec=None):
               folder ``dir/<version>/saved_model.pb`` (highest version used);
             * a ``.tflite`` file (``keras_dccrn.export.TFLiteEnhancer``);
             * the name of a shipped model in ``saved_models/<name>/``;
-            * ``None``: :data:`DEFAULT_MODEL` (none is shipped yet, so this
-              raises).
+            * ``None``: :data:`DEFAULT_MODEL`, the shipped Distil-DCCRN student.
 
     Returns:
         An :class:`Enhancer`.
@@ -263,8 +284,8 @@ def load_enhancer(spec=None):
     if isinstance(spec, Enhancer):
         return spec
     if spec is None:
-        if DEFAULT_MODEL is None:
-            raise ModelLoadError(f"a model is required: {NO_MODEL_MESSAGE}")
+        if DEFAULT_MODEL not in shipped_models():
+            raise ModelLoadError(no_default_message())
         spec = DEFAULT_MODEL
     import keras
 
@@ -307,7 +328,7 @@ def _load_path(path, keras):
         shipped = shipped_models()
         if path in shipped:
             return load_enhancer(_model_in_folder(shipped[path]))
-        names = ", ".join(shipped) or "none shipped yet"
+        names = ", ".join(shipped) or "none found"
         raise ModelLoadError(
             f"{path}: no such model file or directory, and not a shipped model name (available: {names})"
         )
@@ -466,8 +487,8 @@ def enhance(
         sample_rate: rate of ``audio`` in Hz (any positive integer).
         model: anything :func:`load_enhancer` accepts: a ``keras.Model``, a
             ``.keras`` / ``.tflite`` file, a SavedModel directory, or a
-            shipped model name. Required for now: no trained model is shipped
-            yet and untrained weights are never used by default.
+            shipped model name; ``None`` (default): the shipped Distil-DCCRN
+            student (:data:`DEFAULT_MODEL`).
         chunk_seconds: audio kept from each window; ``None`` processes the
             whole signal at once (memory grows with the length).
         context_seconds: history prepended to each window (discarded).

@@ -87,12 +87,35 @@ def test_enhance_rejects_bad_audio(enhancer):
         enhance(np.zeros(100, np.float32), 16000, enhancer, chunk_seconds=-1.0)
 
 
-def test_no_default_model():
-    assert inference.DEFAULT_MODEL is None
-    with pytest.raises(ModelLoadError, match="no trained model is shipped"):
+def test_default_model_missing_is_a_one_line_error(tmp_path, monkeypatch):
+    # No shipped-model folder anywhere: a clear message naming the folders searched.
+    monkeypatch.setattr(inference, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv(inference.MODELS_ENV, raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert inference.DEFAULT_MODEL == "distil_dccrn"
+    with pytest.raises(ModelLoadError, match="default model 'distil_dccrn' is not in any shipped") as info:
         load_enhancer(None)
-    with pytest.raises(ModelLoadError, match="no trained model is shipped"):
+    assert "\n" not in str(info.value) and str(tmp_path / "nowhere") in str(info.value)
+    with pytest.raises(ModelLoadError, match="default model"):
         enhance(np.zeros(1600, np.float32), 16000)
+
+
+def test_shipped_model_folders_env_first(tmp_path, monkeypatch):
+    # $KERAS_DCCRN_MODELS is searched before the checkout; ./saved_models serves non-editable installs.
+    import keras
+
+    model = build_model("tiny")
+    first, second = tmp_path / "env", tmp_path / "cwd" / "saved_models"
+    for base in (first, second):
+        (base / "mine").mkdir(parents=True)
+    keras.saving.save_model(model, str(first / "mine" / "a.keras"))
+    keras.saving.save_model(model, str(second / "mine" / "b.keras"))
+    (second / "other").mkdir()
+    keras.saving.save_model(model, str(second / "other" / "c.keras"))
+    monkeypatch.setattr(inference, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv(inference.MODELS_ENV, str(first))
+    monkeypatch.chdir(tmp_path / "cwd")
+    assert inference.shipped_models() == {"mine": str(first / "mine"), "other": str(second / "other")}
 
 
 def test_load_errors_are_one_line(tmp_path):

@@ -2,6 +2,7 @@ r"""dccrn-enhance: denoise audio files with a trained DCCRN / Distil-DCCRN model
 
 Usage::
 
+    dccrn-enhance --input noisy.wav --output enhanced.wav      # the shipped student
     dccrn-enhance --model student.keras --input noisy.wav --output enhanced.wav
     dccrn-enhance --model export/saved_model --input recordings/ --output enhanced/
     dccrn-enhance --model student.tflite --input 'calls/**/*.flac' --output enhanced/
@@ -18,7 +19,7 @@ complete; existing files (including the input) are only replaced with
 
 Exit status: 0 every file enhanced, 1 some files failed (each failure is a
 one-line message naming the file, and a summary lists them), 2 usage error
-(bad flags, missing ``--model``, unusable model, nothing to process).
+(bad flags, unusable or missing model, nothing to process).
 """
 
 import glob
@@ -48,8 +49,8 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "model",
     None,
-    "REQUIRED until a trained model is shipped: a .keras file, a TF SavedModel directory (or TF-Serving "
-    "dir/<version>/), a .tflite file, or the name of a model in saved_models/.",
+    "A .keras file, a TF SavedModel directory (or TF-Serving dir/<version>/), a .tflite file, or the name "
+    "of a model in saved_models/ (default: the shipped Distil-DCCRN student, distil_dccrn).",
     flag_values=FLAGS,
 )
 flags.DEFINE_bool(
@@ -174,12 +175,6 @@ def main(argv):
     if len(argv) > 1:
         print(f"{PROG}: usage error: unexpected arguments {argv[1:]} (see --help)", file=sys.stderr)
         return 2
-    if not FLAGS.model:
-        with quiet_native_stderr():
-            from keras_dccrn.inference import DEFAULT_MODEL, NO_MODEL_MESSAGE
-        if DEFAULT_MODEL is None:
-            print(f"{PROG}: usage error: --model is required: {NO_MODEL_MESSAGE}", file=sys.stderr)
-            return 2
     for name in ("input", "output"):
         if not FLAGS[name].value:
             print(f"{PROG}: usage error: --{name} is required (see --help)", file=sys.stderr)
