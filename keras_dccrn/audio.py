@@ -98,6 +98,30 @@ def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
     return np.ascontiguousarray(data, dtype=np.float32), rate
 
 
+def _umask():
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def publish(tmp, path):
+    """Renames a finished temporary file or folder onto ``path`` with the default permissions.
+
+    ``tempfile.mkstemp`` / ``mkdtemp`` create private (0600 / 0700) entries; outputs get what a plain
+    ``open()`` / ``os.makedirs`` would give (0666 / 0777 minus the umask), so that other users and
+    services (e.g. a TF Serving container) can read them. Folders are made readable recursively.
+    """
+    mask = _umask()
+    if os.path.isdir(tmp):
+        for root, _dirs, files in os.walk(tmp):
+            os.chmod(root, 0o777 & ~mask)
+            for name in files:
+                os.chmod(os.path.join(root, name), 0o666 & ~mask)
+    else:
+        os.chmod(tmp, 0o666 & ~mask)
+    os.replace(tmp, path)
+
+
 def write_audio(path, audio, sample_rate, subtype=None, format=None):
     """Writes audio atomically: a temporary file in the same folder, then rename.
 
@@ -120,7 +144,7 @@ def write_audio(path, audio, sample_rate, subtype=None, format=None):
     os.close(fd)
     try:
         sf.write(tmp, audio, int(sample_rate), subtype=subtype, format=format)
-        os.replace(tmp, path)
+        publish(tmp, path)
     except Exception as exc:
         if os.path.exists(tmp):
             os.remove(tmp)

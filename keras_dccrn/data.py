@@ -74,7 +74,7 @@ import numpy as np
 import tensorflow as tf
 from scipy import fft as sp_fft
 
-from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, read_audio, resample, write_audio
+from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, publish, read_audio, resample, write_audio
 
 logger = logging.getLogger(__name__)
 
@@ -1044,7 +1044,7 @@ def _write_csv_atomic(path, rows, fields, delimiter=","):
             writer.writeheader()
             for row in rows:
                 writer.writerow({k: _format(row.get(k, "")) for k in fields})
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)
@@ -1084,7 +1084,7 @@ def write_manifest(path, entries, columns=None):
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for row in rows:
                 f.write(json.dumps(row) + "\n")
-        os.replace(tmp, path)
+        publish(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

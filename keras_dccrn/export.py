@@ -55,7 +55,7 @@ import tempfile
 
 import numpy as np
 
-from keras_dccrn.audio import SAMPLE_RATE
+from keras_dccrn.audio import SAMPLE_RATE, publish
 
 MODES = ("offline", "streaming")
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
@@ -81,7 +81,7 @@ def _atomic_dir(final_dir, write, overwrite):
         write(tmp)
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir)
-        os.replace(tmp, final_dir)
+        publish(tmp, final_dir)
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
@@ -467,7 +467,7 @@ def export_tflite(
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(content)
-        os.replace(tmp_file, path)
+        publish(tmp_file, path)
     finally:
         if os.path.exists(tmp_file):
             os.remove(tmp_file)

@@ -27,7 +27,7 @@ import weakref
 import numpy as np
 import soundfile as sf
 
-from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, resample
+from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, publish, resample
 
 # Folder of shipped models: saved_models/<name>/ next to the package (a source checkout or an editable
 # install). Also searched: $KERAS_DCCRN_MODELS and ./saved_models (a non-editable install run from a checkout).
@@ -676,7 +676,7 @@ def enhance_file(
                     raise
                 except Exception as exc:
                     raise AudioError(f"{input_path}: enhancement failed ({_one_line(exc)})") from None
-        os.replace(tmp, output_path)
+        publish(tmp, output_path)
     except BaseException:
         if os.path.exists(tmp):
             os.remove(tmp)

@@ -604,6 +604,7 @@ def ship():
     run = read_run(FLAGS.run_dir)
     with cli.quiet_native_stderr():
         import keras_dccrn.export as export  # noqa: F401  (TensorFlow start-up chatter)
+    from keras_dccrn.audio import publish
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
     from trainers.export import export_tflite_files
 
@@ -660,7 +661,7 @@ def ship():
             old = tempfile.mkdtemp(prefix=f".old-ship-{FLAGS.name}-", dir=FLAGS.output_dir)
             os.rmdir(old)
             os.replace(final, old)
-        os.replace(tmp, final)
+        publish(tmp, final)  # default permissions (mkdtemp makes 0700), e.g. for a TF Serving container
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp, ignore_errors=True)
