@@ -58,7 +58,8 @@ case "$step" in
   bench)
     python benchmarks/tflite_speed.py --model="$RUNS/student_atkl/model.keras" --devset="$DEV" \
       --devset_limit=20
-    python benchmarks/peers.py --devset="$DEV" --limit=40 --model=distil_dccrn=saved_models/distil_dccrn ;;
+    python benchmarks/peers.py --devset="$DEV" --limit=40 --model=distil_dccrn="$RUNS/student_atkl/model.keras" \
+      --model=distil_dccrn_nokd="$RUNS/student_nokd/model.keras" ;;
   *)
     echo "unknown step: $step" >&2; exit 2 ;;
 esac
