@@ -51,7 +51,8 @@ case "$step" in
   results)
     python benchmarks/results.py --scores="$RUNS/scores" --run=uformer="$RUNS/uformer" \
       --run=dccrn_cl="$RUNS/dccrn_cl" --run=student_nokd="$RUNS/student_nokd" \
-      --run=student_atkl="$RUNS/student_atkl" --audio=uformer="$RUNS/enhanced/uformer" \
+      --run=student_atkl="$RUNS/student_atkl" --audio=noisy="$DEV/noisy" --audio=clean="$DEV/clean" \
+      --audio=uformer="$RUNS/enhanced/uformer" \
       --audio=dccrn_cl="$RUNS/enhanced/dccrn_cl" --audio=student_nokd="$RUNS/enhanced/student_nokd" \
       --audio=student_atkl="$RUNS/enhanced/student_atkl" --headline=student_atkl,student_nokd \
       --output=docs/results.md ;;
