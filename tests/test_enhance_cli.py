@@ -133,8 +133,10 @@ def test_existing_output_needs_overwrite(model_path, tmp_path, rng, capsys):
 
 
 def test_usage_errors(model_path, tmp_path, capsys):
-    assert run("--input", str(tmp_path / "x.wav"), "--output", "y.wav") == 2  # default model, missing input
-    assert "x.wav" in capsys.readouterr().err
+    # No --model: the shipped default; a missing input is a per-file failure (exit 1) naming it.
+    assert run("--input", str(tmp_path / "x.wav"), "--output", str(tmp_path / "y.wav")) == 1
+    assert "x.wav: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "y.wav").exists()
     assert run("--model", str(tmp_path / "nope.keras"), "--input", "x.wav", "--output", "y.wav") == 2
     assert "nope.keras: no such model" in capsys.readouterr().err
     assert run("--model", model_path, "--output", "y.wav") == 2
