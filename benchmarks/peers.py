@@ -640,12 +640,9 @@ def run(
         header += ["", "No keras-dccrn model was given in this run (add one with `--model name=path`)."]
     text = markdown(rows, systems, unavailable, header)
     if output:
-        folder = os.path.dirname(os.path.abspath(output))
-        os.makedirs(folder, exist_ok=True)
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(output)}")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, output)
+        from keras_dccrn.audio import write_text
+
+        write_text(output, text)
     return text
 
 

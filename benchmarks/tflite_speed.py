@@ -756,11 +756,9 @@ def run(args, command, log=print):
     }
     text = render(rows, info)
     if args.output:
-        folder = os.path.dirname(os.path.abspath(args.output))
-        tmp = os.path.join(folder, f".tmp-{os.getpid()}-{os.path.basename(args.output)}")
-        with open(tmp, "w") as f:
-            f.write(text)
-        os.replace(tmp, args.output)
+        from keras_dccrn.audio import write_text
+
+        write_text(args.output, text)
     return text
 
 

@@ -122,6 +122,20 @@ def publish(tmp, path):
     os.replace(tmp, path)
 
 
+def write_text(path, text):
+    """Writes a text file atomically (temporary file in the same folder, then :func:`publish`)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        publish(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
 def write_audio(path, audio, sample_rate, subtype=None, format=None):
     """Writes audio atomically: a temporary file in the same folder, then rename.
 
