@@ -61,6 +61,7 @@ is a ``ValueError`` naming the input when the dataset is built.
 
 import csv
 import dataclasses
+import fnmatch
 import glob
 import json
 import logging
@@ -146,6 +147,9 @@ class MixtureConfig:
         silence_db: a file (or chosen segment) whose RMS is below this level
             in dBFS counts as silent.
         max_peak: peak limit of noisy and target after the level gain.
+        noise_sampling: ``"file"`` (every noise file equally likely) or
+            ``"duration"`` (every second of noise equally likely, so a corpus
+            of many short clips does not outweigh a few long recordings).
 
     Fields are validated on construction and again when a dataset is built
     (so a field changed after construction is checked too).
@@ -163,6 +167,7 @@ class MixtureConfig:
     min_noise_seconds: float = 0.1
     silence_db: float = -70.0
     max_peak: float = 0.99
+    noise_sampling: str = "file"
 
     def __post_init__(self):
         self.validate()
@@ -198,6 +203,10 @@ class MixtureConfig:
             )
         if not 0 < self.max_peak <= 1:
             raise ValueError(f"`max_peak` must be in (0, 1]; received {self.max_peak!r}.")
+        if self.noise_sampling not in ("file", "duration"):
+            raise ValueError(
+                f"`noise_sampling` must be 'file' or 'duration'; received {self.noise_sampling!r}."
+            )
 
     @property
     def segment_range(self):
@@ -314,7 +323,14 @@ def _check_not_silent(path, audio, silence_db):
         raise AudioError(f"{path}: silent (RMS {level:.1f} dBFS < {silence_db:g} dBFS)")
 
 
-def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1):
+def _excluded(path, patterns):
+    """Whether ``path`` (or its file name) matches one of the ``fnmatch`` patterns."""
+    name = os.path.basename(path)
+    unix = path.replace(os.sep, "/")
+    return any(fnmatch.fnmatch(unix, p) or fnmatch.fnmatch(name, p) for p in patterns)
+
+
+def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1, exclude=()):
     """Lists audio files and their durations.
 
     Args:
@@ -333,6 +349,9 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1):
         silence_db: RMS threshold for ``verify`` (``None``: reject only
             all-zero files).
         num_workers: threads used to read headers / decode files.
+        exclude: ``fnmatch`` patterns; files whose path or name matches one
+            are left out silently, e.g. ``("urbansound_*",)`` drops the
+            non-commercial UrbanSound8K files of ``../shared/data``.
 
     Returns:
         ``[(path, duration_seconds), ...]``. Files that cannot be used
@@ -343,13 +362,21 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1):
         ValueError: ``spec`` matches nothing at all (no such directory,
             pattern or manifest), or a manifest is malformed.
     """
+    exclude = (exclude,) if isinstance(exclude, str) else tuple(exclude or ())
     if isinstance(spec, (list, tuple)):
         if spec and all(isinstance(s, (list, tuple)) and len(s) == 2 for s in spec):
-            return [(str(p), float(d)) for p, d in spec]
+            return [(str(p), float(d)) for p, d in spec if not _excluded(str(p), exclude)]
         out = []
         for s in spec:
             out.extend(
-                find_audio(s, verify=verify, where=where, silence_db=silence_db, num_workers=num_workers)
+                find_audio(
+                    s,
+                    verify=verify,
+                    where=where,
+                    silence_db=silence_db,
+                    num_workers=num_workers,
+                    exclude=exclude,
+                )
             )
         return out
     spec = os.path.expanduser(os.fspath(spec))
@@ -375,6 +402,7 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1):
         if not paths and not os.path.isdir(spec):
             raise ValueError(f"{spec}: no such directory, manifest or matching files")
         candidates = [(p, None) for p in paths if not p.lower().endswith(MANIFEST_EXTENSIONS)]
+    candidates = [(p, d) for p, d in candidates if not _excluded(p, exclude)]
 
     def check(item):
         path, duration = item
@@ -657,11 +685,15 @@ class MixtureSynthesizer:
         seed: integer seed.
         cache: keep decoded files in RAM.
         stream: 0 for training, 1 for validation (separate random streams).
+        exclude: ``fnmatch`` patterns of files to leave out (see :func:`find_audio`).
     """
 
-    def __init__(self, speech, noise, rir=None, config=None, seed=0, cache=True, stream=_TRAIN_STREAM):
+    def __init__(
+        self, speech, noise, rir=None, config=None, seed=0, cache=True, stream=_TRAIN_STREAM, exclude=()
+    ):
         self.config = config = config or MixtureConfig()
         config.validate()
+        self.exclude = exclude
         self.seed = int(seed)
         self.stream = int(stream)
         sr = config.sample_rate
@@ -673,6 +705,10 @@ class MixtureSynthesizer:
             min_clean = max(min_clean, hi)
         self.clean = self._corpus(speech, "clean", min_clean, cache)
         self.noise = self._corpus(noise, "noise", config.min_noise_seconds, cache)
+        weights = np.maximum(self.noise.durations, 1e-9)
+        self._noise_cdf = np.cumsum(weights) / np.sum(
+            weights
+        )  # duration sampling: file k covers (cdf[k-1], cdf[k]]
         self.rir = None
         if isinstance(rir, os.PathLike):
             rir = os.fspath(rir)
@@ -690,7 +726,7 @@ class MixtureSynthesizer:
 
     def _corpus(self, spec, kind, min_seconds, cache):
         silence_db = None if kind == "rir" else self.config.silence_db
-        entries = find_audio(spec, silence_db=silence_db)
+        entries = find_audio(spec, silence_db=silence_db, exclude=self.exclude)
         kept = []
         for path, duration in entries:
             if duration < min_seconds:
@@ -794,7 +830,10 @@ class MixtureSynthesizer:
             clean = np.pad(clean, (pad_start, length - len(clean) - pad_start))
 
         n_noise = len(self.noise)
-        first = int(u[5] * n_noise)
+        if cfg.noise_sampling == "duration":
+            first = min(int(np.searchsorted(self._noise_cdf, u[5], side="right")), n_noise - 1)
+        else:
+            first = int(u[5] * n_noise)
         ni, (noise, n_start) = self._next_usable(
             self.noise, ((first + k) % n_noise for k in range(n_noise)), length, u[6], loop=True
         )
@@ -881,6 +920,8 @@ def training_dataset(
     num_parallel_calls=tf.data.AUTOTUNE,
     prefetch=tf.data.AUTOTUNE,
     preload=False,
+    start_example=0,
+    exclude=(),
 ):
     """Infinite dataset of on-the-fly ``(noisy, clean)`` training batches.
 
@@ -903,6 +944,13 @@ def training_dataset(
         prefetch: prefetch buffer (batches).
         preload: with ``cache``, decode every file now (2 threads) rather
             than on first use, for full speed from the first step.
+        start_example: index of the first example of the stream (a resumed
+            run passes ``steps_done * batch_size`` so that it continues the
+            stream instead of seeing its first examples again): an integer,
+            or a scalar int64 ``tf.Variable`` read each time an iterator over
+            the dataset is created (so one dataset can serve several ``fit``
+            calls that each continue where the previous one stopped).
+        exclude: ``fnmatch`` patterns of files to leave out (see :func:`find_audio`).
 
     Returns:
         ``tf.data.Dataset`` of float32 ``([batch, samples], [batch, samples])``
@@ -912,11 +960,24 @@ def training_dataset(
         ValueError: bad arguments, or an input has no usable file.
     """
     _check_batch(batch_size)
+    if isinstance(start_example, tf.Variable):
+        if start_example.dtype != tf.int64 or start_example.shape.rank != 0:
+            raise ValueError(f"`start_example` must be a scalar int64 variable; received {start_example!r}.")
+    elif int(start_example) != start_example or start_example < 0:
+        raise ValueError(f"`start_example` must be a non-negative integer; received {start_example!r}.")
     config = config or MixtureConfig()
-    synth = MixtureSynthesizer(speech, noise, rir, config, seed=seed, cache=cache, stream=_TRAIN_STREAM)
+    synth = MixtureSynthesizer(
+        speech, noise, rir, config, seed=seed, cache=cache, stream=_TRAIN_STREAM, exclude=exclude
+    )
     if preload:
         synth.preload()
-    indices = tf.data.Dataset.counter(start=0, step=1, dtype=tf.int64)
+    if isinstance(start_example, tf.Variable):
+        # flat_map's function runs when an iterator reaches its single input: the variable is read then.
+        indices = tf.data.Dataset.range(1).flat_map(
+            lambda _: tf.data.Dataset.counter(start=start_example.read_value(), step=1, dtype=tf.int64)
+        )
+    else:
+        indices = tf.data.Dataset.counter(start=int(start_example), step=1, dtype=tf.int64)
     options = tf.data.Options()
     options.deterministic = True
     if input_context is not None:
@@ -939,11 +1000,12 @@ def validation_dataset(
     seed=0,
     cache=True,
     num_parallel_calls=tf.data.AUTOTUNE,
+    exclude=(),
 ):
     """Finite, fixed ``(noisy, clean)`` dataset: same examples on every run for a seed.
 
     Args:
-        speech, noise, rir, config, cache, num_parallel_calls: as in
+        speech, noise, rir, config, cache, num_parallel_calls, exclude: as in
             :func:`training_dataset`.
         num_examples: number of examples (the last batch may be smaller).
         batch_size: batch size.
@@ -956,7 +1018,9 @@ def validation_dataset(
     if int(num_examples) != num_examples or num_examples <= 0:
         raise ValueError(f"`num_examples` must be a positive integer; received {num_examples!r}.")
     config = config or MixtureConfig()
-    synth = MixtureSynthesizer(speech, noise, rir, config, seed=seed, cache=cache, stream=_VALID_STREAM)
+    synth = MixtureSynthesizer(
+        speech, noise, rir, config, seed=seed, cache=cache, stream=_VALID_STREAM, exclude=exclude
+    )
     indices = tf.data.Dataset.range(int(num_examples))
     ds = _batch(synth.dataset(indices, num_parallel_calls), int(batch_size), config.fixed_length, False)
     options = tf.data.Options()
@@ -992,6 +1056,7 @@ def write_pairs(
     cache=True,
     subtype="PCM_16",
     csv_name="mixtures.csv",
+    exclude=(),
 ):
     """Writes a fixed set of examples to disk (the same as :func:`validation_dataset`).
 
@@ -1006,6 +1071,7 @@ def write_pairs(
         speech, noise, rir, config, seed, cache: as in :func:`validation_dataset`.
         num_examples: number of pairs.
         subtype: WAV subtype (``"PCM_16"``, or ``"FLOAT"`` for bit-exact).
+        exclude: ``fnmatch`` patterns of files to leave out (see :func:`find_audio`).
         csv_name: name of the metadata CSV.
 
     Returns:
@@ -1014,7 +1080,9 @@ def write_pairs(
     if int(num_examples) != num_examples or num_examples <= 0:
         raise ValueError(f"`num_examples` must be a positive integer; received {num_examples!r}.")
     config = config or MixtureConfig()
-    synth = MixtureSynthesizer(speech, noise, rir, config, seed=seed, cache=cache, stream=_VALID_STREAM)
+    synth = MixtureSynthesizer(
+        speech, noise, rir, config, seed=seed, cache=cache, stream=_VALID_STREAM, exclude=exclude
+    )
     width = max(4, len(str(int(num_examples) - 1)))
     rows = []
     for i in range(int(num_examples)):

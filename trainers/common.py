@@ -54,14 +54,41 @@ flags.DEFINE_float(
 flags.DEFINE_enum(
     "reverb_target", "dry", ["dry", "early"], "Training target for reverberant examples.", flag_values=FLAGS
 )
+flags.DEFINE_multi_string(
+    "exclude",
+    None,
+    "fnmatch pattern of audio files to leave out of every data flag (repeatable), "
+    "e.g. --exclude='urbansound_*' drops the non-commercial UrbanSound8K noise.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_integer("valid_examples", 64, "Number of fixed validation mixtures.", flag_values=FLAGS)
 flags.DEFINE_boolean("cache", True, "Keep decoded audio in memory.", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "noise_sampling",
+    "file",
+    ["file", "duration"],
+    "Noise file choice: every file equally likely, or every second of noise equally likely.",
+    flag_values=FLAGS,
+)
 
 # --- optimisation -------------------------------------------------------------------------------
 flags.DEFINE_integer("batch_size", 8, "Global batch size.", flag_values=FLAGS)
 flags.DEFINE_integer("epochs", 100, "Maximum number of epochs.", flag_values=FLAGS)
 flags.DEFINE_integer("steps_per_epoch", 500, "Training steps per epoch.", flag_values=FLAGS)
 flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate.", flag_values=FLAGS)
+flags.DEFINE_enum(
+    "lr_schedule",
+    "plateau",
+    ["plateau", "cosine"],
+    "plateau: --learning_rate halved (--lr_factor) when validation stops improving (the papers); "
+    "cosine: linear warm-up for --warmup_steps, then cosine decay to --min_lr_ratio x --learning_rate "
+    "at the last step (--epochs x --steps_per_epoch): for a run with a fixed budget.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer("warmup_steps", 0, "Linear learning-rate warm-up steps (cosine).", flag_values=FLAGS)
+flags.DEFINE_float(
+    "min_lr_ratio", 0.05, "Final learning rate as a fraction of --learning_rate (cosine).", flag_values=FLAGS
+)
 flags.DEFINE_float(
     "lr_factor", 0.5, "Learning-rate factor when validation loss stops improving.", flag_values=FLAGS
 )
@@ -144,6 +171,12 @@ def validate_common_flags():
         raise UsageError("--reverb_prob > 0 needs --train_rir.")
     if FLAGS.learning_rate <= 0:
         raise UsageError(f"--learning_rate must be positive; received {FLAGS.learning_rate}.")
+    if FLAGS.warmup_steps < 0 or FLAGS.warmup_steps >= FLAGS.epochs * FLAGS.steps_per_epoch:
+        raise UsageError(
+            f"--warmup_steps must be in [0, epochs x steps_per_epoch); received {FLAGS.warmup_steps}."
+        )
+    if not 0.0 <= FLAGS.min_lr_ratio <= 1.0:
+        raise UsageError(f"--min_lr_ratio must be in [0, 1]; received {FLAGS.min_lr_ratio}.")
 
 
 def _exists(spec):
@@ -219,11 +252,15 @@ def mixture_config():
         level_range=(FLAGS.level_min, FLAGS.level_max),
         reverb_prob=FLAGS.reverb_prob,
         reverb_target=FLAGS.reverb_target,
+        noise_sampling=FLAGS.noise_sampling,
     )
 
 
-def make_datasets(strategy):
-    """(distributed training dataset, validation dataset, fixed audio examples)."""
+def make_datasets(strategy, start_example=0):
+    """(distributed training dataset, validation dataset, fixed audio examples).
+
+    ``start_example``: first example of the training stream (a resumed run continues the stream).
+    """
     import numpy as np
     import tensorflow as tf
 
@@ -248,6 +285,8 @@ def make_datasets(strategy):
         seed=FLAGS.seed,
         cache=FLAGS.cache,
         input_context=context if num_workers > 1 else None,
+        start_example=start_example,
+        exclude=FLAGS.exclude or (),
     )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
@@ -262,6 +301,7 @@ def make_datasets(strategy):
         num_examples=FLAGS.valid_examples,
         batch_size=FLAGS.batch_size,
         seed=FLAGS.seed + 1,
+        exclude=FLAGS.exclude or (),
     )
     examples = None
     if FLAGS.audio_examples:
@@ -342,11 +382,14 @@ def make_callbacks(
                 )
             self.writer.flush()
 
-    callbacks = [
-        Checkpointer(),
-        keras.callbacks.ReduceLROnPlateau(
-            monitor=monitor, mode=mode, factor=FLAGS.lr_factor, patience=FLAGS.lr_patience, verbose=1
-        ),
+    callbacks = [Checkpointer()]
+    if FLAGS.lr_schedule == "plateau":
+        callbacks.append(
+            keras.callbacks.ReduceLROnPlateau(
+                monitor=monitor, mode=mode, factor=FLAGS.lr_factor, patience=FLAGS.lr_patience, verbose=1
+            )
+        )
+    callbacks += [
         LearningRateLogger(),
         keras.callbacks.ModelCheckpoint(
             os.path.join(write_dir, "best.weights.h5"),
@@ -393,8 +436,21 @@ def spectrogram_images(waves):
     ]  # [N, frames, bins] -> [N, bins (high first), frames, 1]
 
 
-def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mode="min"):
+class Interrupted(Exception):
+    """Training stopped by a signal after saving a checkpoint; ``code`` is the exit status (128 + signal)."""
+
+    def __init__(self, code):
+        super().__init__(code)
+        self.code = code
+
+
+def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mode="min", start_var=None):
     """Runs ``model.fit`` with resume, checkpoints and Ctrl-C handling.
+
+    A resumed run first finishes the interrupted epoch (its remaining steps), then runs the
+    remaining epochs; with ``start_var`` (the training stream's first example, see
+    :func:`keras_dccrn.data.training_dataset`) the data stream continues at the next unseen example,
+    so an interrupted and resumed run sees the same batches as an uninterrupted one.
 
     Args:
         model: compiled Keras model.
@@ -404,9 +460,13 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         examples: fixed validation examples for audio logging.
         monitor, mode: the validation quantity that drives the LR schedule, early stopping
             and the best checkpoint.
+        start_var: scalar int64 variable read by the training dataset when iteration starts.
 
     Returns:
-        The Keras ``History`` (or None when interrupted).
+        The Keras ``History`` of the last ``fit`` call (None if the run had already finished).
+
+    Raises:
+        Interrupted: SIGINT/SIGTERM/SIGHUP stopped training (a checkpoint was saved).
     """
     import tensorflow as tf
 
@@ -432,10 +492,14 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor, mode
     )
 
-    def on_sigterm(signum, frame):
+    received = []
+
+    def on_signal(signum, frame):
+        received.append(signum)
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, on_sigterm)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, on_signal)
     start = time.time()
     history = None
     if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
@@ -446,25 +510,43 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         # Keras then reduces each step's scalar logs with strategy.reduce("MEAN", axis=0), which fails
         # on scalars under this strategy; give the logs a leading axis of 1 so the mean over workers works.
         _logs_with_batch_axis(model)
+    done_in_epoch = int(step_var.numpy()) - initial_epoch * FLAGS.steps_per_epoch
+    # (first epoch, end epoch, steps per epoch) of each fit call: the rest of an interrupted epoch first.
+    phases = []
+    if 0 < done_in_epoch < FLAGS.steps_per_epoch:
+        phases.append((initial_epoch, initial_epoch + 1, FLAGS.steps_per_epoch - done_in_epoch))
+        initial_epoch += 1
+    if initial_epoch < FLAGS.epochs:
+        phases.append((initial_epoch, FLAGS.epochs, FLAGS.steps_per_epoch))
     try:
-        with strategy.scope():
-            history = model.fit(
-                train,
-                epochs=FLAGS.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=FLAGS.steps_per_epoch,
-                validation_data=valid,
-                callbacks=callbacks,
-                verbose=FLAGS.verbose,
-                shuffle=False,  # the dataset shuffles itself
-            )
+        for first_epoch, epochs, steps in phases:
+            if start_var is not None:
+                start_var.assign(int(step_var.numpy()) * FLAGS.batch_size)
+            with strategy.scope():
+                history = model.fit(
+                    train,
+                    epochs=epochs,
+                    initial_epoch=first_epoch,
+                    steps_per_epoch=steps,
+                    validation_data=valid,
+                    callbacks=callbacks,
+                    verbose=FLAGS.verbose,
+                    shuffle=False,  # the dataset shuffles itself
+                )
+            if model.stop_training:
+                break
     except KeyboardInterrupt:
         path = manager.save(checkpoint_number=int(step_var.numpy()))
+        signum = received[-1] if received else signal.SIGINT
         print(
-            f"\nInterrupted: checkpoint saved to {path}; rerun the same command to resume.", file=sys.stderr
+            f"\n{signal.Signals(signum).name}: checkpoint saved to {path} (step {int(step_var.numpy())}); "
+            "rerun the same command to resume.",
+            file=sys.stderr,
         )
-    elapsed = time.time() - start
-    print(f"Training time this run: {elapsed:.1f} s; steps so far: {int(step_var.numpy())}")
+        raise Interrupted(128 + int(signum)) from None
+    finally:
+        elapsed = time.time() - start
+        print(f"Training time this run: {elapsed:.1f} s; steps so far: {int(step_var.numpy())}")
     return history
 
 
@@ -486,10 +568,20 @@ def finish(model, run_dir, strategy, export_model=None):
 
 
 def make_optimizer():
-    """Adam with the learning rate and global gradient-norm clipping of the flags."""
+    """Adam with the learning rate (or cosine schedule) and global gradient-norm clipping of the flags."""
     import keras
 
-    return keras.optimizers.Adam(FLAGS.learning_rate, global_clipnorm=FLAGS.clip_norm or None)
+    learning_rate = FLAGS.learning_rate
+    if FLAGS.lr_schedule == "cosine":
+        total = FLAGS.epochs * FLAGS.steps_per_epoch
+        learning_rate = keras.optimizers.schedules.CosineDecay(
+            initial_learning_rate=FLAGS.learning_rate * (0.01 if FLAGS.warmup_steps else 1.0),
+            decay_steps=total - FLAGS.warmup_steps,
+            alpha=FLAGS.min_lr_ratio,
+            warmup_target=FLAGS.learning_rate if FLAGS.warmup_steps else None,
+            warmup_steps=FLAGS.warmup_steps,
+        )
+    return keras.optimizers.Adam(learning_rate, global_clipnorm=FLAGS.clip_norm or None)
 
 
 def train_and_save(prog, model, strategy, extra_config, export_model=None, monitor="val_loss", mode="min"):
@@ -498,13 +590,29 @@ def train_and_save(prog, model, strategy, extra_config, export_model=None, monit
     Returns:
         The exit status (0, or 2 when the data cannot be used).
     """
+    import tensorflow as tf
+
     if is_chief(strategy):
         write_config(FLAGS.run_dir, extra_config)
+    start_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="start_example")
     try:
-        train, valid, examples = make_datasets(strategy)
+        train, valid, examples = make_datasets(strategy, start_example=start_var)
     except ValueError as exc:  # e.g. no usable audio files
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
-    fit(model, train, valid, FLAGS.run_dir, strategy, examples, monitor=monitor, mode=mode)
+    try:
+        fit(
+            model,
+            train,
+            valid,
+            FLAGS.run_dir,
+            strategy,
+            examples,
+            monitor=monitor,
+            mode=mode,
+            start_var=start_var,
+        )
+    except Interrupted as exc:
+        return exc.code
     finish(model, FLAGS.run_dir, strategy, export_model=export_model)
     return 0

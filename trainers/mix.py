@@ -43,6 +43,16 @@ flags.DEFINE_float("reverb_prob", 0.0, "Probability of reverberation (needs --ri
 flags.DEFINE_enum(
     "reverb_target", "dry", ["dry", "early"], "Target of reverberant examples.", flag_values=FLAGS
 )
+flags.DEFINE_enum(
+    "noise_sampling",
+    "file",
+    ["file", "duration"],
+    "Noise file choice: every file equally likely, or every second of noise equally likely.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_multi_string(
+    "exclude", None, "fnmatch pattern of audio files to leave out (repeatable).", flag_values=FLAGS
+)
 flags.DEFINE_integer("seed", 1234, "Seed: the same seed writes the same set.", flag_values=FLAGS)
 flags.DEFINE_enum("subtype", "PCM_16", ["PCM_16", "PCM_24", "FLOAT"], "WAV subtype.", flag_values=FLAGS)
 
@@ -72,6 +82,7 @@ def main(argv):
             level_range=(FLAGS.level_min, FLAGS.level_max),
             reverb_prob=FLAGS.reverb_prob,
             reverb_target=FLAGS.reverb_target,
+            noise_sampling=FLAGS.noise_sampling,
         )
         rows = data.write_pairs(
             FLAGS.output_dir,
@@ -82,6 +93,7 @@ def main(argv):
             num_examples=FLAGS.num_examples,
             seed=FLAGS.seed,
             subtype=FLAGS.subtype,
+            exclude=FLAGS.exclude or (),
         )
     except ValueError as exc:  # bad settings or no usable audio: one line
         print(f"{PROG}: error: {exc}", file=sys.stderr)

@@ -21,8 +21,15 @@ flags.DEFINE_string(
 flags.DEFINE_enum(
     "loss",
     "auto",
-    ["auto", "si_snr", "uformer"],
-    "Training loss; auto: uformer for Uformer presets.",
+    ["auto", "si_snr", "si_snr_spectral", "uformer"],
+    "Training loss; auto: uformer for Uformer presets, si_snr otherwise; si_snr_spectral: SI-SNR plus "
+    "--spectral_weight x a compressed multi-resolution spectral distance.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "spectral_weight",
+    10.0,
+    "Weight of the compressed spectral term (--loss=si_snr_spectral).",
     flag_values=FLAGS,
 )
 flags.DEFINE_float(
@@ -60,6 +67,8 @@ def make_loss(preset):
             complex_weight=FLAGS.uformer_complex_weight,
             magnitude_weight=FLAGS.uformer_magnitude_weight,
         )
+    if kind == "si_snr_spectral":
+        return losses.SISNRSpectralLoss(spectral_weight=FLAGS.spectral_weight)
     return losses.SISNRLoss()
 
 
