@@ -120,7 +120,7 @@ def system_label(name, run):
 
 def headline(rows, systems, better, worse, labels=None):
     """One sentence comparing two systems by PESQ-WB and SI-SNR (paired over the files both scored)."""
-    from trainers.evaluate import confidence_interval
+    from keras_dccrn.evaluation import confidence_interval
 
     labels = labels or {}
     title = f"{labels.get(better, better)} vs {labels.get(worse, worse)}"
@@ -179,7 +179,8 @@ def plot_curves(runs, path):
 
 def spectrogram_figure(audio, scores_dir, key, path):
     """Draws noisy / systems / clean of one file; returns a description of what was drawn."""
-    from trainers.evaluate import plot_spectrograms, scan
+    from keras_dccrn.evaluation import scan
+    from trainers.evaluate import plot_spectrograms
 
     if key is not None:
         key = os.path.splitext(key)[0].replace(os.sep, "/")

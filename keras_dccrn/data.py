@@ -960,22 +960,39 @@ def training_dataset(
         ValueError: bad arguments, or an input has no usable file.
     """
     _check_batch(batch_size)
-    if isinstance(start_example, tf.Variable):
-        if start_example.dtype != tf.int64 or start_example.shape.rank != 0:
-            raise ValueError(f"`start_example` must be a scalar int64 variable; received {start_example!r}.")
-    elif int(start_example) != start_example or start_example < 0:
-        raise ValueError(f"`start_example` must be a non-negative integer; received {start_example!r}.")
     config = config or MixtureConfig()
+    indices, options = example_indices(start_example, input_context)
     synth = MixtureSynthesizer(
         speech, noise, rir, config, seed=seed, cache=cache, stream=_TRAIN_STREAM, exclude=exclude
     )
     if preload:
         synth.preload()
+    ds = synth.dataset(indices, num_parallel_calls)
+    ds = _batch(ds, int(batch_size), config.fixed_length, drop_remainder=True)
+    ds = ds.with_options(options)
+    return ds.prefetch(prefetch)
+
+
+def example_indices(start_example=0, input_context=None):
+    """The infinite stream of training example numbers and the ``tf.data.Options`` it needs.
+
+    Args:
+        start_example: first example number, an integer or a scalar int64 ``tf.Variable`` read when
+            an iterator is created (see :func:`training_dataset`).
+        input_context: optional ``tf.distribute.InputContext``; the stream is sharded by number.
+
+    Returns:
+        ``(indices, options)``: an int64 ``tf.data.Dataset`` and deterministic options.
+    """
     if isinstance(start_example, tf.Variable):
+        if start_example.dtype != tf.int64 or start_example.shape.rank != 0:
+            raise ValueError(f"`start_example` must be a scalar int64 variable; received {start_example!r}.")
         # flat_map's function runs when an iterator reaches its single input: the variable is read then.
         indices = tf.data.Dataset.range(1).flat_map(
             lambda _: tf.data.Dataset.counter(start=start_example.read_value(), step=1, dtype=tf.int64)
         )
+    elif int(start_example) != start_example or start_example < 0:
+        raise ValueError(f"`start_example` must be a non-negative integer; received {start_example!r}.")
     else:
         indices = tf.data.Dataset.counter(start=int(start_example), step=1, dtype=tf.int64)
     options = tf.data.Options()
@@ -984,10 +1001,7 @@ def training_dataset(
         indices = indices.shard(input_context.num_input_pipelines, input_context.input_pipeline_id)
         # Already sharded by example index; stop tf.distribute from sharding again.
         options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
-    ds = synth.dataset(indices, num_parallel_calls)
-    ds = _batch(ds, int(batch_size), config.fixed_length, drop_remainder=True)
-    ds = ds.with_options(options)
-    return ds.prefetch(prefetch)
+    return indices, options
 
 
 def validation_dataset(

@@ -476,25 +476,36 @@ class ATKLLoss(keras.losses.Loss):
             return frame_time_positions(student_len, self.student_frame, self.teacher_frame)
         return proportional_positions(student_len, teacher_len)
 
-    def _pair_terms(self, teacher, student, use_time, use_channel):
+    @staticmethod
+    def _check_map(name, features):
+        if len(features.shape) != 4:
+            raise ValueError(
+                f"AT-KL feature maps must be [batch, frames, freq, channels]; received {name} "
+                f"{tuple(features.shape)}."
+            )
+
+    def attention_energies(self, features):
+        """``(time [B, T], channel [B, C'])`` energies of one feature map (see the class docstring).
+
+        This is all AT-KL needs of a teacher map: a cache of teacher knowledge stores these vectors
+        instead of the maps (:mod:`keras_dccrn.distillation.knowledge`).
+        """
+        self._check_map("map", features)
+        return time_attention(features), channel_attention(features, self.complex_channels)
+
+    def _pair_terms(self, teacher_time, teacher_channel, student, use_time, use_channel):
         zero = ops.zeros((ops.shape(student)[0],), "float32")
         out = {"at_time": zero, "at_channel": zero, "kl_time": zero, "kl_channel": zero}
-        if len(teacher.shape) != 4 or len(student.shape) != 4:
-            raise ValueError(
-                "AT-KL feature maps must be [batch, frames, freq, channels]; received teacher "
-                f"{tuple(teacher.shape)} and student {tuple(student.shape)}."
-            )
+        self._check_map("student", student)
         dims = []
         if use_time:
-            e_t = time_attention(teacher)
             e_s = time_attention(student)
-            pos = self._time_positions(ops.shape(e_s)[1], ops.shape(e_t)[1])
-            dims.append(("time", linear_interpolate(e_t, pos), e_s))
+            pos = self._time_positions(ops.shape(e_s)[1], ops.shape(teacher_time)[1])
+            dims.append(("time", linear_interpolate(teacher_time, pos), e_s))
         if use_channel:
-            e_t = channel_attention(teacher, self.complex_channels)
             e_s = channel_attention(student, self.complex_channels)
-            pos = proportional_positions(ops.shape(e_s)[1], ops.shape(e_t)[1])
-            dims.append(("channel", linear_interpolate(e_t, pos), e_s))
+            pos = proportional_positions(ops.shape(e_s)[1], ops.shape(teacher_channel)[1])
+            dims.append(("channel", linear_interpolate(teacher_channel, pos), e_s))
         for dim, e_t, e_s in dims:
             if self.at_weight > 0:
                 out[f"at_{dim}"] = attention_transfer_distance(e_s, e_t)
@@ -516,11 +527,34 @@ class ATKLLoss(keras.losses.Loss):
             ``kl_channel`` and ``total``, each float32 ``[batch]``.
         """
         teacher_features = list(teacher_features)
+        for f in teacher_features:
+            self._check_map("teacher", f)
+        energies = [self.attention_energies(f) for f in teacher_features]
+        return self.energy_terms([e[0] for e in energies], [e[1] for e in energies], student_features)
+
+    def energy_terms(self, teacher_time, teacher_channel, student_features):
+        """:meth:`terms` from the teacher's attention energies instead of its feature maps.
+
+        Args:
+            teacher_time: list of teacher time energies ``[B, T_t]`` (one per pair).
+            teacher_channel: list of teacher channel energies ``[B, C_t']``.
+            student_features: list of student feature maps (same count).
+
+        Returns:
+            As :meth:`terms`.
+        """
+        teacher_time = list(teacher_time)
+        teacher_channel = list(teacher_channel)
         student_features = list(student_features)
-        if len(teacher_features) != len(student_features) or not student_features:
+        if len(teacher_time) != len(student_features) or not student_features:
             raise ValueError(
                 "AT-KL needs the same non-zero number of teacher and student feature maps; received "
-                f"{len(teacher_features)} teacher and {len(student_features)} student maps."
+                f"{len(teacher_time)} teacher and {len(student_features)} student maps."
+            )
+        if len(teacher_channel) != len(teacher_time):
+            raise ValueError(
+                f"AT-KL needs one channel energy per time energy; received {len(teacher_channel)} and "
+                f"{len(teacher_time)}."
             )
         weights = self.pair_weights or [1.0] * len(student_features)
         if len(weights) != len(student_features):
@@ -531,10 +565,12 @@ class ATKLLoss(keras.losses.Loss):
         use_time = self.attention_dims in ("time", "both")
         use_channel = self.attention_dims in ("channel", "both")
         sums = None
-        for w, t, s in zip(weights, teacher_features, student_features, strict=True):
+        for w, t_time, t_channel, s in zip(
+            weights, teacher_time, teacher_channel, student_features, strict=True
+        ):
             if w == 0:
                 continue
-            pair = self._pair_terms(t, s, use_time, use_channel)
+            pair = self._pair_terms(t_time, t_channel, s, use_time, use_channel)
             pair = {k: w * v for k, v in pair.items()}
             sums = pair if sums is None else {k: sums[k] + pair[k] for k in sums}
         if sums is None:  # every pair weight is zero

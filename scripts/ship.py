@@ -365,7 +365,7 @@ def read_scores(scores_dir):
 
 def system_scores(rows, system):
     """``{column: (mean, 95% half width, n)}`` for one system (``trainers.evaluate.confidence_interval``)."""
-    from trainers.evaluate import confidence_interval
+    from keras_dccrn.evaluation import confidence_interval
 
     mine = [r for r in rows if r["system"] == system]
     return {

@@ -126,8 +126,42 @@ def test_ctrl_c_saves_a_checkpoint(corpus, tmp_path):
     time.sleep(15)  # let a few steps run
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=120)
-    assert "Interrupted: checkpoint saved" in out, out[-3000:]
+    assert "SIGINT: checkpoint saved" in out, out[-3000:]
+    assert "Traceback" not in out
+    # An interrupted run is not a finished one: non-zero exit, no final model.
+    assert proc.returncode == 128 + signal.SIGINT
     assert (run_dir / "checkpoints" / "checkpoint").exists()
+    assert not (run_dir / "model.keras").exists()
+
+
+def test_paused_and_resumed_run_equals_uninterrupted_run(corpus, tmp_path):
+    """--run_steps pauses mid-epoch; resuming continues that epoch and the data stream exactly."""
+    common = [f"--flagfile={SMOKE}", *data_flags(corpus), "--snapshot_every=1", "--checkpoint_every=100"]
+    whole = run_app("trainers.train", [*common, f"--run_dir={tmp_path / 'whole'}"])
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    sliced = [*common, f"--run_dir={tmp_path / 'sliced'}", "--run_steps=2"]
+    # Steps 1-2 | 3 (end of epoch 1), 4 | 5-6 (end of the run: no pause).
+    codes = [run_app("trainers.train", sliced) for _ in range(2)]
+    assert [c.returncode for c in codes] == [75, 75], codes[-1].stderr[-3000:]
+    assert "Paused after --run_steps=2 steps" in codes[0].stderr
+    assert not (tmp_path / "sliced" / "model.keras").exists()
+    last = run_app("trainers.train", sliced)
+    assert last.returncode == 0, last.stderr[-3000:]
+    assert "epoch 1, step 4" in last.stdout  # resumed mid-epoch 2
+    a = keras.saving.load_model(tmp_path / "whole" / "model.keras")
+    b = keras.saving.load_model(tmp_path / "sliced" / "model.keras")
+    for x, y in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(x), keras.ops.convert_to_numpy(y), atol=1e-6)
+    # One progress line per epoch with totals carried over resumes; one snapshot per epoch.
+    lines = [json.loads(x) for x in (tmp_path / "sliced" / "progress.jsonl").read_text().splitlines()]
+    assert [e["step"] for e in lines] == [3, 6]
+    assert lines[1]["audio_hours"] == pytest.approx(6 * 2 * 0.5 / 3600)
+    assert lines[1]["cpu_hours"] > lines[0]["cpu_hours"] > 0
+    assert "val_loss" in lines[1]
+    assert sorted(p.name for p in (tmp_path / "sliced" / "snapshots").iterdir()) == [
+        "step_0000003.keras",
+        "step_0000006.keras",
+    ]
 
 
 def _free_ports(n):

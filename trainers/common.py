@@ -117,6 +117,20 @@ flags.DEFINE_integer(
     "Fixed validation examples logged to TensorBoard as audio/spectrograms.",
     flag_values=FLAGS,
 )
+flags.DEFINE_integer(
+    "run_steps",
+    0,
+    "Stop this process after N training steps (checkpoint saved, exit status 75: not finished); "
+    "rerun the same command to continue. For time-sliced machines (0: run to the end).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "snapshot_every",
+    0,
+    "Every N epochs save the (student) model as snapshots/step_<step>.keras, for learning curves on a "
+    "development set (0: never).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.", flag_values=FLAGS)
 flags.DEFINE_enum(
     "mixed_precision",
@@ -154,6 +168,9 @@ def validate_common_flags():
             if not _exists(spec):
                 raise UsageError(f"--{name}={spec}: no such file, folder or matching glob.")
     positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
+    for name in ("run_steps", "snapshot_every"):
+        if FLAGS[name].value < 0:
+            raise UsageError(f"--{name} must be >= 0; received {FLAGS[name].value}.")
     for name in positive:
         if FLAGS[name].value <= 0:
             raise UsageError(f"--{name} must be positive; received {FLAGS[name].value}.")
@@ -256,10 +273,12 @@ def mixture_config():
     )
 
 
-def make_datasets(strategy, start_example=0):
+def make_datasets(strategy, start_example=0, knowledge_dir=None):
     """(distributed training dataset, validation dataset, fixed audio examples).
 
     ``start_example``: first example of the training stream (a resumed run continues the stream).
+    ``knowledge_dir``: a teacher-knowledge cache; the training batches then carry the teacher's
+    cached output and attention energies (single worker only).
     """
     import numpy as np
     import tensorflow as tf
@@ -276,18 +295,34 @@ def make_datasets(strategy, start_example=0):
         input_pipeline_id=worker_index,
         num_replicas_in_sync=strategy.num_replicas_in_sync,
     )
-    train = data.training_dataset(
-        FLAGS.train_speech,
-        FLAGS.train_noise,
-        FLAGS.train_rir,
-        config=config,
-        batch_size=FLAGS.batch_size,
-        seed=FLAGS.seed,
-        cache=FLAGS.cache,
-        input_context=context if num_workers > 1 else None,
-        start_example=start_example,
-        exclude=FLAGS.exclude or (),
-    )
+    if knowledge_dir:
+        from keras_dccrn.distillation.knowledge import knowledge_dataset
+
+        train = knowledge_dataset(
+            knowledge_dir,
+            FLAGS.train_speech,
+            FLAGS.train_noise,
+            FLAGS.train_rir,
+            config=config,
+            batch_size=FLAGS.batch_size,
+            seed=FLAGS.seed,
+            cache=FLAGS.cache,
+            start_example=start_example,
+            exclude=FLAGS.exclude or (),
+        )
+    else:
+        train = data.training_dataset(
+            FLAGS.train_speech,
+            FLAGS.train_noise,
+            FLAGS.train_rir,
+            config=config,
+            batch_size=FLAGS.batch_size,
+            seed=FLAGS.seed,
+            cache=FLAGS.cache,
+            input_context=context if num_workers > 1 else None,
+            start_example=start_example,
+            exclude=FLAGS.exclude or (),
+        )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     train = train.with_options(options)
@@ -314,12 +349,23 @@ def make_datasets(strategy, start_example=0):
 
 
 def make_callbacks(
-    model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor="val_loss", mode="min"
+    model,
+    run_dir,
+    strategy,
+    examples,
+    manager,
+    epoch_var,
+    step_var,
+    monitor="val_loss",
+    mode="min",
+    export_model=None,
 ):
     """Callbacks: LR schedule, early stopping, checkpoints, best weights, TensorBoard, audio logging."""
     import keras
     import numpy as np
     import tensorflow as tf
+
+    from keras_dccrn.training.progress import ProgressLog
 
     write_dir = worker_dir(run_dir, strategy)
     log_dir = os.path.join(write_dir, "logs")
@@ -335,6 +381,40 @@ def make_callbacks(
         def on_epoch_end(self, epoch, logs=None):
             epoch_var.assign(epoch + 1)
             manager.save(checkpoint_number=int(step_var.numpy()))
+
+    class Pauser(keras.callbacks.Callback):
+        """Raises :class:`Paused` once this process has run ``--run_steps`` steps.
+
+        Last in the callback list. On the last step of an epoch it waits for the epoch's end (so the
+        validation, the progress line and the best weights of that epoch are written first), and it
+        never pauses a run that has just finished its last epoch.
+        """
+
+        def __init__(self):
+            super().__init__()
+            self.steps = 0
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.steps += 1
+            if self.steps >= FLAGS.run_steps and batch + 1 < self.params["steps"]:
+                raise Paused()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if self.steps >= FLAGS.run_steps and epoch + 1 < FLAGS.epochs:
+                raise Paused()
+
+    class Snapshotter(keras.callbacks.Callback):
+        """Saves the exported model every ``snapshot_every`` epochs as ``snapshots/step_<step>.keras``."""
+
+        def on_epoch_end(self, epoch, logs=None):
+            if (epoch + 1) % FLAGS.snapshot_every:
+                return
+            folder = os.path.join(write_dir, "snapshots")
+            os.makedirs(folder, exist_ok=True)
+            final = os.path.join(folder, f"step_{int(step_var.numpy()):07d}.keras")
+            tmp = os.path.join(folder, ".snapshot.tmp.keras")
+            (export_model or self.model).save(tmp)
+            os.replace(tmp, final)
 
     class LearningRateLogger(keras.callbacks.Callback):
         def __init__(self):
@@ -401,6 +481,15 @@ def make_callbacks(
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False, profile_batch=0),
         AudioLogger(),
     ]
+    if FLAGS.snapshot_every and is_chief(strategy):
+        callbacks.append(Snapshotter())
+    if is_chief(strategy):
+        # After LearningRateLogger and the validation: the line holds the epoch's every log value.
+        callbacks.append(
+            ProgressLog(run_dir, lambda: step_var.numpy(), FLAGS.batch_size * FLAGS.segment_seconds)
+        )
+    if FLAGS.run_steps:
+        callbacks.append(Pauser())
     if FLAGS.early_stop_patience:
         callbacks.append(
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=FLAGS.early_stop_patience)
@@ -436,6 +525,13 @@ def spectrogram_images(waves):
     ]  # [N, frames, bins] -> [N, bins (high first), frames, 1]
 
 
+class Paused(Exception):
+    """``--run_steps`` steps were done in this process; the run is not finished."""
+
+
+PAUSED_EXIT_CODE = 75  # EX_TEMPFAIL: try again (rerun the same command)
+
+
 class Interrupted(Exception):
     """Training stopped by a signal after saving a checkpoint; ``code`` is the exit status (128 + signal)."""
 
@@ -444,7 +540,18 @@ class Interrupted(Exception):
         self.code = code
 
 
-def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mode="min", start_var=None):
+def fit(
+    model,
+    train,
+    valid,
+    run_dir,
+    strategy,
+    examples,
+    monitor="val_loss",
+    mode="min",
+    start_var=None,
+    export_model=None,
+):
     """Runs ``model.fit`` with resume, checkpoints and Ctrl-C handling.
 
     A resumed run first finishes the interrupted epoch (its remaining steps), then runs the
@@ -461,12 +568,14 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         monitor, mode: the validation quantity that drives the LR schedule, early stopping
             and the best checkpoint.
         start_var: scalar int64 variable read by the training dataset when iteration starts.
+        export_model: the model that snapshots save (default ``model``; the student of a Distiller).
 
     Returns:
         The Keras ``History`` of the last ``fit`` call (None if the run had already finished).
 
     Raises:
-        Interrupted: SIGINT/SIGTERM/SIGHUP stopped training (a checkpoint was saved).
+        Interrupted: SIGINT/SIGTERM/SIGHUP stopped training (``code`` 128 + signal) or ``--run_steps``
+            paused it (``code`` 75); a checkpoint was saved either way.
     """
     import tensorflow as tf
 
@@ -489,7 +598,7 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         print(f"Run already finished ({initial_epoch} of {FLAGS.epochs} epochs).")
         return None
     callbacks = make_callbacks(
-        model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor, mode
+        model, run_dir, strategy, examples, manager, epoch_var, step_var, monitor, mode, export_model
     )
 
     received = []
@@ -511,6 +620,9 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
         # on scalars under this strategy; give the logs a leading axis of 1 so the mean over workers works.
         _logs_with_batch_axis(model)
     done_in_epoch = int(step_var.numpy()) - initial_epoch * FLAGS.steps_per_epoch
+    if done_in_epoch >= FLAGS.steps_per_epoch:  # killed between an epoch's last step and its end
+        initial_epoch = int(step_var.numpy()) // FLAGS.steps_per_epoch
+        done_in_epoch = int(step_var.numpy()) - initial_epoch * FLAGS.steps_per_epoch
     # (first epoch, end epoch, steps per epoch) of each fit call: the rest of an interrupted epoch first.
     phases = []
     if 0 < done_in_epoch < FLAGS.steps_per_epoch:
@@ -544,6 +656,14 @@ def fit(model, train, valid, run_dir, strategy, examples, monitor="val_loss", mo
             file=sys.stderr,
         )
         raise Interrupted(128 + int(signum)) from None
+    except Paused:
+        path = manager.save(checkpoint_number=int(step_var.numpy()))
+        print(
+            f"Paused after --run_steps={FLAGS.run_steps} steps: checkpoint saved to {path} "
+            f"(step {int(step_var.numpy())}); rerun the same command to continue.",
+            file=sys.stderr,
+        )
+        raise Interrupted(PAUSED_EXIT_CODE) from None
     finally:
         elapsed = time.time() - start
         print(f"Training time this run: {elapsed:.1f} s; steps so far: {int(step_var.numpy())}")
@@ -584,7 +704,16 @@ def make_optimizer():
     return keras.optimizers.Adam(learning_rate, global_clipnorm=FLAGS.clip_norm or None)
 
 
-def train_and_save(prog, model, strategy, extra_config, export_model=None, monitor="val_loss", mode="min"):
+def train_and_save(
+    prog,
+    model,
+    strategy,
+    extra_config,
+    export_model=None,
+    monitor="val_loss",
+    mode="min",
+    knowledge_dir=None,
+):
     """The part every training app shares: config, data, ``fit`` with resume, final ``model.keras``.
 
     Returns:
@@ -596,8 +725,8 @@ def train_and_save(prog, model, strategy, extra_config, export_model=None, monit
         write_config(FLAGS.run_dir, extra_config)
     start_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="start_example")
     try:
-        train, valid, examples = make_datasets(strategy, start_example=start_var)
-    except ValueError as exc:  # e.g. no usable audio files
+        train, valid, examples = make_datasets(strategy, start_example=start_var, knowledge_dir=knowledge_dir)
+    except ValueError as exc:  # e.g. no usable audio files, or a cache written for other data
         print(f"{prog}: {exc}", file=sys.stderr)
         return 2
     try:
@@ -611,6 +740,7 @@ def train_and_save(prog, model, strategy, extra_config, export_model=None, monit
             monitor=monitor,
             mode=mode,
             start_var=start_var,
+            export_model=export_model,
         )
     except Interrupted as exc:
         return exc.code

@@ -24,6 +24,13 @@ flags.DEFINE_string(
     "Trained teacher: a .keras file, or a run directory holding model.keras.",
     flag_values=FLAGS,
 )
+flags.DEFINE_string(
+    "teacher_cache",
+    None,
+    "Teacher-knowledge cache written by dccrn-teacher-cache with the same data flags: the teacher's "
+    "output and attention energies are read from it instead of running the teacher (no --teacher needed).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string("student_preset", "distil_dccrn", "Student model preset.", flag_values=FLAGS)
 flags.DEFINE_enum(
     "kd_mode",
@@ -67,9 +74,16 @@ def validate_flags():
         raise common.UsageError(
             f"--student_preset={FLAGS.student_preset}: unknown preset; available: {', '.join(list_presets())}."
         )
-    if FLAGS.kd_mode != "none":
+    if FLAGS.teacher_cache:
+        if FLAGS.strategy != "default":
+            raise common.UsageError("--teacher_cache works with --strategy=default only.")
+        if FLAGS.segment_seconds * 16000 != int(FLAGS.segment_seconds * 16000):
+            raise common.UsageError(
+                f"--segment_seconds={FLAGS.segment_seconds}: not a whole number of samples."
+            )
+    elif FLAGS.kd_mode != "none":
         if not FLAGS.teacher:
-            raise common.UsageError("--teacher is required unless --kd_mode=none.")
+            raise common.UsageError("--teacher (or --teacher_cache) is required unless --kd_mode=none.")
         if not os.path.isfile(teacher_path()):
             raise common.UsageError(
                 f"--teacher={FLAGS.teacher}: no such model file (expected a .keras file)."
@@ -94,10 +108,19 @@ def main(argv):
     from keras_dccrn import build_model
     from keras_dccrn.distillation import Distiller
 
+    teacher_frame = None
+    if FLAGS.teacher_cache:
+        from keras_dccrn.distillation.knowledge import KnowledgeError, read_meta
+
+        try:
+            teacher_frame = read_meta(FLAGS.teacher_cache)["teacher_frame"]
+        except KnowledgeError as exc:
+            print(f"dccrn-distill: {exc}", file=sys.stderr)
+            return 2
     strategy = common.setup_runtime()
     with strategy.scope():
         teacher = None
-        if FLAGS.kd_mode != "none":
+        if FLAGS.kd_mode != "none" and not FLAGS.teacher_cache:
             try:
                 teacher = keras.saving.load_model(teacher_path())
             except Exception as exc:  # a broken or foreign file: one line, not a traceback
@@ -115,9 +138,14 @@ def main(argv):
             kl_weight=FLAGS.kl_weight,
             time_weight=FLAGS.time_weight,
             channel_weight=FLAGS.channel_weight,
+            teacher_frame=teacher_frame,
         )
         distiller.compile(optimizer=common.make_optimizer(), jit_compile=FLAGS.jit_compile)
-    extra = {"student_config": student.get_config(), "teacher_file": teacher_path() if teacher else None}
+    extra = {
+        "student_config": student.get_config(),
+        "teacher_file": teacher_path() if teacher else None,
+        "teacher_cache": os.path.abspath(FLAGS.teacher_cache) if FLAGS.teacher_cache else None,
+    }
     return common.train_and_save(
         "dccrn-distill",
         distiller,
@@ -126,6 +154,7 @@ def main(argv):
         export_model=student,
         monitor="val_si_snr_clean",
         mode="max",
+        knowledge_dir=FLAGS.teacher_cache,
     )
 
 

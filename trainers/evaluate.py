@@ -28,7 +28,6 @@ import csv
 import math
 import os
 import sys
-import warnings
 
 from absl import app, flags
 
@@ -80,95 +79,10 @@ class UsageError(Exception):
     """Bad command line; exit status 2."""
 
 
-def scan(folder, extensions):
-    """``{key: path}`` of the audio files under ``folder``; key = relative path without extension."""
-    found, duplicates = {}, []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        for name in sorted(files):
-            if name.startswith(".tmp-") or os.path.splitext(name)[1].lower().lstrip(".") not in extensions:
-                continue
-            path = os.path.join(root, name)
-            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
-            if key in found:
-                duplicates.append(path)
-            else:
-                found[key] = path
-    return found, duplicates
-
-
-def _read(path):
-    from keras_dccrn.audio import read_audio
-
-    return read_audio(path, sample_rate=16000, mono=True)[0]
-
-
-def score_file(task):
-    """Worker: scores every system's version of one file. Returns a list of row dicts."""
-    from keras_dccrn import metrics as M
-
-    key, clean_path, noisy_path, systems, groups = task
-    columns = M.metric_columns(groups)
-    rows = []
-
-    def failed(system, message):
-        row = dict(system=system, file=key, **{c: math.nan for c in columns})
-        row.update(notes="", error=message)
-        return row
-
-    try:
-        clean = _read(clean_path)
-        noisy = _read(noisy_path) if noisy_path else None
-    except Exception as exc:
-        return [failed(system, str(exc)) for system, _ in systems]
-    for system, path in systems:
-        try:
-            est = _read(path)
-        except Exception as exc:
-            rows.append(failed(system, str(exc)))
-            continue
-        n = min(len(clean), len(est), len(noisy) if noisy is not None else len(clean))
-        notes = []
-        if len(est) != len(clean):
-            notes.append(f"length {len(est)} vs clean {len(clean)}: cut to {n}")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", M.MetricWarning)
-            values = M.compute_metrics(
-                clean[:n], est[:n], 16000, noisy=None if noisy is None else noisy[:n], metrics=groups
-            )
-        notes += [str(w.message) for w in caught if issubclass(w.category, M.MetricWarning)]
-        rows.append(dict(system=system, file=key, **values, notes="; ".join(notes), error=""))
-    return rows
-
-
-def _run_tasks(tasks, workers):
-    if workers <= 1 or len(tasks) <= 1:
-        return [score_file(t) for t in tasks]
-    import multiprocessing as mp
-
-    # fork: workers inherit the imported modules (no TensorFlow start-up per worker); they only run NumPy,
-    # pesq, pystoi and onnxruntime code.
-    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
-        return pool.map(score_file, tasks, chunksize=1)
-
-
-def confidence_interval(values):
-    """``(mean, half width of the 95% t interval, n)`` of the finite values."""
-    import numpy as np
-    from scipy import stats
-
-    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
-    if v.size == 0:
-        return math.nan, math.nan, 0
-    if v.size == 1:
-        return float(v[0]), math.nan, 1
-    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
-    return float(v.mean()), float(half), int(v.size)
-
-
 def summary_markdown(rows, systems, columns):
     """Markdown table: one line per system, ``mean ± 95% CI`` per metric."""
+    from keras_dccrn import evaluation
+
     header = "| system | files | " + " | ".join(columns) + " |"
     lines = [header, "|" + "---|" * (len(columns) + 2)]
     for system in systems:
@@ -176,7 +90,7 @@ def summary_markdown(rows, systems, columns):
         scored = sum(1 for r in mine if not r["error"])
         cells = []
         for column in columns:
-            mean, half, n = confidence_interval([r[column] for r in mine])
+            mean, half, n = evaluation.confidence_interval([r[column] for r in mine])
             if n == 0:
                 cells.append("n/a")
             elif math.isnan(half):
@@ -213,6 +127,8 @@ def plot_spectrograms(named_paths, path, title):
     """One log-magnitude spectrogram row per ``(name, audio path)``, shared colour scale."""
     import matplotlib
 
+    from keras_dccrn import evaluation
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     import numpy as np
@@ -220,7 +136,7 @@ def plot_spectrograms(named_paths, path, title):
 
     specs = []
     for name, audio_path in named_paths:
-        _, _, z = stft(_read(audio_path), fs=16000, nperseg=512, noverlap=384)
+        _, _, z = stft(evaluation.read_mono(audio_path), fs=16000, nperseg=512, noverlap=384)
         specs.append((name, 20 * np.log10(np.abs(z) + 1e-10)))
     top = max(s.max() for _, s in specs)
     fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.2 * len(specs)), squeeze=False)
@@ -295,6 +211,8 @@ def main(argv):
 
 
 def _main(argv):
+    from keras_dccrn import evaluation
+
     if len(argv) > 1:
         raise UsageError(f"unexpected arguments {argv[1:]}")
     for name in ("clean_dir", "output_dir"):
@@ -335,13 +253,13 @@ def _main(argv):
     os.makedirs(FLAGS.output_dir, exist_ok=True)
 
     report = []  # lines about unmatched / duplicate files
-    clean_files, dup = scan(FLAGS.clean_dir, extensions)
+    clean_files, dup = evaluation.scan(FLAGS.clean_dir, extensions)
     if not clean_files:
         raise UsageError(f"{FLAGS.clean_dir}: no audio files")
     report += [f"duplicate name ignored: {p}" for p in dup]
     noisy_files = {}
     if FLAGS.noisy_dir:
-        noisy_files, _ = scan(FLAGS.noisy_dir, extensions)
+        noisy_files, _ = evaluation.scan(FLAGS.noisy_dir, extensions)
     failures = []
     if FLAGS.model:
         try:
@@ -351,7 +269,7 @@ def _main(argv):
 
     per_system = {}
     for name, folder in systems:
-        files, dup = scan(folder, extensions) if os.path.isdir(folder) else ({}, [])
+        files, dup = evaluation.scan(folder, extensions) if os.path.isdir(folder) else ({}, [])
         per_system[name] = files
         report += [f"{name}: duplicate name ignored: {p}" for p in dup]
         extra = sorted(set(files) - set(clean_files))
@@ -371,7 +289,7 @@ def _main(argv):
     if not tasks:
         raise UsageError("no system file matches a clean reference (files pair by relative path)")
     spectrogram_key = _spectrogram_key(FLAGS.spectrogram_file, tasks)
-    rows = [row for result in _run_tasks(tasks, FLAGS.workers) for row in result]
+    rows = [row for result in evaluation.run_tasks(tasks, FLAGS.workers) for row in result]
     order = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda r: (order[r["system"]], r["file"]))
     for row in rows:

@@ -98,7 +98,16 @@ class Distiller(keras.Model):
         complex_channels: feature channels follow the complex convention
             (channel attention per complex channel).
         epsilon: SI-SNR numerical floor.
+        teacher_frame: ``(frame_length, frame_step)`` of the teacher's STFT when ``teacher`` is
+            ``None`` and its knowledge comes from a cache (see below).
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
+
+    Cached teacher knowledge: with ``teacher=None`` and ``teacher_frame`` set, training batches are
+    ``(noisy, targets)`` with ``targets`` a dict holding ``clean``, ``teacher_wave`` and the teacher's
+    attention energies ``teacher_time`` / ``teacher_channel`` (tuples, one entry per feature pair), as
+    :func:`keras_dccrn.distillation.knowledge.knowledge_dataset` yields them; the loss is the same as
+    with the live teacher. Batches of plain ``(noisy, clean)`` pairs (validation) are then scored
+    against the clean speech only (``loss`` is ``-si_snr_clean``, the teacher terms are 0).
 
     Call arguments:
         inputs: noisy waveform ``[batch, samples]``.
@@ -131,6 +140,7 @@ class Distiller(keras.Model):
         pair_weights=None,
         complex_channels=True,
         epsilon=EPSILON,
+        teacher_frame=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -142,8 +152,11 @@ class Distiller(keras.Model):
             )
         if not isinstance(student, keras.Model):
             raise ValueError(f"`student` must be a keras.Model; received {type(student).__name__}.")
-        if teacher is None and kd_mode != "none":
-            raise ValueError(f"`teacher` is required for kd_mode={kd_mode!r}; received None.")
+        if teacher is None and kd_mode != "none" and teacher_frame is None:
+            raise ValueError(
+                f"`teacher` (or, for cached teacher knowledge, `teacher_frame`) is required for "
+                f"kd_mode={kd_mode!r}; received None."
+            )
         if teacher is not None and not isinstance(teacher, keras.Model):
             raise ValueError(f"`teacher` must be a keras.Model or None; received {type(teacher).__name__}.")
         if teacher is student:
@@ -177,7 +190,7 @@ class Distiller(keras.Model):
             channel_weight=channel_weight,
             pair_weights=pair_weights,
             student_frame=_frame_of(student),
-            teacher_frame=_frame_of(teacher),
+            teacher_frame=_frame_of(teacher) if teacher is not None else teacher_frame,
             complex_channels=complex_channels,
         )
         self.temperature = self.at_kl.temperature
@@ -259,10 +272,7 @@ class Distiller(keras.Model):
         zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
         terms = dict.fromkeys(TERMS, zero)
         if not self.uses_teacher:
-            clean_db = si_snr(student_wave, clean, self.epsilon)
-            terms["si_snr_clean"] = clean_db
-            terms["loss"] = -clean_db
-            return terms
+            return self._none_terms(clean, student_wave)
         loss, clean_db, si_snr_db = balanced_si_snr_terms(
             student_wave, clean, teacher_wave, self.alpha, self.epsilon
         )
@@ -298,20 +308,69 @@ class Distiller(keras.Model):
 
     @staticmethod
     def _unpack(data):
-        noisy, clean, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        if clean is None:
+        """``(noisy, clean, cached, sample_weight)``; ``cached`` is the targets dict or ``None``."""
+        noisy, targets, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        if targets is None:
             raise ValueError("Distiller needs (noisy, clean) pairs; received inputs without targets.")
-        return noisy, ops.cast(clean, "float32"), sample_weight
+        if isinstance(targets, dict):
+            return noisy, ops.cast(targets["clean"], "float32"), targets, sample_weight
+        return noisy, ops.cast(targets, "float32"), None, sample_weight
+
+    def _live_teacher(self, noisy, cached):
+        """The live teacher's ``(wave, features)``, or ``(None, None)`` with cached knowledge or no teacher."""
+        if cached is None and self.teacher is not None:
+            return self.teacher_outputs(noisy)
+        return None, None
+
+    def _select_terms(self, clean, student_wave, student_features, cached, teacher_wave, teacher_features):
+        """Loss terms from the cached knowledge, the live teacher, or (no teacher) the clean target only."""
+        if cached is not None:
+            return self.cached_loss_terms(clean, student_wave, student_features, cached)
+        if self.teacher is None:
+            return self._none_terms(clean, student_wave)
+        return self.loss_terms(clean, student_wave, student_features, teacher_wave, teacher_features)
+
+    def _none_terms(self, clean, student_wave):
+        student_wave = ops.cast(student_wave, "float32")
+        zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
+        terms = dict.fromkeys(TERMS, zero)
+        clean_db = si_snr(student_wave, clean, self.epsilon)
+        terms["si_snr_clean"] = clean_db
+        terms["loss"] = -clean_db
+        return terms
+
+    def cached_loss_terms(self, clean, student_wave, student_features, cached):
+        """:meth:`loss_terms` with the teacher's output and attention energies read from ``cached``."""
+        if not self.uses_teacher:
+            return self._none_terms(clean, student_wave)
+        student_wave = ops.cast(student_wave, "float32")
+        teacher_wave = ops.cast(cached["teacher_wave"], "float32")
+        zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
+        terms = dict.fromkeys(TERMS, zero)
+        loss, clean_db, si_snr_db = balanced_si_snr_terms(
+            student_wave, clean, teacher_wave, self.alpha, self.epsilon
+        )
+        terms["si_snr_clean"] = clean_db
+        terms["si_snr_teacher"] = si_snr_db
+        if self.uses_features:
+            kd = self.at_kl.energy_terms(cached["teacher_time"], cached["teacher_channel"], student_features)
+            for name in FEATURE_TERMS:
+                terms[name] = kd[name]
+            loss = loss + kd["total"]
+        terms["loss"] = loss
+        return terms
 
     # ------------------------------------------------------------ train/test
 
     def train_step(self, data):
-        noisy, clean, sample_weight = self._unpack(data)
-        teacher_wave, teacher_features = self.teacher_outputs(noisy)
+        noisy, clean, cached, sample_weight = self._unpack(data)
+        teacher_wave, teacher_features = self._live_teacher(noisy, cached)  # outside the tape
         variables = self.student.trainable_variables
         with tf.GradientTape() as tape:
             student_wave, student_features = self.student_outputs(noisy, training=True)
-            terms = self.loss_terms(clean, student_wave, student_features, teacher_wave, teacher_features)
+            terms = self._select_terms(
+                clean, student_wave, student_features, cached, teacher_wave, teacher_features
+            )
             loss = self._reduce(terms["loss"], sample_weight)
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, variables)
@@ -319,8 +378,12 @@ class Distiller(keras.Model):
         return self._update_metrics(terms, sample_weight)
 
     def test_step(self, data):
-        noisy, clean, sample_weight = self._unpack(data)
-        terms = self.compute_terms(noisy, clean, training=False)
+        noisy, clean, cached, sample_weight = self._unpack(data)
+        teacher_wave, teacher_features = self._live_teacher(noisy, cached)
+        student_wave, student_features = self.student_outputs(noisy, training=False)
+        terms = self._select_terms(
+            clean, student_wave, student_features, cached, teacher_wave, teacher_features
+        )
         return self._update_metrics(terms, sample_weight)
 
     # ---------------------------------------------------------------- config
@@ -341,6 +404,7 @@ class Distiller(keras.Model):
             pair_weights=self.pair_weights,
             complex_channels=self.complex_channels,
             epsilon=self.epsilon,
+            teacher_frame=self.at_kl.teacher_frame if self.teacher is None else None,
         )
         return config
 

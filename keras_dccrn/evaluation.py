@@ -1,0 +1,101 @@
+"""Scoring enhanced speech against clean references: file pairing, per-file metrics, confidence intervals.
+
+The library half of ``dccrn-evaluate`` (which adds the command line, enhancement of a noisy folder
+and the reports); also used to score training snapshots on a development set
+(:mod:`keras_dccrn.training.curves`) and by the results and shipping scripts.
+"""
+
+import math
+import os
+import warnings
+
+
+def scan(folder, extensions):
+    """``{key: path}`` of the audio files under ``folder``; key = relative path without extension."""
+    found, duplicates = {}, []
+    for root, dirs, files in os.walk(folder):
+        dirs.sort()
+        for name in sorted(files):
+            if name.startswith(".tmp-") or os.path.splitext(name)[1].lower().lstrip(".") not in extensions:
+                continue
+            path = os.path.join(root, name)
+            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+            if key in found:
+                duplicates.append(path)
+            else:
+                found[key] = path
+    return found, duplicates
+
+
+def read_mono(path):
+    from keras_dccrn.audio import read_audio
+
+    return read_audio(path, sample_rate=16000, mono=True)[0]
+
+
+def score_file(task):
+    """Scores every system's version of one file (a worker function). Returns a list of row dicts.
+
+    Args:
+        task: ``(key, clean_path, noisy_path or None, [(system, path), ...], metric groups)``.
+    """
+    from keras_dccrn import metrics as M
+
+    key, clean_path, noisy_path, systems, groups = task
+    columns = M.metric_columns(groups)
+    rows = []
+
+    def failed(system, message):
+        row = dict(system=system, file=key, **{c: math.nan for c in columns})
+        row.update(notes="", error=message)
+        return row
+
+    try:
+        clean = read_mono(clean_path)
+        noisy = read_mono(noisy_path) if noisy_path else None
+    except Exception as exc:
+        return [failed(system, str(exc)) for system, _ in systems]
+    for system, path in systems:
+        try:
+            est = read_mono(path)
+        except Exception as exc:
+            rows.append(failed(system, str(exc)))
+            continue
+        n = min(len(clean), len(est), len(noisy) if noisy is not None else len(clean))
+        notes = []
+        if len(est) != len(clean):
+            notes.append(f"length {len(est)} vs clean {len(clean)}: cut to {n}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", M.MetricWarning)
+            values = M.compute_metrics(
+                clean[:n], est[:n], 16000, noisy=None if noisy is None else noisy[:n], metrics=groups
+            )
+        notes += [str(w.message) for w in caught if issubclass(w.category, M.MetricWarning)]
+        rows.append(dict(system=system, file=key, **values, notes="; ".join(notes), error=""))
+    return rows
+
+
+def run_tasks(tasks, workers):
+    if workers <= 1 or len(tasks) <= 1:
+        return [score_file(t) for t in tasks]
+    import multiprocessing as mp
+
+    # fork: workers inherit the imported modules (no TensorFlow start-up per worker); they only run NumPy,
+    # pesq, pystoi and onnxruntime code.
+    method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
+    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
+        return pool.map(score_file, tasks, chunksize=1)
+
+
+def confidence_interval(values):
+    """``(mean, half width of the 95% t interval, n)`` of the finite values."""
+    import numpy as np
+    from scipy import stats
+
+    v = np.asarray([x for x in values if x is not None and math.isfinite(x)], dtype=np.float64)
+    if v.size == 0:
+        return math.nan, math.nan, 0
+    if v.size == 1:
+        return float(v[0]), math.nan, 1
+    half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
+    return float(v.mean()), float(half), int(v.size)

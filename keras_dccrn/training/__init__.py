@@ -1,0 +1,1 @@
+"""Training machinery shared by the training apps: progress logging of long runs."""

@@ -1,0 +1,125 @@
+"""Learning curves of long runs: development-set scores of training snapshots against CPU hours.
+
+A run trained with ``--snapshot_every`` keeps ``snapshots/step_<step>.keras``; its progress log
+(:mod:`keras_dccrn.training.progress`) gives the audio seen and the CPU hours at each step.
+:func:`score_snapshots` enhances a development set (``clean/`` and ``noisy/`` folders of paired
+files, as ``dccrn-mix`` writes them) with every snapshot not scored yet and appends one line per
+snapshot to ``run_dir/devset_scores.jsonl``: the step, audio hours, CPU hours and the mean of every
+metric. Scoring is separate from training so that it can run when the CPU is free.
+"""
+
+import json
+import math
+import os
+import re
+
+import numpy as np
+
+SCORES_FILE = "devset_scores.jsonl"
+CURVE_METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
+_SNAPSHOT = re.compile(r"^step_(\d+)\.keras$")
+
+
+def read_scores(run_dir):
+    """The lines of ``run_dir/devset_scores.jsonl`` as dicts (``[]`` if none)."""
+    path = os.path.join(run_dir, SCORES_FILE)
+    if not os.path.exists(path):
+        return []
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def snapshots(run_dir):
+    """``[(step, path), ...]`` of the run's snapshots, by step."""
+    folder = os.path.join(run_dir, "snapshots")
+    if not os.path.isdir(folder):
+        return []
+    found = [
+        (int(m.group(1)), os.path.join(folder, name))
+        for name in os.listdir(folder)
+        if (m := _SNAPSHOT.match(name))
+    ]
+    return sorted(found)
+
+
+def devset_pairs(devset_dir, limit=None):
+    """``[(key, clean_path, noisy_path), ...]`` of a development set (sorted; the first ``limit``)."""
+    from keras_dccrn.evaluation import scan
+    from keras_dccrn.inference import audio_extensions
+
+    extensions = set(audio_extensions())
+    clean, _ = scan(os.path.join(devset_dir, "clean"), extensions)
+    noisy, _ = scan(os.path.join(devset_dir, "noisy"), extensions)
+    keys = sorted(k for k in clean if k in noisy)
+    if not keys:
+        raise ValueError(f"{devset_dir}: no paired files in clean/ and noisy/")
+    keys = keys[:limit] if limit else keys
+    return [(k, clean[k], noisy[k]) for k in keys]
+
+
+def score_model(model, pairs, metrics=CURVE_METRICS):
+    """Mean of every metric column over ``pairs`` for one model (anything ``load_enhancer`` accepts).
+
+    Returns:
+        ``{column: mean}`` (NaN values are left out of the means) plus ``files``.
+    """
+    from keras_dccrn import inference
+    from keras_dccrn.evaluation import read_mono
+    from keras_dccrn.metrics import compute_metrics
+
+    enhancer = inference.load_enhancer(model)
+    columns = {}
+    for _, clean_path, noisy_path in pairs:
+        clean, noisy = read_mono(clean_path), read_mono(noisy_path)
+        n = min(len(clean), len(noisy))
+        enhanced = inference.enhance(noisy[:n], 16000, model=enhancer)
+        for key, value in compute_metrics(
+            clean[:n], enhanced, 16000, noisy=noisy[:n], metrics=metrics
+        ).items():
+            columns.setdefault(key, []).append(value)
+    means = {k: float(np.mean([v for v in vs if math.isfinite(v)])) for k, vs in columns.items()}
+    means["files"] = len(pairs)
+    return means
+
+
+def _progress_at(run_dir, step):
+    from keras_dccrn.training.progress import read_progress
+
+    for entry in read_progress(run_dir):
+        if entry["step"] == step:
+            return entry
+    return {}
+
+
+def score_snapshots(run_dir, devset_dir, limit=None, metrics=CURVE_METRICS, log=print):
+    """Scores every snapshot of ``run_dir`` not yet in its scores file; returns the new lines.
+
+    Args:
+        run_dir: a run directory with ``snapshots/``.
+        devset_dir: development set with ``clean/`` and ``noisy/``.
+        limit: score only the first ``limit`` pairs (sorted by name).
+        metrics: metric groups of :func:`keras_dccrn.metrics.compute_metrics`.
+        log: callable for one progress line per snapshot.
+    """
+    pairs = devset_pairs(devset_dir, limit)
+    done = {(e["step"], e.get("files")) for e in read_scores(run_dir)}
+    new = []
+    for step, path in snapshots(run_dir):
+        if (step, len(pairs)) in done:
+            continue
+        means = score_model(path, pairs, metrics)
+        progress = _progress_at(run_dir, step)
+        entry = {
+            "step": step,
+            "audio_hours": progress.get("audio_hours"),
+            "cpu_hours": progress.get("cpu_hours"),
+            **means,
+        }
+        with open(os.path.join(run_dir, SCORES_FILE), "a", encoding="utf-8") as f:
+            f.write(json.dumps(entry) + "\n")
+        log(
+            f"{run_dir}: step {step}: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in means.items() if k in ("pesq_wb", "si_snr", "dnsmos_bak"))
+        )
+        new.append(entry)
+    return new
