@@ -57,29 +57,41 @@ def devset_pairs(devset_dir, limit=None):
     return [(k, clean[k], noisy[k]) for k in keys]
 
 
-def score_model(model, pairs, metrics=CURVE_METRICS):
-    """Mean of every metric column over ``pairs`` for one model (anything ``load_enhancer`` accepts).
+def score_files(model, pairs, metrics=CURVE_METRICS):
+    """Per-file scores of one model (anything ``load_enhancer`` accepts) over ``pairs``.
 
     Returns:
-        ``{column: mean}`` (NaN values are left out of the means) plus ``files``.
+        ``[{"file": key, column: value, ...}, ...]`` in the order of ``pairs``.
     """
     from keras_dccrn import inference
     from keras_dccrn.evaluation import read_mono
     from keras_dccrn.metrics import compute_metrics
 
     enhancer = inference.load_enhancer(model)
-    columns = {}
-    for _, clean_path, noisy_path in pairs:
+    rows = []
+    for key, clean_path, noisy_path in pairs:
         clean, noisy = read_mono(clean_path), read_mono(noisy_path)
         n = min(len(clean), len(noisy))
         enhanced = inference.enhance(noisy[:n], 16000, model=enhancer)
-        for key, value in compute_metrics(
-            clean[:n], enhanced, 16000, noisy=noisy[:n], metrics=metrics
-        ).items():
-            columns.setdefault(key, []).append(value)
-    means = {k: float(np.mean([v for v in vs if math.isfinite(v)])) for k, vs in columns.items()}
-    means["files"] = len(pairs)
+        scores = compute_metrics(clean[:n], enhanced, 16000, noisy=noisy[:n], metrics=metrics)
+        rows.append({"file": key, **scores})
+    return rows
+
+
+def mean_scores(rows):
+    """``{column: mean}`` of per-file rows (NaN values left out) plus ``files``."""
+    columns = [k for k in rows[0] if k != "file"] if rows else []
+    means = {}
+    for column in columns:
+        values = [r[column] for r in rows if math.isfinite(r[column])]
+        means[column] = float(np.mean(values)) if values else math.nan
+    means["files"] = len(rows)
     return means
+
+
+def score_model(model, pairs, metrics=CURVE_METRICS):
+    """:func:`mean_scores` of :func:`score_files`."""
+    return mean_scores(score_files(model, pairs, metrics))
 
 
 def _progress_at(run_dir, step):
