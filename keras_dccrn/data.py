@@ -349,9 +349,11 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1, 
         silence_db: RMS threshold for ``verify`` (``None``: reject only
             all-zero files).
         num_workers: threads used to read headers / decode files.
-        exclude: ``fnmatch`` patterns; files whose path or name matches one
-            are left out silently, e.g. ``("urbansound_*",)`` drops the
-            non-commercial UrbanSound8K files of ``../shared/data``.
+        exclude: ``fnmatch`` patterns matched against each file's name and
+            against its whole path (a folder needs a leading ``*/``, e.g.
+            ``"*/spk1/*"``); matching files are left out silently.
+            ``("urbansound_*",)`` drops the non-commercial UrbanSound8K files
+            of ``../shared/data``.
 
     Returns:
         ``[(path, duration_seconds), ...]``. Files that cannot be used

@@ -55,7 +55,7 @@ import tempfile
 
 import numpy as np
 
-from keras_dccrn.audio import SAMPLE_RATE, publish
+from keras_dccrn.audio import SAMPLE_RATE, atomic_output, make_temp, publish, remove_temp
 
 MODES = ("offline", "streaming")
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
@@ -70,21 +70,23 @@ def _tf():
 
 
 def _atomic_dir(final_dir, write, overwrite):
-    """Calls ``write(tmp_dir)`` then renames ``tmp_dir`` to ``final_dir``."""
+    """Calls ``write(tmp_dir)`` then renames ``tmp_dir`` to ``final_dir``.
+
+    ``tmp_dir`` is a :func:`keras_dccrn.audio.make_temp` folder next to ``final_dir``: removed on any
+    exception or interruption, and by the next export into that folder after a SIGKILL.
+    """
     parent = os.path.dirname(os.path.abspath(final_dir))
-    os.makedirs(parent, exist_ok=True)
     if os.path.exists(final_dir):
         if not overwrite:
             raise ValueError(f"{final_dir}: already exists (pass overwrite=True to replace it)")
-    tmp = tempfile.mkdtemp(prefix=".tmp-export-", dir=parent)
+    tmp = make_temp(parent, suffix="-export", directory=True)
     try:
         write(tmp)
         if os.path.exists(final_dir):
             shutil.rmtree(final_dir)
         publish(tmp, final_dir)
     finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        remove_temp(tmp)
 
 
 def _check_version(version):
@@ -94,12 +96,17 @@ def _check_version(version):
         )
 
 
-def _archive(model, endpoints):
-    """``keras.export.ExportArchive`` tracking ``model`` with ``[(name, fn, signature)]``."""
+def _archive(endpoints):
+    """``keras.export.ExportArchive`` with ``[(name, fn, signature)]`` endpoints.
+
+    No model is ``track``-ed: the endpoints' traced functions already capture (and the archive
+    saves) every variable they use, and tracking the model as well stores each weight a second time
+    under other checkpoint keys (keras-team/keras#23553: twice the size on disk and in TF Serving's
+    memory).
+    """
     import keras
 
     archive = keras.export.ExportArchive()
-    archive.track(model)
     for name, fn, signature in endpoints:
         archive.add_endpoint(name=name, fn=fn, input_signature=signature)
     return archive
@@ -155,7 +162,7 @@ def export_saved_model(model, export_dir, version=1, sample_rate=SAMPLE_RATE, ov
     if not getattr(model, "built", False):
         raise ValueError("The model must be built (called once) before export.")
     final = os.path.join(os.fspath(export_dir), str(int(version)))
-    archive = _archive(model, serving_endpoints(model, sample_rate))
+    archive = _archive(serving_endpoints(model, sample_rate))
     _atomic_dir(final, lambda tmp: archive.write_out(tmp, verbose=False), overwrite)
     return final
 
@@ -420,7 +427,14 @@ def export_tflite(
 
     Returns:
         ``path``.
+
+    Raises:
+        keras_dccrn.extras.MissingExtraError: ``ai-edge-litert`` (the ``[tflite]`` extra), which checks
+            the converted file, is not installed.
     """
+    from keras_dccrn import extras
+
+    extras.require(["ai_edge_litert"], f"{path}: writing a .tflite model")
     tf = _tf()
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
@@ -439,7 +453,7 @@ def export_tflite(
     fn, signature, stream = _tflite_endpoint(model, mode, chunk_samples)
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
-        _archive(model, [("serving_default", fn, signature)]).write_out(tmp, verbose=False)
+        _archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)
         converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
         if quantization != "float32":
@@ -461,16 +475,9 @@ def export_tflite(
             raise ValueError(f"{path}: TFLite conversion failed ({first})") from exc
     _check_builtin(content, path)
     _check_finite(content, path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp_file = tempfile.mkstemp(prefix=".tmp-", suffix=".tflite", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
+    with atomic_output(path) as tmp_file:
+        with open(tmp_file, "wb") as f:
             f.write(content)
-        publish(tmp_file, path)
-    finally:
-        if os.path.exists(tmp_file):
-            os.remove(tmp_file)
     return path
 
 
@@ -504,11 +511,14 @@ class TFLiteEnhancer:
     """
 
     def __init__(self, path, num_threads=1):
+        from keras_dccrn import extras
+
         path = os.fspath(path)
         if not os.path.isfile(path):
             raise ValueError(f"{path}: no such TFLite file")
         if not isinstance(num_threads, int) or num_threads <= 0:
             raise ValueError(f"`num_threads` must be a positive integer; received {num_threads!r}.")
+        extras.require(["ai_edge_litert"], f"{path}: running a .tflite model")
         try:
             self.interpreter, self.uses_xnnpack = load_interpreter(model_path=path, num_threads=num_threads)
             signatures = self.interpreter.get_signature_list()

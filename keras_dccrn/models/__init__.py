@@ -16,18 +16,21 @@ PRESETS = {
     ),
     "dccrn_e": (
         "DCCRN",
-        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="E"),
-        "DCCRN-E: real LSTM 2 x 256 + dense, mask E",
+        dict(channels=[16, 32, 64, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="E"),
+        "DCCRN-E: real LSTM 2 x 256 + dense, mask E, channels 16-32-64-128-256-256 as the "
+        "official code's default (~3.74M parameters)",
     ),
     "dccrn_c": (
         "DCCRN",
-        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="C"),
-        "DCCRN-C: real LSTM 2 x 256 + dense, complex mask",
+        dict(channels=[16, 32, 64, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="C"),
+        "DCCRN-C: real LSTM 2 x 256 + dense, complex mask, channels 16-32-64-128-256-256 as the "
+        "official code's default (~3.74M parameters)",
     ),
     "dccrn_r": (
         "DCCRN",
-        dict(channels=[32, 64, 128, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="R"),
-        "DCCRN-R: real LSTM 2 x 256 + dense, real/imaginary mask",
+        dict(channels=[16, 32, 64, 128, 256, 256], rnn_type="real", rnn_units=256, masking_mode="R"),
+        "DCCRN-R: real LSTM 2 x 256 + dense, real/imaginary mask, channels 16-32-64-128-256-256 as the "
+        "official code's default (~3.74M parameters)",
     ),
     "distil_dccrn": (
         "DCCRN",
@@ -69,11 +72,6 @@ PRESETS = {
         "tiny causal Uformer for tests",
     ),
 }
-
-
-def register_preset(name, class_name, kwargs, description):
-    """Adds a preset (used by model modules that define their own presets)."""
-    PRESETS[name] = (class_name, dict(kwargs), description)
 
 
 def list_presets():

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# The training campaign of the shipped models (issue 14), step by step, on ../shared/data (v2).
+#
+#   scripts/campaign.sh <step>
+#
+# steps: devset search teacher student_nokd teacher_cache student_atkl baseline log
+#
+# Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
+# commit, in the background, so that work on the repository never changes a running job:
+#
+#   git worktree add ../train-src <commit> && cd ../train-src
+#   nohup scripts/campaign.sh teacher > ../runs/teacher.log 2>&1 &
+#
+# Every training step resumes from its last checkpoint when rerun (same command), continues its data stream
+# and its interrupted epoch, and exits 0 only when the run is finished (130/143 interrupted). Each run writes
+# progress.jsonl (steps, audio seen, CPU hours) and snapshots/ that `log` scores on the development set.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+RUNS=${RUNS:-../runs}
+DEV=$RUNS/devset
+export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
+# Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
+CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
+
+step=${1:?usage: $0 devset|search|teacher|student_nokd|teacher_cache|student_atkl|baseline|log}
+case "$step" in
+  devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
+    python -m trainers.mix --flagfile=flags/devset.cfg --output_dir="$DEV" ;;
+  search)  # equal-budget short runs, two at a time (one thread each), then the comparison page
+    for pair in "a_base b_spectral" "c_cosine d_reverb30" "e_seg4 f_batch8"; do
+      for v in $pair; do
+        python -m trainers.train --flagfile="flags/recipe_search/$v.cfg" --run_dir="$RUNS/search/$v" \
+          > "$RUNS/search/$v.log" 2>&1 &
+      done
+      wait
+    done
+    python benchmarks/recipe_search.py --devset="$DEV" --limit=100 --baseline=a_base \
+      $(for v in a_base b_spectral c_cosine d_reverb30 e_seg4 f_batch8; do
+          [ -d "$RUNS/search/$v" ] && echo "--run=$v=$RUNS/search/$v"; done) \
+      --output=docs/recipe_search.md ;;
+  teacher)
+    python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" ;;
+  student_nokd)
+    python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" ;;
+  teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
+    python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
+      --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
+  student_atkl)
+    python -m trainers.distill --flagfile=flags/campaign/student_atkl.cfg \
+      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" ;;
+  baseline)
+    python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" ;;
+  log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
+    python benchmarks/campaign.py --devset="$DEV" --score \
+      $(for r in teacher student_nokd student_atkl dccrn_cl; do
+          [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
+      --output=docs/campaign.md ;;
+  *)
+    echo "unknown step: $step" >&2; exit 2 ;;
+esac
