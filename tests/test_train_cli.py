@@ -234,9 +234,45 @@ def test_distill_app_trains_student_from_teacher_file(corpus, tmp_path):
     assert student.name == "tiny" and student.frame_step == 100
 
 
+def test_teacher_cache_app_then_distill_from_the_cache(corpus, tmp_path):
+    from keras_dccrn import build_model
+
+    teacher_path = tmp_path / "teacher.keras"
+    build_model("uformer_tiny").save(teacher_path)
+    cache = tmp_path / "knowledge"
+    args = [f"--flagfile={SMOKE_DISTILL}", *data_flags(corpus)]
+    written = run_app(
+        "trainers.teacher_cache",
+        [
+            *args,
+            f"--teacher={teacher_path}",
+            f"--cache_dir={cache}",
+            "--cache_examples=6",
+            "--cache_batch_size=4",
+        ],
+    )
+    assert written.returncode == 0, written.stderr[-3000:]
+    assert "6 examples" in written.stdout and (cache / "knowledge.json").exists()
+    run_dir = tmp_path / "kd_cached"
+    result = run_app(
+        "trainers.distill", [*args, f"--teacher_cache={cache}", f"--run_dir={run_dir}", "--epochs=1"]
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "at_time" in result.stdout + result.stderr
+    assert json.loads((run_dir / "config.json").read_text())["teacher_cache"] == str(cache)
+    assert keras.saving.load_model(run_dir / "model.keras").name == "tiny"
+    # Other data settings than the cache's: a one-line error, no traceback.
+    other = run_app(
+        "trainers.distill",
+        [*args, f"--teacher_cache={cache}", f"--run_dir={tmp_path / 'other'}", "--seed=9", "--epochs=1"],
+    )
+    assert other.returncode == 2 and "written for other data settings (seed" in other.stderr
+    assert "Traceback" not in other.stderr
+
+
 def test_distill_requires_teacher_unless_no_kd(corpus, tmp_path):
     result = run_app(
         "trainers.distill",
         [f"--flagfile={SMOKE_DISTILL}", *data_flags(corpus), f"--run_dir={tmp_path}"],
     )
-    assert result.returncode == 2 and "--teacher is required" in result.stderr
+    assert result.returncode == 2 and "--teacher (or --teacher_cache) is required" in result.stderr

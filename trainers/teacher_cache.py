@@ -19,16 +19,12 @@ import time
 
 from absl import app, flags
 
-from trainers import cli, common
+from trainers import cli, common, distill
 
+# Importing the distillation app defines its flags (--teacher, --student_preset, --kd_mode, ...) here
+# too, so that one recipe flagfile serves both apps.
 FLAGS = common.FLAGS
 
-flags.DEFINE_string(
-    "teacher",
-    None,
-    "Trained teacher: a .keras file, or a run directory holding model.keras.",
-    flag_values=FLAGS,
-)
 flags.DEFINE_string("cache_dir", None, "Folder of the cache (created, or continued).", flag_values=FLAGS)
 flags.DEFINE_integer("cache_examples", 10000, "Number of training mixtures in the pool.", flag_values=FLAGS)
 flags.DEFINE_integer("cache_batch_size", 8, "Teacher batch size.", flag_values=FLAGS)
@@ -37,18 +33,11 @@ PROG = "dccrn-teacher-cache"
 MAX_EXAMPLES = 10_000_000
 
 
-def _teacher_file():
-    path = FLAGS.teacher
-    if path and os.path.isdir(path):
-        path = os.path.join(path, "model.keras")
-    return path
-
-
 def main(argv):
     if len(argv) > 1:
         print(f"{PROG}: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
-    if not FLAGS.teacher or not os.path.isfile(_teacher_file()):
+    if not FLAGS.teacher or not os.path.isfile(distill.teacher_path()):
         print(
             f"{PROG}: --teacher={FLAGS.teacher}: no such model file (a .keras file or run dir)",
             file=sys.stderr,
@@ -83,9 +72,9 @@ def main(argv):
     from keras_dccrn.distillation.knowledge import KnowledgeError, write_knowledge
 
     try:
-        teacher = keras.saving.load_model(_teacher_file())
+        teacher = keras.saving.load_model(distill.teacher_path())
     except Exception as exc:  # a broken or foreign file: one line, not a traceback
-        print(f"{PROG}: {_teacher_file()}: cannot load the teacher ({exc})", file=sys.stderr)
+        print(f"{PROG}: {distill.teacher_path()}: cannot load the teacher ({exc})", file=sys.stderr)
         return 2
     start = time.time()
     last = [0.0]
@@ -109,7 +98,7 @@ def main(argv):
             seed=FLAGS.seed,
             batch_size=FLAGS.cache_batch_size,
             exclude=FLAGS.exclude or (),
-            teacher_file=_teacher_file(),
+            teacher_file=distill.teacher_path(),
             progress=progress,
         )
     except KnowledgeError as exc:

@@ -1,0 +1,50 @@
+"""Tests of keras_dccrn.training.progress (progress.jsonl of long runs)."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from keras_dccrn.training.progress import PROGRESS_FILE, ProgressLog, read_progress
+
+
+def _fit(run_dir, steps_so_far, epochs):
+    model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    counter = {"steps": steps_so_far}
+
+    class Count(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            counter["steps"] += 1
+
+    x = np.zeros((8, 3), "float32")
+    y = np.zeros((8, 1), "float32")
+    log = ProgressLog(str(run_dir), lambda: counter["steps"], audio_seconds_per_step=8.0)
+    model.fit(x, y, batch_size=4, epochs=epochs, verbose=0, callbacks=[Count(), log], validation_data=(x, y))
+
+
+def test_lines_per_epoch_and_totals_carried_over_processes(tmp_path):
+    _fit(tmp_path, 0, epochs=2)
+    first = read_progress(tmp_path)
+    assert [e["epoch"] for e in first] == [1, 2] and [e["step"] for e in first] == [2, 4]
+    assert first[1]["audio_hours"] == pytest.approx(4 * 8.0 / 3600)
+    assert {"loss", "val_loss", "cpu_hours", "wall_hours", "time"} <= set(first[1])
+    _fit(tmp_path, 4, epochs=1)  # a resumed process continues the totals
+    entries = read_progress(tmp_path)
+    assert entries[-1]["step"] == 6
+    assert entries[-1]["cpu_hours"] >= first[-1]["cpu_hours"]
+    assert entries[-1]["wall_hours"] > first[-1]["wall_hours"]
+
+
+def test_a_cut_last_line_is_ignored(tmp_path):
+    (tmp_path / PROGRESS_FILE).write_text(
+        json.dumps({"step": 3, "cpu_hours": 0.5, "wall_hours": 1.0}) + "\n{"
+    )
+    assert [e["step"] for e in read_progress(tmp_path)] == [3]
+    log = ProgressLog(str(tmp_path), lambda: 3, 1.0)
+    cpu, wall = log.totals()
+    assert cpu >= 0.5 and wall >= 1.0
+    assert read_progress(tmp_path / "missing") == []
+    with pytest.raises(ValueError, match="audio_seconds_per_step"):
+        ProgressLog(str(tmp_path), lambda: 0, 0)
