@@ -52,6 +52,7 @@ def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None, cac
     from keras_dccrn import build_model
     from keras_dccrn.distillation import Distiller
     from keras_dccrn.losses import SISNRLoss, UformerLoss
+    from keras_dccrn.models import default_loss
 
     keras.mixed_precision.set_global_policy(setting["policy"])
     keras.utils.set_random_seed(0)
@@ -70,7 +71,7 @@ def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None, cac
             model = Distiller(teacher_model, model, kd_mode="at_kl")
         model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=setting["jit"])
     else:
-        loss = UformerLoss() if name.startswith("uformer") else SISNRLoss()
+        loss = UformerLoss() if default_loss(name) == "uformer" else SISNRLoss()
         model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=setting["jit"])
     start = time.perf_counter()
     for _ in range(warmup):

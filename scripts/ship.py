@@ -16,11 +16,14 @@ Writes ``<output_dir>/<name>/``:
 
 The run's ``model.keras`` is loaded without its optimizer; a model trained with a mixed-precision
 policy is rebuilt in float32 with the same weights before export. Everything is written into a
-temporary folder next to the target and renamed into place; versions already shipped under the
-same name are carried over (an existing ``<version>`` is refused unless ``--overwrite``).
+temporary folder next to the target (``<output_dir>/.tmp-<pid>-*``) and renamed into place; versions
+already shipped under the same name are carried over (an existing ``<version>`` is refused unless
+``--overwrite``). SIGINT, SIGTERM and SIGHUP remove the temporary folder (the previous ``<name>/``
+stays as it was) and exit with 128 + the signal number after one line; the leftovers of a SIGKILL are
+removed by the next run into the same ``--output_dir``.
 
-Exit status: 0 shipped, 2 usage error (one line: missing run dir, ``model.keras``, scores, unknown
-system, existing version).
+Exit status: 0 shipped, 1 export error, 2 usage error (one line: missing run dir, ``model.keras``,
+scores, unknown system, existing version, missing ``[tflite]`` extra), 128 + N stopped by signal N.
 
 The run-directory readers (:func:`read_run`, :func:`read_scores`, :func:`model_profile`) are also
 used by ``benchmarks/results.py``.
@@ -240,7 +243,9 @@ def read_run(run_dir):
     else:
         loss = config.get("loss", "auto")
         if loss == "auto":
-            loss = "uformer" if str(preset).startswith("uformer") else "si_snr"
+            from keras_dccrn.models import PRESETS, default_loss
+
+            loss = default_loss(preset) if preset in PRESETS else "si_snr"
         objective = f"supervised, loss={loss}"
         teacher = None
     validation = read_scalars(os.path.join(run_dir, "logs", "validation"))
@@ -291,16 +296,14 @@ def load_float32_model(path):
     Returns:
         ``(model, trained_policy_name)``.
     """
-    import keras
     import numpy as np
 
-    import keras_dccrn.models  # noqa: F401  (registers the custom classes)
+    from keras_dccrn.inference import ModelLoadError, load_keras_model
 
     try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0][:200] if str(exc).strip() else type(exc).__name__
-        raise UsageError(f"{path}: cannot load the Keras model ({first})") from None
+        model = load_keras_model(path)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from None
     policy = model.dtype_policy.name
     if policy != "float32":
         config = model.get_config()
@@ -575,8 +578,16 @@ def _check_inputs():
             raise UsageError(f"--{flag} is required (see --help)")
     if os.sep in FLAGS.name or FLAGS.name.startswith("."):
         raise UsageError(f"--name={FLAGS.name}: must be a plain folder name")
-    if FLAGS.version <= 0:
-        raise UsageError(f"--version must be positive; received {FLAGS.version}")
+    problem = cli.check_bounds(
+        FLAGS,
+        {
+            "version": (1, 2**31 - 1, ""),
+            "chunk_samples": (1600, 120 * SAMPLE_RATE, "samples (0.1 to 120 s)"),
+            "macs_seconds": (0.1, 600, "seconds"),
+        },
+    )
+    if problem:
+        raise UsageError(problem)
     if not os.path.isdir(FLAGS.run_dir):
         raise UsageError(f"{FLAGS.run_dir}: no such run directory")
     model_path = os.path.join(FLAGS.run_dir, "model.keras")
@@ -604,22 +615,27 @@ def ship():
     run = read_run(FLAGS.run_dir)
     with cli.quiet_native_stderr():
         import keras_dccrn.export as export  # noqa: F401  (TensorFlow start-up chatter)
-    from keras_dccrn.audio import publish
+    from keras_dccrn import extras
+    from keras_dccrn.audio import make_temp, publish, remove_temp
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
     from trainers.export import export_tflite_files
 
     bad = [q for q in FLAGS.quantizations if q not in QUANTIZATIONS]
     if bad:
         raise UsageError(f"--quantizations: unknown {bad}; choose from {list(QUANTIZATIONS)}")
+    if FLAGS.tflite:
+        try:
+            extras.require(["ai_edge_litert"], f"{PROG} --tflite")
+        except extras.MissingExtraError as exc:
+            raise UsageError(str(exc)) from None
     model, policy = load_float32_model(model_path)
     profile = model_profile(model, FLAGS.macs_seconds)
     profile.update(model_class=type(model).__name__, macs_seconds=FLAGS.macs_seconds)
     shown = [s for s in ("noisy", FLAGS.system) if s in systems]
     scores = dict(dir=FLAGS.scores, stats={s: system_scores(rows, s) for s in shown})
 
-    os.makedirs(FLAGS.output_dir, exist_ok=True)
     final = os.path.join(FLAGS.output_dir, FLAGS.name)
-    tmp = tempfile.mkdtemp(prefix=f".tmp-ship-{FLAGS.name}-", dir=FLAGS.output_dir)
+    tmp = make_temp(FLAGS.output_dir, suffix=f"-ship-{FLAGS.name}", directory=True)
     old = None
     try:
         export_saved_model(model, tmp, FLAGS.version)
@@ -658,13 +674,13 @@ def ship():
         with open(os.path.join(tmp, "MODEL_CARD.md"), "w") as f:
             f.write(card)
         if os.path.exists(final):
+            # Not a .tmp- name: after a SIGKILL right here this is the only copy of the previous folder.
             old = tempfile.mkdtemp(prefix=f".old-ship-{FLAGS.name}-", dir=FLAGS.output_dir)
             os.rmdir(old)
             os.replace(final, old)
         publish(tmp, final)  # default permissions (mkdtemp makes 0700), e.g. for a TF Serving container
     finally:
-        if os.path.exists(tmp):
-            shutil.rmtree(tmp, ignore_errors=True)
+        remove_temp(tmp)
         if old and os.path.exists(old):
             if os.path.exists(final):
                 shutil.rmtree(old, ignore_errors=True)
@@ -704,4 +720,4 @@ def cli_main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main, flags_parser=_parse)
+    app.run(cli.exit_on_signals(main, PROG), flags_parser=_parse)

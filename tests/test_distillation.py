@@ -213,3 +213,24 @@ def test_bfloat16_needs_no_loss_scaling():
     finally:
         keras.config.set_dtype_policy("float32")
     assert not isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
+
+
+def test_train_step_adds_the_students_regularisation_losses():
+    rng = np.random.default_rng(0)
+    clean = (0.1 * rng.standard_normal((2, 1600))).astype("float32")
+    noisy = clean + (0.05 * rng.standard_normal((2, 1600))).astype("float32")
+    after = []
+    for l2 in (0.0, 1.0):
+        keras.utils.set_random_seed(0)
+        teacher, student = build_model("tiny"), build_model("tiny")
+        weight = student.trainable_weights[0]
+        before = keras.ops.convert_to_numpy(weight).copy()
+        if l2:
+            weight.regularizer = keras.regularizers.L2(l2)
+            assert len(student.losses) == 1
+        distiller = Distiller(teacher, student, kd_mode="output")
+        distiller.compile(optimizer=keras.optimizers.SGD(1e-3))
+        distiller.train_on_batch(noisy, clean)
+        after.append(keras.ops.convert_to_numpy(weight))
+    # SGD: the L2 term adds lr * 2 * l2 * w to the step of that weight, nothing else changes.
+    np.testing.assert_allclose(after[0] - after[1], 1e-3 * 2.0 * before, rtol=1e-3, atol=1e-8)

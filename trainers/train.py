@@ -56,10 +56,11 @@ def validate_flags():
 
 def make_loss(preset):
     from keras_dccrn import losses
+    from keras_dccrn.models import default_loss
 
     kind = FLAGS.loss
     if kind == "auto":
-        kind = "uformer" if preset.startswith("uformer") else "si_snr"
+        kind = default_loss(preset)
     if kind == "uformer":
         return losses.UformerLoss(
             si_snr_weight=FLAGS.uformer_si_snr_weight,

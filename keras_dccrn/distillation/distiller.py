@@ -372,6 +372,8 @@ class Distiller(keras.Model):
                 clean, student_wave, student_features, cached, teacher_wave, teacher_features
             )
             loss = self._reduce(terms["loss"], sample_weight)
+            if self.student.losses:  # regularisation the student's layers add (add_loss)
+                loss = loss + ops.sum(ops.stack([ops.cast(x, "float32") for x in self.student.losses]))
             scaled = self.optimizer.scale_loss(loss)
         gradients = tape.gradient(scaled, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))

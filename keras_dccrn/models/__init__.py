@@ -6,6 +6,8 @@ from keras_dccrn.models.dccrn import DCCRN
 from keras_dccrn.models.uformer import Uformer
 
 MODEL_CLASSES = {"DCCRN": DCCRN, "Uformer": Uformer}
+# The training loss of each model family in its paper (dccrn-train --loss=auto).
+DEFAULT_LOSSES = {"DCCRN": "si_snr", "Uformer": "uformer"}
 
 # Each preset is data: (model class name, constructor arguments, one-line description).
 PRESETS = {
@@ -77,6 +79,12 @@ PRESETS = {
 def list_presets():
     """Returns ``{name: description}`` of every preset."""
     return {name: spec[2] for name, spec in PRESETS.items()}
+
+
+def default_loss(name):
+    """The paper's training loss of a preset's model family: ``"si_snr"`` (DCCRN) or ``"uformer"``."""
+    class_name, _ = preset_config(name)
+    return DEFAULT_LOSSES[class_name]
 
 
 def preset_config(name):
