@@ -38,8 +38,25 @@ COLUMNS = ("pesq_wb", "stoi", "si_snr", "dnsmos_bak", "dnsmos_ovrl")
 
 
 def _flags_of(run_dir):
+    """``{name: value}`` of the run's resolved flags (``flags.cfg``), without ``--run_dir``."""
     with open(os.path.join(run_dir, "flags.cfg"), encoding="utf-8") as f:
-        return {line.strip() for line in f if line.startswith("--") and "run_dir" not in line}
+        pairs = [line.strip()[2:].partition("=") for line in f if line.startswith("--")]
+    return {name: value for name, _, value in pairs if name != "run_dir"}
+
+
+def _differences(flags_, base):
+    """``--name=value`` of the flags that differ from ``base``; a flag the baseline's code did not have
+    yet counts only when it is not at its default."""
+    from trainers import common, train  # noqa: F401  (defines the training flags)
+
+    out = []
+    for name, value in sorted(flags_.items()):
+        if name in base:
+            if base[name] != value:
+                out.append(f"--{name}={value}")
+        elif name in common.FLAGS and str(common.FLAGS[name].default).lower() != value.lower():
+            out.append(f"--{name}={value}")
+    return out
 
 
 def _budget(run_dir):
@@ -107,15 +124,15 @@ def main(argv):
         "",
         "| run | differs from the baseline | steps | audio h | train wall h | CPU h | "
         + " | ".join(COLUMNS)
-        + " | Δ PESQ-WB | Δ SI-SNR dB |",
-        "|---|---|---:|---:|---:|---:|" + "---:|" * len(COLUMNS) + "---:|---:|",
+        + " | Δ PESQ-WB | Δ SI-SNR dB | Δ DNSMOS BAK |",
+        "|---|---|---:|---:|---:|---:|" + "---:|" * len(COLUMNS) + "---:|---:|---:|",
     ]
     for name, run_dir in runs.items():
         steps, audio, wall, cpu = _budget(run_dir)
         means = curves.mean_scores(scores[name])
-        diff = sorted(_flags_of(run_dir) - base_flags) or ["(baseline)"]
+        diff = _differences(_flags_of(run_dir), base_flags) or ["(baseline)"]
         deltas = []
-        for column in ("pesq_wb", "si_snr"):
+        for column in ("pesq_wb", "si_snr", "dnsmos_bak"):
             values = [r[column] - b[column] for r, b in zip(scores[name], base, strict=True)]
             mean, half, _ = confidence_interval(values)
             deltas.append("" if name == FLAGS.baseline else f"{mean:+.3f} ± {half:.3f}")
