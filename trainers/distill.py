@@ -57,6 +57,13 @@ flags.DEFINE_float("at_weight", 1.0, "Weight of the attention-transfer terms.", 
 flags.DEFINE_float("kl_weight", 1.0, "Weight of the KL-divergence terms.", flag_values=FLAGS)
 flags.DEFINE_float("time_weight", 1.0, "Weight of the time-attention terms.", flag_values=FLAGS)
 flags.DEFINE_float("channel_weight", 1.0, "Weight of the channel-attention terms.", flag_values=FLAGS)
+flags.DEFINE_float(
+    "kd_spectral_weight",
+    0.0,
+    "Weight of the compressed multi-resolution spectral distance of the student to the clean speech, added "
+    "to the distillation loss (0: off); the counterpart of dccrn-train --loss=si_snr_spectral --spectral_weight.",
+    flag_values=FLAGS,
+)
 
 
 def teacher_path():
@@ -90,6 +97,8 @@ def validate_flags():
             )
     if not 0.0 <= FLAGS.alpha <= 1.0:
         raise common.UsageError(f"--alpha must be in [0, 1]; received {FLAGS.alpha}.")
+    if FLAGS.kd_spectral_weight < 0:
+        raise common.UsageError(f"--kd_spectral_weight must be >= 0; received {FLAGS.kd_spectral_weight}.")
     if FLAGS.temperature <= 0:
         raise common.UsageError(f"--temperature must be positive; received {FLAGS.temperature}.")
 
@@ -139,6 +148,7 @@ def main(argv):
             time_weight=FLAGS.time_weight,
             channel_weight=FLAGS.channel_weight,
             teacher_frame=teacher_frame,
+            spectral_weight=FLAGS.kd_spectral_weight,
         )
         distiller.compile(optimizer=common.make_optimizer(), jit_compile=FLAGS.jit_compile)
     extra = {

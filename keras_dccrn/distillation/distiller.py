@@ -14,11 +14,29 @@ import keras
 import tensorflow as tf
 from keras import ops
 
-from keras_dccrn.losses import ATTENTION_DIMS, EPSILON, ATKLLoss, balanced_si_snr_terms, si_snr
+from keras_dccrn.layers.stft import STFT
+from keras_dccrn.losses import (
+    ATTENTION_DIMS,
+    DEFAULT_RESOLUTIONS,
+    EPSILON,
+    ATKLLoss,
+    balanced_si_snr_terms,
+    compressed_spectral_distance,
+    si_snr,
+)
 
 KD_MODES = ("none", "output", "at", "kl", "at_kl")
 # Every value tracked as a metric (and returned by ``train_step``/``test_step``).
-TERMS = ("loss", "si_snr_clean", "si_snr_teacher", "at_time", "at_channel", "kl_time", "kl_channel")
+TERMS = (
+    "loss",
+    "si_snr_clean",
+    "si_snr_teacher",
+    "at_time",
+    "at_channel",
+    "kl_time",
+    "kl_channel",
+    "spectral",
+)
 FEATURE_TERMS = ("at_time", "at_channel", "kl_time", "kl_channel")
 
 
@@ -100,6 +118,11 @@ class Distiller(keras.Model):
         epsilon: SI-SNR numerical floor.
         teacher_frame: ``(frame_length, frame_step)`` of the teacher's STFT when ``teacher`` is
             ``None`` and its knowledge comes from a cache (see below).
+        spectral_weight: weight of the compressed multi-resolution spectral distance of the
+            student output to the clean speech
+            (:func:`keras_dccrn.losses.compressed_spectral_distance`), added to every mode's loss
+            (0: off), so that a distilled student and one trained alone with
+            ``SISNRSpectralLoss`` share the same base loss.
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
 
     Cached teacher knowledge: with ``teacher=None`` and ``teacher_frame`` set, training batches are
@@ -107,7 +130,8 @@ class Distiller(keras.Model):
     attention energies ``teacher_time`` / ``teacher_channel`` (tuples, one entry per feature pair), as
     :func:`keras_dccrn.distillation.knowledge.knowledge_dataset` yields them; the loss is the same as
     with the live teacher. Batches of plain ``(noisy, clean)`` pairs (validation) are then scored
-    against the clean speech only (``loss`` is ``-si_snr_clean``, the teacher terms are 0).
+    against the clean speech only (``loss`` is ``-si_snr_clean`` plus the spectral term, the teacher
+    terms are 0).
 
     Call arguments:
         inputs: noisy waveform ``[batch, samples]``.
@@ -141,6 +165,7 @@ class Distiller(keras.Model):
         complex_channels=True,
         epsilon=EPSILON,
         teacher_frame=None,
+        spectral_weight=0.0,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -178,6 +203,16 @@ class Distiller(keras.Model):
         self.attention_dims = attention_dims
         self.alpha = float(alpha)
         self.epsilon = float(epsilon)
+        if (
+            isinstance(spectral_weight, bool)
+            or not isinstance(spectral_weight, (int, float))
+            or spectral_weight < 0
+        ):
+            raise ValueError(
+                f"`spectral_weight` must be a non-negative number; received {spectral_weight!r}."
+            )
+        self.spectral_weight = float(spectral_weight)
+        self._spectral_stfts = [STFT(*r, name=f"distiller_spectral_stft_{r[0]}") for r in DEFAULT_RESOLUTIONS]
         # ATKLLoss validates the remaining numbers.
         use_at = kd_mode in ("at", "at_kl")
         use_kl = kd_mode in ("kl", "at_kl")
@@ -268,21 +303,38 @@ class Distiller(keras.Model):
             teacher_wave: teacher output or ``None`` (mode ``"none"``).
             teacher_features: teacher feature maps or ``None``.
         """
+        return self._terms_with(
+            clean, student_wave, teacher_wave, lambda: self.at_kl.terms(teacher_features, student_features)
+        )
+
+    def _terms_with(self, clean, student_wave, teacher_wave, feature_terms):
+        """Every term of :data:`TERMS`; ``feature_terms()`` gives the AT-KL terms when they are used.
+
+        Without ``teacher_wave`` (or in mode ``"none"``) the loss is ``-SI-SNR(student, clean)``.
+        """
         student_wave = ops.cast(student_wave, "float32")
         zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
         terms = dict.fromkeys(TERMS, zero)
-        if not self.uses_teacher:
-            return self._none_terms(clean, student_wave)
-        loss, clean_db, si_snr_db = balanced_si_snr_terms(
-            student_wave, clean, teacher_wave, self.alpha, self.epsilon
-        )
-        terms["si_snr_clean"] = clean_db
-        terms["si_snr_teacher"] = si_snr_db
-        if self.uses_features:
-            kd = self.at_kl.terms(teacher_features, student_features)
-            for name in FEATURE_TERMS:
-                terms[name] = kd[name]
-            loss = loss + kd["total"]
+        if teacher_wave is None or not self.uses_teacher:
+            clean_db = si_snr(student_wave, clean, self.epsilon)
+            terms["si_snr_clean"] = clean_db
+            loss = -clean_db
+        else:
+            loss, clean_db, si_snr_db = balanced_si_snr_terms(
+                student_wave, clean, ops.cast(teacher_wave, "float32"), self.alpha, self.epsilon
+            )
+            terms["si_snr_clean"] = clean_db
+            terms["si_snr_teacher"] = si_snr_db
+            if self.uses_features:
+                kd = feature_terms()
+                for name in FEATURE_TERMS:
+                    terms[name] = kd[name]
+                loss = loss + kd["total"]
+        if self.spectral_weight:
+            terms["spectral"] = compressed_spectral_distance(
+                student_wave, clean, self._spectral_stfts, epsilon=self.epsilon
+            )
+            loss = loss + self.spectral_weight * terms["spectral"]
         terms["loss"] = loss
         return terms
 
@@ -331,34 +383,19 @@ class Distiller(keras.Model):
         return self.loss_terms(clean, student_wave, student_features, teacher_wave, teacher_features)
 
     def _none_terms(self, clean, student_wave):
-        student_wave = ops.cast(student_wave, "float32")
-        zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
-        terms = dict.fromkeys(TERMS, zero)
-        clean_db = si_snr(student_wave, clean, self.epsilon)
-        terms["si_snr_clean"] = clean_db
-        terms["loss"] = -clean_db
-        return terms
+        """Terms against the clean speech only (``kd_mode="none"``, or validation without a teacher)."""
+        return self._terms_with(clean, student_wave, None, None)
 
     def cached_loss_terms(self, clean, student_wave, student_features, cached):
         """:meth:`loss_terms` with the teacher's output and attention energies read from ``cached``."""
-        if not self.uses_teacher:
-            return self._none_terms(clean, student_wave)
-        student_wave = ops.cast(student_wave, "float32")
-        teacher_wave = ops.cast(cached["teacher_wave"], "float32")
-        zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
-        terms = dict.fromkeys(TERMS, zero)
-        loss, clean_db, si_snr_db = balanced_si_snr_terms(
-            student_wave, clean, teacher_wave, self.alpha, self.epsilon
+        return self._terms_with(
+            clean,
+            student_wave,
+            cached["teacher_wave"],
+            lambda: self.at_kl.energy_terms(
+                cached["teacher_time"], cached["teacher_channel"], student_features
+            ),
         )
-        terms["si_snr_clean"] = clean_db
-        terms["si_snr_teacher"] = si_snr_db
-        if self.uses_features:
-            kd = self.at_kl.energy_terms(cached["teacher_time"], cached["teacher_channel"], student_features)
-            for name in FEATURE_TERMS:
-                terms[name] = kd[name]
-            loss = loss + kd["total"]
-        terms["loss"] = loss
-        return terms
 
     # ------------------------------------------------------------ train/test
 
@@ -407,6 +444,7 @@ class Distiller(keras.Model):
             complex_channels=self.complex_channels,
             epsilon=self.epsilon,
             teacher_frame=self.at_kl.teacher_frame if self.teacher is None else None,
+            spectral_weight=self.spectral_weight,
         )
         return config
 
