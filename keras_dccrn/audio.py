@@ -6,8 +6,11 @@ Resampling is polyphase filtering with SciPy's ``resample_poly`` (a Kaiser
 windowed FIR low-pass, i.e. properly anti-aliased).
 """
 
+import contextlib
 import math
 import os
+import re
+import shutil
 import tempfile
 
 import numpy as np
@@ -45,6 +48,20 @@ def resample(audio, orig_sr, target_sr, axis=-1):
     return out.astype(np.float32)
 
 
+def sf_path(path):
+    """``path`` as bytes for ``soundfile`` (which encodes ``str`` paths strictly).
+
+    A file name with bytes that are not valid in the file-system encoding reaches Python as a ``str``
+    with surrogate escapes; ``os.fsencode`` turns it back into the original bytes.
+    """
+    return os.fsencode(path)
+
+
+def display_path(text):
+    """``text`` (a path or a message holding paths) printable on any stream: undecodable bytes as ``\\xNN``."""
+    return os.fsencode(text).decode("utf-8", "backslashreplace") if isinstance(text, str) else str(text)
+
+
 def audio_info(path):
     """Returns ``soundfile.info(path)`` or raises :class:`AudioError`."""
     if not os.path.exists(path):
@@ -52,14 +69,18 @@ def audio_info(path):
     if os.path.isdir(path):
         raise AudioError(f"{path}: is a directory, not an audio file")
     try:
-        return sf.info(path)
+        return sf.info(sf_path(path))
     except Exception as exc:  # libsndfile's message says what is wrong
-        raise AudioError(f"{path}: not a readable audio file ({_short(exc)})") from None
+        raise AudioError(f"{path}: not a readable audio file ({_short(exc, path)})") from None
 
 
-def _short(exc):
+def _short(exc, path=None):
+    """The last line of ``exc``'s message; ``soundfile``'s ``Error opening b'...'`` prefix is dropped."""
     text = str(exc).strip().splitlines()
-    return text[-1] if text else type(exc).__name__
+    line = text[-1] if text else type(exc).__name__
+    if path is not None:
+        line = re.sub(r"^Error opening .*?: ", "", line)
+    return line
 
 
 def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
@@ -82,9 +103,9 @@ def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
     """
     audio_info(path)
     try:
-        data, rate = sf.read(path, start=start, frames=frames, dtype="float32", always_2d=True)
+        data, rate = sf.read(sf_path(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: cannot decode audio ({_short(exc)})") from None
+        raise AudioError(f"{path}: cannot decode audio ({_short(exc, path)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples")
     if not np.all(np.isfinite(data)):
@@ -122,22 +143,121 @@ def publish(tmp, path):
     os.replace(tmp, path)
 
 
-def write_text(path, text):
-    """Writes a text file atomically (temporary file in the same folder, then :func:`publish`)."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(path)[1], dir=folder)
+# Temporary outputs are named ``.tmp-<pid>-<random><suffix>``: no folder scan of this project takes a
+# ``.tmp-`` entry for a result, and the pid tells a leftover of a killed process (removed by the next
+# :func:`make_temp` in that folder) from the work in progress of a running one.
+TEMP_PREFIX = ".tmp-"
+_TEMP_RE = re.compile(r"^\.tmp-(\d+)-")
+_MADE_HERE = set()  # temporary entries created by this process (a reused pid is not a live owner)
+_SCANNED = set()  # folders already cleaned of stale temporary entries by this process
+
+
+def is_temp_name(name):
+    """Whether ``name`` (a file or folder name) is a temporary output, never a result."""
+    return name.startswith(TEMP_PREFIX)
+
+
+def _pid_alive(pid):
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid > 0
+    return True
+
+
+def remove_stale_temps(folder):
+    """Removes the temporary outputs in ``folder`` left by processes that no longer run (e.g. SIGKILL).
+
+    Returns:
+        The paths removed.
+    """
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        match = _TEMP_RE.match(name)
+        path = os.path.join(folder, name)
+        if match is None or os.path.abspath(path) in _MADE_HERE:
+            continue
+        pid = int(match.group(1))
+        if pid != os.getpid() and _pid_alive(pid):
+            continue
+        try:
+            if os.path.isdir(path) and not os.path.islink(path):
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
+        except OSError:
+            continue
+        removed.append(path)
+    return removed
+
+
+def make_temp(folder, suffix="", directory=False):
+    """Creates an empty temporary file (or folder) in ``folder`` for an output written in place.
+
+    The folder is created if needed, and leftovers of killed processes in it are removed first
+    (:func:`remove_stale_temps`, once per folder and process). Pair with :func:`publish` and :func:`remove_temp`, or use
+    :func:`atomic_output`.
+
+    Returns:
+        The temporary path, ``<folder>/.tmp-<pid>-<random><suffix>``.
+    """
+    os.makedirs(folder, exist_ok=True)
+    key = os.path.abspath(folder)
+    if key not in _SCANNED:  # once per folder and process: many outputs into one folder stay O(n)
+        _SCANNED.add(key)
+        remove_stale_temps(folder)
+    prefix = f"{TEMP_PREFIX}{os.getpid()}-"
+    if directory:
+        tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder)
+    else:
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
+        os.close(fd)
+    _MADE_HERE.add(os.path.abspath(tmp))
+    return tmp
+
+
+def remove_temp(tmp):
+    """Removes a temporary entry of :func:`make_temp` if it still exists (file or folder)."""
+    _MADE_HERE.discard(os.path.abspath(tmp))
+    if os.path.isdir(tmp) and not os.path.islink(tmp):
+        shutil.rmtree(tmp, ignore_errors=True)
+    elif os.path.lexists(tmp):
+        os.remove(tmp)
+
+
+@contextlib.contextmanager
+def atomic_output(path, directory=False):
+    """Yields a temporary path next to ``path``; publishes it onto ``path`` if the block completes.
+
+    On any exception, including an interruption (``KeyboardInterrupt`` or a signal turned into an
+    exception), the temporary entry is removed and the exception propagates, so ``path`` is either
+    the complete new output or untouched. A folder output replaces an existing ``path`` only if that
+    is an empty folder.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    tmp = make_temp(folder, suffix="" if directory else os.path.splitext(path)[1], directory=directory)
+    try:
+        yield tmp
         publish(tmp, path)
     finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+        remove_temp(tmp)
+
+
+def write_text(path, text):
+    """Writes a text file atomically (:func:`atomic_output`); undecodable file-name bytes are kept."""
+    with atomic_output(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
+            f.write(text)
 
 
 def write_audio(path, audio, sample_rate, subtype=None, format=None):
-    """Writes audio atomically: a temporary file in the same folder, then rename.
+    """Writes audio atomically (:func:`atomic_output`): a temporary file in the same folder, then rename.
 
     Args:
         path: destination; its folder is created if needed.
@@ -149,17 +269,14 @@ def write_audio(path, audio, sample_rate, subtype=None, format=None):
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.T  # soundfile wants [samples, channels]
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
     suffix = os.path.splitext(path)[1] or ".wav"
     if format is None:
         format = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(suffix.lower())
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=suffix, dir=folder)
-    os.close(fd)
     try:
-        sf.write(tmp, audio, int(sample_rate), subtype=subtype, format=format)
-        publish(tmp, path)
-    except Exception as exc:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise AudioError(f"{path}: cannot write audio ({_short(exc)})") from None
+        with atomic_output(path) as tmp:
+            try:
+                sf.write(sf_path(tmp), audio, int(sample_rate), subtype=subtype, format=format)
+            except Exception as exc:
+                raise AudioError(f"{path}: cannot write audio ({_short(exc, tmp)})") from None
+    except OSError as exc:
+        raise AudioError(f"{path}: cannot write audio ({exc.strerror or exc})") from None

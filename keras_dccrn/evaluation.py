@@ -7,14 +7,20 @@ and the reports); also used to score training snapshots on a development set
 
 import math
 import os
+import signal
 import warnings
+
+# Pairs whose lengths differ by more than this are refused (not scored) unless trimming is asked for:
+# cutting a 0.1 s file out of a 2.6 s reference scores a fragment as if it were the whole utterance.
+DEFAULT_LENGTH_TOLERANCE = 0.05  # seconds
+LENGTH_MISMATCH = "lengths differ"  # start of the error of a refused pair
 
 
 def scan(folder, extensions):
     """``{key: path}`` of the audio files under ``folder``; key = relative path without extension."""
     found, duplicates = {}, []
     for root, dirs, files in os.walk(folder):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".tmp-"))  # temporary output folders
         for name in sorted(files):
             if name.startswith(".tmp-") or os.path.splitext(name)[1].lower().lstrip(".") not in extensions:
                 continue
@@ -36,12 +42,21 @@ def read_mono(path):
 def score_file(task):
     """Scores every system's version of one file (a worker function). Returns a list of row dicts.
 
+    A system file (or the noisy file) whose length differs from the clean reference's by more than
+    the tolerance is not scored: its row gets an ``error`` starting with :data:`LENGTH_MISMATCH`
+    (the noisy file's mismatch only drops SI-SNRi from the other rows). With ``trim`` such pairs are
+    cut to the shorter file, like pairs within the tolerance always are, with a note.
+
     Args:
-        task: ``(key, clean_path, noisy_path or None, [(system, path), ...], metric groups)``.
+        task: ``(key, clean_path, noisy_path or None, [(system, path), ...], metric groups)``,
+            optionally followed by ``{"length_tolerance": seconds, "trim": bool}``.
     """
     from keras_dccrn import metrics as M
 
-    key, clean_path, noisy_path, systems, groups = task
+    key, clean_path, noisy_path, systems, groups, *options = task
+    options = options[0] if options else {}
+    tolerance = round(options.get("length_tolerance", DEFAULT_LENGTH_TOLERANCE) * 16000)
+    trim = options.get("trim", False)
     columns = M.metric_columns(groups)
     rows = []
 
@@ -55,14 +70,30 @@ def score_file(task):
         noisy = read_mono(noisy_path) if noisy_path else None
     except Exception as exc:
         return [failed(system, str(exc)) for system, _ in systems]
+
+    def mismatch(n, what):
+        if trim or abs(n - len(clean)) <= tolerance:
+            return None
+        return (
+            f"{LENGTH_MISMATCH}: {what} {n / 16000:.3f} s vs clean {len(clean) / 16000:.3f} s (more than "
+            f"{tolerance / 16000:g} s apart); not scored"
+        )
+
+    noisy_note = []
+    if noisy is not None and mismatch(len(noisy), "noisy"):
+        noisy, noisy_note = None, ["noisy file length differs from clean: no SI-SNRi"]
     for system, path in systems:
         try:
             est = read_mono(path)
         except Exception as exc:
             rows.append(failed(system, str(exc)))
             continue
+        refused = mismatch(len(est), path)
+        if refused:
+            rows.append(failed(system, refused))
+            continue
         n = min(len(clean), len(est), len(noisy) if noisy is not None else len(clean))
-        notes = []
+        notes = list(noisy_note)
         if len(est) != len(clean):
             notes.append(f"length {len(est)} vs clean {len(clean)}: cut to {n}")
         with warnings.catch_warnings(record=True) as caught:
@@ -83,8 +114,17 @@ def run_tasks(tasks, workers):
     # fork: workers inherit the imported modules (no TensorFlow start-up per worker); they only run NumPy,
     # pesq, pystoi and onnxruntime code.
     method = "fork" if "fork" in mp.get_all_start_methods() else "spawn"
-    with mp.get_context(method).Pool(min(workers, len(tasks))) as pool:
+    with mp.get_context(method).Pool(min(workers, len(tasks)), initializer=_worker_signals) as pool:
         return pool.map(score_file, tasks, chunksize=1)
+
+
+def _worker_signals():
+    """Scoring workers leave stop signals to the parent: Ctrl-C (sent to the whole process group) is
+    ignored, SIGTERM/SIGHUP (the pool's terminate()) end them without a traceback."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def confidence_interval(values):

@@ -21,13 +21,22 @@ directly (``tf.function``, ``tf.saved_model.load``).
 
 import math
 import os
-import tempfile
 import weakref
+import zipfile
 
 import numpy as np
 import soundfile as sf
 
-from keras_dccrn.audio import SAMPLE_RATE, AudioError, audio_info, publish, resample
+from keras_dccrn.audio import (
+    SAMPLE_RATE,
+    AudioError,
+    audio_info,
+    make_temp,
+    publish,
+    remove_temp,
+    resample,
+    sf_path,
+)
 
 # Folder of shipped models: saved_models/<name>/ next to the package (a source checkout or an editable
 # install). Also searched: $KERAS_DCCRN_MODELS and ./saved_models (a non-editable install run from a checkout).
@@ -62,6 +71,11 @@ def no_default_message():
 DEFAULT_CHUNK_SECONDS = 20.0
 DEFAULT_CONTEXT_SECONDS = 2.0
 DEFAULT_FADE_SECONDS = 0.1
+# Upper limits of the window geometry. Memory grows with the window (measured with distil_dccrn on one
+# channel: about 1.2 GB at 10 s, 2.6 GB at 60 s, i.e. ~25 MB per second of window plus TensorFlow), and
+# channels are processed together, so a longer window buys nothing but the risk of running out of memory.
+MAX_CHUNK_SECONDS = 120.0
+MAX_CONTEXT_SECONDS = 30.0
 # Used when a backend does not say how far it looks ahead / what its STFT hop is.
 DEFAULT_LOOKAHEAD_SAMPLES = 1600
 DEFAULT_ALIGNMENT = 6400
@@ -345,19 +359,16 @@ def _load_path(path, keras):
         return SavedModelEnhancer(saved)
     lower = path.lower()
     if lower.endswith(".keras"):
-        try:
-            model = keras.saving.load_model(path, compile=False)
-        except Exception as exc:
-            raise ModelLoadError(f"{path}: cannot load the Keras model ({_one_line(exc)})") from None
-        return KerasEnhancer(model, name=os.path.basename(path))
+        return KerasEnhancer(load_keras_model(path), name=os.path.basename(path))
     if lower.endswith(".tflite"):
+        from keras_dccrn import extras
+
         try:
-            from keras_dccrn.export import TFLiteEnhancer
-        except ImportError:
-            raise ModelLoadError(
-                f"{path}: .tflite models need keras_dccrn.export.TFLiteEnhancer, which this installation "
-                "does not provide"
-            ) from None
+            extras.require(["ai_edge_litert"], f"{path}: running a .tflite model")
+        except extras.MissingExtraError as exc:
+            raise ModelLoadError(str(exc)) from None
+        from keras_dccrn.export import TFLiteEnhancer
+
         try:
             runner = TFLiteEnhancer(path)
         except Exception as exc:
@@ -366,6 +377,68 @@ def _load_path(path, keras):
     raise ModelLoadError(
         f"{path}: unsupported model file (expected a .keras or .tflite file or a SavedModel directory)"
     )
+
+
+def _keras_file_problem(path):
+    """Why ``path`` cannot be a ``.keras`` archive (a zip holding ``config.json``), or None if it may be."""
+    size = os.path.getsize(path)
+    if size == 0:
+        return "empty file (0 bytes), not a Keras model"
+    with open(path, "rb") as f:
+        head = f.read(8)
+    if head.startswith(b"\x89HDF"):
+        return "an HDF5 file (legacy .h5 model or a .weights.h5 file), not a .keras archive"
+    if not zipfile.is_zipfile(path):
+        if head.startswith(b"PK\x03\x04"):
+            return (
+                f"truncated or corrupt .keras archive ({size} bytes; the zip directory at its end is missing)"
+            )
+        return "not a Keras model: a .keras file is a zip archive and this is not one"
+    try:
+        with zipfile.ZipFile(path) as archive:
+            names = set(archive.namelist())
+            bad = archive.testzip()
+    except (zipfile.BadZipFile, OSError, EOFError) as exc:
+        return f"corrupt .keras archive ({exc})"
+    if bad is not None:
+        return f"corrupt .keras archive (member {bad} fails its CRC check)"
+    if "config.json" not in names:
+        return "a zip archive without config.json, not a Keras model"
+    return None
+
+
+def load_keras_model(path):
+    """Loads a ``.keras`` file (``keras.saving.load_model``, no optimizer); one truthful line on failure.
+
+    Args:
+        path: the ``.keras`` file.
+
+    Returns:
+        The ``keras.Model``.
+
+    Raises:
+        ModelLoadError: ``<path>: <reason>``: missing, empty, truncated, not a zip, an HDF5 file, a zip
+            without ``config.json``, or the loader's own first line (e.g. an unknown layer class).
+    """
+    import keras
+
+    import keras_dccrn.models  # noqa: F401  (registers the custom classes)
+
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise ModelLoadError(f"{path}: no such model file")
+    if os.path.isdir(path):
+        raise ModelLoadError(f"{path}: is a directory, not a .keras file")
+    try:
+        problem = _keras_file_problem(path)
+    except OSError as exc:
+        problem = f"cannot read the file ({exc.strerror or exc})"
+    if problem is not None:
+        raise ModelLoadError(f"{path}: {problem}")
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as exc:
+        raise ModelLoadError(f"{path}: cannot load the Keras model ({_one_line(exc)})") from None
 
 
 def configure_threads(num_threads):
@@ -397,9 +470,12 @@ class _Plan:
     """Window geometry in input-rate samples for one sample rate and enhancer."""
 
     def __init__(self, sample_rate, enhancer, chunk_seconds, context_seconds, fade_seconds):
-        for name, value in (("chunk_seconds", chunk_seconds), ("context_seconds", context_seconds)):
-            if value is not None and (not math.isfinite(value) or value < 0):
-                raise ValueError(f"`{name}` must be a non-negative number; received {value!r}.")
+        for name, value, limit in (
+            ("chunk_seconds", chunk_seconds, MAX_CHUNK_SECONDS),
+            ("context_seconds", context_seconds, MAX_CONTEXT_SECONDS),
+        ):
+            if value is not None and (not math.isfinite(value) or value < 0 or value > limit):
+                raise ValueError(f"`{name}` must be a number between 0 and {limit:g}; received {value!r}.")
         if chunk_seconds is not None and chunk_seconds <= 0:
             raise ValueError(f"`chunk_seconds` must be positive or None; received {chunk_seconds!r}.")
         sr = int(sample_rate)
@@ -566,8 +642,25 @@ def audio_extensions():
     )
 
 
+# Lossy codecs: kept only when the output is in the input's own container; a lossless container gets PCM.
+_LOSSY_SUBTYPES = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610"}
+# Nearest PCM depth for subtypes a container may lack (e.g. FLAC has no float): tried after the input's own.
+_NEAREST_PCM = {
+    "FLOAT": "PCM_24",
+    "DOUBLE": "PCM_24",
+    "PCM_32": "PCM_24",
+    "PCM_U8": "PCM_S8",
+    "PCM_S8": "PCM_U8",
+}
+
+
 def _output_format(info, input_path, output_path):
-    """``(format, subtype)`` for the output: the input's where the output extension allows it."""
+    """``(format, [subtypes to try, best first])`` for an output of the input's audio.
+
+    The format follows the output extension (the input's when the extensions match). The subtype is
+    the input's where the output container can hold it, else the nearest PCM depth, PCM_16, then the
+    container's default: MP3/Opus/Vorbis input written as WAV or FLAC becomes PCM_16.
+    """
     in_ext = os.path.splitext(input_path)[1].lower().lstrip(".")
     out_ext = os.path.splitext(output_path)[1].lower().lstrip(".")
     fmt = info.format
@@ -575,12 +668,31 @@ def _output_format(info, input_path, output_path):
         fmt = _EXTENSION_FORMATS.get(out_ext)
         if fmt is None:
             raise AudioError(f"{output_path}: unsupported output extension '.{out_ext}'")
-    subtype = info.subtype
-    if not sf.check_format(fmt, subtype):
-        subtype = sf.default_subtype(fmt)
-        if subtype is None or not sf.check_format(fmt, subtype):
-            raise AudioError(f"{output_path}: cannot write the {fmt} format")
-    return fmt, subtype
+    wanted = [info.subtype, _NEAREST_PCM.get(info.subtype), "PCM_16", sf.default_subtype(fmt)]
+    if info.subtype in _LOSSY_SUBTYPES and fmt != info.format:
+        wanted = wanted[1:]
+    subtypes = []
+    for subtype in wanted:
+        if subtype and subtype not in subtypes and sf.check_format(fmt, subtype):
+            subtypes.append(subtype)
+    if not subtypes:
+        raise AudioError(f"{output_path}: cannot write the {fmt} format")
+    return fmt, subtypes
+
+
+def _open_output(tmp, output_path, rate, channels, fmt, subtypes):
+    """Opens ``tmp`` for writing with the first subtype libsndfile accepts; errors name ``output_path``."""
+    error = None
+    for subtype in subtypes:
+        try:
+            return sf.SoundFile(sf_path(tmp), "w", rate, channels, subtype=subtype, format=fmt)
+        except Exception as exc:  # e.g. "Supported file format but unsupported encoding"
+            error = exc
+    message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
+    message = message.split("': ", 1)[-1]  # soundfile prefixes "Error opening '<temporary file>': "
+    raise AudioError(
+        f"{output_path}: cannot write {fmt} audio at {rate} Hz, {channels} channel(s) ({message})"
+    )
 
 
 def _same_file(a, b):
@@ -603,16 +715,22 @@ def enhance_file(
 
     The output keeps the input's sample rate, channel count, format and
     subtype (when the output extension differs from the input's, the format
-    follows the output extension and the subtype is kept if that format
-    supports it). It is written to a temporary file in the output folder and
-    renamed when complete, so a failure never leaves a partial file.
+    follows the output extension and the subtype is the input's if that
+    container holds it, else the nearest PCM depth or PCM_16, e.g. for MP3
+    into WAV). It is written to a temporary file ``.tmp-<pid>-*`` in the
+    output folder and renamed when complete, so a failure or an interruption
+    (any exception, including ``KeyboardInterrupt``) never leaves a partial
+    file; leftovers of a killed process are removed by the next call that
+    writes into the same folder. Whole-file processing (``chunk_seconds``
+    ``None``) is refused for files longer than :data:`MAX_CHUNK_SECONDS`.
 
     Args:
         model: anything :func:`load_enhancer` accepts (load it once with
             :func:`load_enhancer` when processing many files).
         input_path: audio file (any format libsndfile reads).
         output_path: destination file; its folder is created.
-        chunk_seconds, context_seconds, fade_seconds: see :func:`enhance`.
+        chunk_seconds, context_seconds, fade_seconds: see :func:`enhance`
+            (at most :data:`MAX_CHUNK_SECONDS` and :data:`MAX_CONTEXT_SECONDS`).
         overwrite: replace an existing output; needed to write over the
             input itself (safe: the input is fully read before the rename).
         progress: optional ``progress(done_frames, total_frames)``.
@@ -634,19 +752,22 @@ def enhance_file(
         raise AudioError(f"{output_path}: output exists; pass --overwrite to replace it")
     if os.path.isdir(output_path):
         raise AudioError(f"{output_path}: output is a directory")
-    fmt, subtype = _output_format(info, input_path, output_path)
+    fmt, subtypes = _output_format(info, input_path, output_path)
     plan = _Plan(rate, enhancer, chunk_seconds, context_seconds, fade_seconds)
+    if plan.whole and total > MAX_CHUNK_SECONDS * rate:
+        raise AudioError(
+            f"{input_path}: {total / rate:.0f} s is too long to process whole (at most "
+            f"{MAX_CHUNK_SECONDS:g} s); process it in chunks (chunk_seconds > 0)"
+        )
     folder = os.path.dirname(os.path.abspath(output_path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.splitext(output_path)[1], dir=folder)
-    os.close(fd)
+    tmp = make_temp(folder, suffix=os.path.splitext(output_path)[1])
     try:
         try:
-            src = sf.SoundFile(input_path)
+            src = sf.SoundFile(sf_path(input_path))
         except Exception as exc:
             raise AudioError(f"{input_path}: not a readable audio file ({_one_line(exc)})") from None
         with src:
-            with sf.SoundFile(tmp, "w", rate, channels, subtype=subtype, format=fmt) as dst:
+            with _open_output(tmp, output_path, rate, channels, fmt, subtypes) as dst:
 
                 def read(start, stop):
                     lo, hi = max(start, 0), min(stop, total)
@@ -677,8 +798,6 @@ def enhance_file(
                 except Exception as exc:
                     raise AudioError(f"{input_path}: enhancement failed ({_one_line(exc)})") from None
         publish(tmp, output_path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
+    finally:
+        remove_temp(tmp)
     return info

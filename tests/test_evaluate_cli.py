@@ -1,13 +1,14 @@
 import csv
 import math
 import os
+import sys
 
 import numpy as np
 import pytest
 import soundfile as sf
 from test_metrics import mix_at_snr, speech_like
 
-from keras_dccrn import build_model
+from keras_dccrn import build_model, evaluation
 from keras_dccrn import metrics as M
 from trainers import evaluate
 
@@ -82,7 +83,7 @@ def test_two_systems_csv_markdown_plots(corpus, tmp_path, capsys):
     assert table_lines[0] == "| system | files | pesq_wb | stoi | si_snr | si_snri |"
     assert [line.split(" | ")[0] for line in table_lines[1:]] == ["| noisy", "| A", "| B"]
     a_si_snr = [float(by["A", k]["si_snr"]) for k in ("spk1/u1", "spk1/u2", "spk2/u3")]
-    mean, half, n = evaluate.confidence_interval(a_si_snr)
+    mean, half, n = evaluation.confidence_interval(a_si_snr)
     assert f"{mean:.3f} ± {half:.3f}" in table_lines[2]
     assert "A: 1 file(s) without a clean reference: spk9/extra" in summary
     assert "B: 1 clean file(s) without a B file: spk2/u3" in summary
@@ -98,12 +99,12 @@ def test_confidence_interval_matches_scipy():
     from scipy import stats
 
     values = [1.0, 2.5, 2.0, 4.0, math.nan, 3.5]
-    mean, half, n = evaluate.confidence_interval(values)
+    mean, half, n = evaluation.confidence_interval(values)
     finite = np.array([v for v in values if not math.isnan(v)])
     low, high = stats.t.interval(0.95, finite.size - 1, loc=finite.mean(), scale=stats.sem(finite))
     assert n == 5 and mean == pytest.approx(finite.mean()) and half == pytest.approx((high - low) / 2)
-    assert evaluate.confidence_interval([2.0])[:2] == (2.0, pytest.approx(math.nan, nan_ok=True))
-    assert evaluate.confidence_interval([])[2] == 0
+    assert evaluation.confidence_interval([2.0])[:2] == (2.0, pytest.approx(math.nan, nan_ok=True))
+    assert evaluation.confidence_interval([])[2] == 0
 
 
 def test_model_run_bad_file_and_parallel_workers(corpus, tmp_path, capsys):
@@ -172,3 +173,138 @@ def test_usage_errors(corpus, tmp_path, capsys):
     assert run("--clean_dir", str(corpus / "clean"), "--output_dir", out, "--noisy_dir", str(corpus / "noisy"),
                "--model", str(tmp_path / "none.keras")) == 2  # fmt: skip
     assert "none.keras: no such model" in capsys.readouterr().err
+
+
+# --- issue 18: honest scoring of length mismatches, bounds, missing extras, non-UTF-8 names, signals ---
+
+
+def _pairs(root, lengths, name="sys"):
+    """clean/ of 1 s speech-like files and a system whose file i has ``lengths[i]`` samples."""
+    rng = np.random.default_rng(1)
+    for i, n in enumerate(lengths):
+        clean = speech_like(1.0, seed=20 + i)
+        (root / "clean").mkdir(parents=True, exist_ok=True)
+        (root / name).mkdir(parents=True, exist_ok=True)
+        sf.write(str(root / "clean" / f"f{i}.wav"), clean, 16000, subtype="FLOAT")
+        est = np.resize(mix_at_snr(clean, rng.standard_normal(clean.size), 10.0), n)
+        sf.write(str(root / name / f"f{i}.wav"), est, 16000, subtype="FLOAT")
+
+
+def test_pairs_of_different_lengths_are_refused_unless_trimmed(tmp_path, capsys):
+    # Audit: a 0.1 s "enhanced" file against a 2.6 s reference was cut and scored 16.75 dB SI-SNR.
+    _pairs(tmp_path, [16000, 1600, 16000 + 400])  # equal, 0.1 s, within the 0.05 s tolerance
+    common = [
+        "--clean_dir",
+        str(tmp_path / "clean"),
+        "--system",
+        f"S={tmp_path / 'sys'}",
+        "--metrics",
+        "si_snr",
+    ]
+    assert run(*common, "--output_dir", str(tmp_path / "r")) == 1
+    err = capsys.readouterr().err
+    refusals = [line for line in err.splitlines() if line.startswith("error: S: lengths differ")]
+    assert len(refusals) == 1 and "f1.wav 0.100 s vs clean 1.000 s" in refusals[0]
+    assert "1 pair(s) refused" in err and "--trim_lengths" in err
+    rows = {r["file"]: r for r in read_csv(tmp_path / "r" / "per_file.csv")}
+    assert rows["f1"]["si_snr"] == "nan" and rows["f1"]["error"].startswith("lengths differ")
+    assert "cut to 16000" in rows["f2"]["notes"] and not rows["f2"]["error"]
+    summary = (tmp_path / "r" / "summary.md").read_text()
+    assert "| S | 2 |" in summary and "Refused pairs" in summary and ": 1;" in summary
+    mean = evaluation.confidence_interval([float(rows[k]["si_snr"]) for k in ("f0", "f2")])[0]
+    assert f"{mean:.3f}" in summary  # the refused pair is not in the mean
+    assert run(*common, "--output_dir", str(tmp_path / "t"), "--trim_lengths") == 0
+    rows = {r["file"]: r for r in read_csv(tmp_path / "t" / "per_file.csv")}
+    assert math.isfinite(float(rows["f1"]["si_snr"])) and "cut to 1600" in rows["f1"]["notes"]
+
+
+@pytest.mark.parametrize(
+    "flag, limit",
+    [
+        ("--chunk_seconds=1e9", "between 0 and 120 seconds"),
+        ("--chunk_seconds=inf", "between 0 and 120 seconds"),
+        ("--workers=100000", "between 1 and 64 processes"),
+        ("--workers=0", "between 1 and 64 processes"),
+        ("--length_tolerance=-1", "between 0 and 10 seconds"),
+        ("--threads=99999", "between 0 and 256 threads"),
+    ],
+)
+def test_absurd_sizes_are_one_line_usage_errors(corpus, tmp_path, flag, limit, capsys):
+    argv = [
+        "--clean_dir",
+        str(corpus / "clean"),
+        "--system",
+        f"A={corpus / 'A'}",
+        "--output_dir",
+        str(tmp_path),
+    ]
+    assert run(*argv, flag) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and limit in err and flag.split("=")[0] in err
+
+
+@pytest.mark.parametrize(
+    "module, metrics", [("pystoi", "stoi"), ("onnxruntime", "dnsmos"), ("matplotlib", "si_snr")]
+)
+def test_missing_eval_extra_is_one_line_naming_the_extra(
+    corpus, tmp_path, monkeypatch, capsys, module, metrics
+):
+    # Audit: after the main install dccrn-evaluate crashed with a 35-line ModuleNotFoundError (pystoi).
+    monkeypatch.setitem(sys.modules, module, None)
+    argv = ["--clean_dir", str(corpus / "clean"), "--system", f"A={corpus / 'A'}", "--metrics", metrics]
+    assert run(*argv, "--output_dir", str(tmp_path / "o")) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "keras-dccrn[eval]" in err and "Traceback" not in err
+    assert not os.path.exists(tmp_path / "o")
+
+
+def test_non_utf8_file_names(tmp_path, capsys):
+    name = os.fsdecode(b"\xe9t\xe9")
+    clean = speech_like(1.0, seed=3)
+    for folder in ("clean", "sys"):
+        (tmp_path / folder).mkdir()
+        sf.write(os.fsencode(tmp_path / folder / f"{name}.wav"), clean, 16000)
+    argv = [
+        "--clean_dir",
+        str(tmp_path / "clean"),
+        "--system",
+        f"S={tmp_path / 'sys'}",
+        "--metrics",
+        "si_snr",
+    ]
+    assert run(*argv, "--output_dir", str(tmp_path / "r")) == 0
+    assert os.fsencode(name) in (tmp_path / "r" / "per_file.csv").read_bytes()
+    assert "| S | 1 |" in capsys.readouterr().out
+
+
+def test_folder_scans_skip_temporary_outputs(tmp_path):
+    (tmp_path / ".tmp-123-abc").mkdir()
+    sf.write(str(tmp_path / ".tmp-123-abc" / "x.wav"), np.zeros(160), 16000)
+    sf.write(str(tmp_path / ".tmp-123-def.wav"), np.zeros(160), 16000)
+    sf.write(str(tmp_path / "y.wav"), np.zeros(160), 16000)
+    assert evaluation.scan(str(tmp_path), {"wav"})[0] == {"y": str(tmp_path / "y.wav")}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_signal_during_scoring_exits_128_plus_signal_with_one_line(corpus, tmp_path, signame):
+    import signal
+    import subprocess
+    import time
+
+    out = tmp_path / "r"
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    args = [sys.executable, "-m", "trainers.evaluate", "--clean_dir", str(corpus / "clean"), "--noisy_dir",
+            str(corpus / "noisy"), "--system", f"A={corpus / 'A'}", "--metrics", "pesq_wb,stoi,dnsmos",
+            "--workers=2", "--output_dir", str(out)]  # fmt: skip
+    proc = subprocess.Popen(args, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 180
+    while not os.path.isdir(out) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.1)  # --output_dir is created right before scoring starts
+    time.sleep(1.0)
+    proc.send_signal(getattr(signal, signame))
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + getattr(signal, signame), err
+    assert err.strip().splitlines()[-1] == f"dccrn-evaluate: stopped by {signame}; no partial output left"
+    assert "Traceback" not in err
+    assert not [n for n in os.listdir(out) if n.startswith(".tmp-") or n == "per_file.csv"]

@@ -13,13 +13,25 @@ mirrored relative to the pattern's first wildcard-free folder). Any sample
 rate and channel count: each channel is resampled to 16 kHz, enhanced
 separately and resampled back; the output keeps the input's rate, channels,
 format and subtype. Long files are streamed in ``--chunk_seconds`` windows
-(bounded memory). Outputs are written to a temporary file and renamed when
-complete; existing files (including the input) are only replaced with
-``--overwrite``.
+(bounded memory; at most 120 s per window). MP3/Opus/Vorbis input written
+as WAV or FLAC gets PCM_16. Outputs are written to a temporary file
+``.tmp-<pid>-*`` and renamed when complete; existing files (including the
+input) are only replaced with ``--overwrite``, or left alone and not
+counted as failures with ``--skip_existing`` (folder reruns).
 
-Exit status: 0 every file enhanced, 1 some files failed (each failure is a
-one-line message naming the file, and a summary lists them), 2 usage error
-(bad flags, unusable or missing model, nothing to process).
+Progress goes to stderr: a bar on a terminal, otherwise (a log file) one
+line every ``--progress_interval`` seconds naming the file and its share
+done.
+
+SIGINT, SIGTERM and SIGHUP remove the output being written and exit with
+128 + the signal number after one line; files already finished stay. After
+a SIGKILL the temporary file is left, hidden, and removed by the next run
+into that folder.
+
+Exit status: 0 every file enhanced (or skipped), 1 some files failed (each
+failure is a one-line message naming the file, and a summary lists them), 2
+usage error (bad flags, unusable or missing model, nothing to process),
+128 + N stopped by signal N.
 """
 
 import glob
@@ -65,20 +77,39 @@ flags.DEFINE_bool(
     "Replace existing outputs (and the input itself if output == input).",
     flag_values=FLAGS,
 )
-flags.DEFINE_float(
-    "chunk_seconds",
-    20.0,
-    "Seconds of audio per processing window (bounded memory); 0 processes each file whole.",
+flags.DEFINE_bool(
+    "skip_existing",
+    False,
+    "Leave existing outputs alone and go on (folder reruns); not with --overwrite.",
     flag_values=FLAGS,
 )
 flags.DEFINE_float(
-    "context_seconds", 2.0, "History fed before each window so chunk borders are seamless.", flag_values=FLAGS
+    "chunk_seconds",
+    20.0,
+    "Seconds of audio per processing window (bounded memory; at most 120); 0 processes each file whole "
+    "(files up to 120 s).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "context_seconds",
+    2.0,
+    "History fed before each window so chunk borders are seamless (at most 30).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default).", flag_values=FLAGS
+    "threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default; at most 256).", flag_values=FLAGS
 )
 flags.DEFINE_bool(
-    "progress", True, "Show a progress bar (only when stderr is a terminal).", flag_values=FLAGS
+    "progress",
+    True,
+    "Show progress on stderr: a bar on a terminal, else a line every --progress_interval seconds.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "progress_interval",
+    30.0,
+    "Seconds between progress lines when stderr is not a terminal (1 to 3600).",
+    flag_values=FLAGS,
 )
 
 
@@ -91,27 +122,62 @@ def parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__):
     return cli_utils.parse_flags(argv, flag_values, prog, doc)
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr, drawn only on a terminal (at most 10 times a second)."""
+# Size-like flags: (lower, upper, unit). The window limits are the library's (keras_dccrn.inference).
+def _limits():
+    from keras_dccrn.inference import MAX_CHUNK_SECONDS, MAX_CONTEXT_SECONDS
 
-    def __init__(self, label, enabled=True, stream=None):
+    return {
+        "chunk_seconds": (0, MAX_CHUNK_SECONDS, "seconds"),
+        "context_seconds": (0, MAX_CONTEXT_SECONDS, "seconds"),
+        "threads": (0, 256, "threads"),
+        "progress_interval": (1, 3600, "seconds"),
+    }
+
+
+class ProgressBar:
+    """Progress of the file being enhanced, on stderr; one object serves a whole run (:meth:`begin` per file).
+
+    On a terminal: a bar redrawn at most 10 times a second. Otherwise (a log, a pipe): one line
+    ``<label>: 42.0% of 1800 s, eta 95 s`` every ``interval`` seconds of the run, whatever file it is
+    in, so a long file or a long folder run shows that it progresses without filling the log.
+    """
+
+    def __init__(self, label="", enabled=True, stream=None, interval=30.0):
         self.stream = stream or sys.stderr
-        self.enabled = enabled and hasattr(self.stream, "isatty") and self.stream.isatty()
-        self.label = label if len(label) <= 40 else "..." + label[-37:]
+        self.enabled = enabled
+        self.tty = hasattr(self.stream, "isatty") and self.stream.isatty()
+        self.interval = float(interval)
+        self.last_line = time.monotonic()  # time of the last non-terminal line (or of the start)
+        self.begin(label)
+
+    def begin(self, label, seconds=None):
+        """Starts a new file; ``seconds`` (its duration) is shown in the non-terminal lines."""
+        label = cli_utils.printable(label)
+        self.label = label if len(label) <= 40 or not self.tty else "..." + label[-37:]
+        self.seconds = seconds
         self.last = 0.0
         self.start = time.monotonic()
+        return self
 
     def __call__(self, done, total):
         if not self.enabled:
             return
         now = time.monotonic()
+        frac = done / total if total else 1.0
+        rate = done / max(now - self.start, 1e-6)
+        eta = (total - done) / rate if rate > 0 else 0.0
+        if not self.tty:
+            if done >= total or now - self.last_line < self.interval:
+                return
+            self.last_line = now
+            length = f" of {self.seconds:.0f} s" if self.seconds else ""
+            self.stream.write(f"{self.label}: {100 * frac:.1f}%{length}, eta {eta:.0f} s\n")
+            self.stream.flush()
+            return
         if done < total and now - self.last < 0.1:
             return
         self.last = now
-        frac = done / total if total else 1.0
         bar = "#" * int(30 * frac)
-        rate = done / max(now - self.start, 1e-6)
-        eta = (total - done) / rate if rate > 0 else 0.0
         self.stream.write(f"\r{self.label} [{bar:<30}] {100 * frac:5.1f}% eta {eta:5.0f}s")
         if done >= total:
             self.stream.write("\n")
@@ -137,6 +203,10 @@ def _is_audio_name(name, extensions):
     return not name.startswith(".tmp-") and os.path.splitext(name)[1].lower().lstrip(".") in extensions
 
 
+def _is_result_dir(name):
+    return not name.startswith(".tmp-")  # temporary output folders (keras_dccrn.audio.make_temp)
+
+
 def plan_jobs(input_spec, output):
     """``[(input_path, output_path)]`` for ``--input``/``--output``; raises :class:`UsageError`."""
     from keras_dccrn.inference import audio_extensions
@@ -144,7 +214,11 @@ def plan_jobs(input_spec, output):
     extensions = set(audio_extensions())
     if _has_magic(input_spec):
         base = _glob_base(input_spec)
-        matches = sorted(p for p in glob.glob(input_spec, recursive=True) if not os.path.isdir(p))
+        matches = sorted(
+            p
+            for p in glob.glob(input_spec, recursive=True)
+            if not os.path.isdir(p) and not any(part.startswith(".tmp-") for part in p.split(os.sep))
+        )
         if not matches:
             raise UsageError(f"{input_spec}: no files match the pattern")
         if os.path.isfile(output):
@@ -159,7 +233,9 @@ def plan_jobs(input_spec, output):
         for root, dirs, files in os.walk(input_spec):
             # Never descend into the output tree when it lies inside the input tree.
             dirs[:] = sorted(
-                d for d in dirs if same_tree or os.path.realpath(os.path.join(root, d)) != out_real
+                d
+                for d in dirs
+                if _is_result_dir(d) and (same_tree or os.path.realpath(os.path.join(root, d)) != out_real)
             )
             for name in sorted(files):
                 if _is_audio_name(name, extensions):
@@ -185,15 +261,19 @@ def main(argv):
         if not FLAGS[name].value:
             print(f"{PROG}: usage error: --{name} is required (see --help)", file=sys.stderr)
             return 2
-    if FLAGS.chunk_seconds < 0 or FLAGS.context_seconds < 0:
-        print(f"{PROG}: usage error: --chunk_seconds and --context_seconds must be >= 0", file=sys.stderr)
+    if FLAGS.overwrite and FLAGS.skip_existing:
+        print(f"{PROG}: usage error: --overwrite and --skip_existing exclude each other", file=sys.stderr)
         return 2
     with quiet_native_stderr():
         from keras_dccrn import inference
         from keras_dccrn.audio import AudioError
-
-        if FLAGS.threads and not inference.configure_threads(FLAGS.threads):
-            print(f"{PROG}: warning: --threads ignored (TensorFlow already initialised)", file=sys.stderr)
+    problem = cli_utils.check_bounds(FLAGS, _limits())
+    if problem:
+        print(f"{PROG}: usage error: {problem}", file=sys.stderr)
+        return 2
+    if FLAGS.threads and not inference.configure_threads(FLAGS.threads):
+        print(f"{PROG}: warning: --threads ignored (TensorFlow already initialised)", file=sys.stderr)
+    with quiet_native_stderr():
         try:
             jobs = plan_jobs(FLAGS.input, FLAGS.output)
             enhancer = inference.load_enhancer(FLAGS.model)
@@ -202,7 +282,7 @@ def main(argv):
         else:
             usage_error = None
     if usage_error is not None:
-        print(f"{PROG}: usage error: {usage_error}", file=sys.stderr)
+        print(cli_utils.printable(f"{PROG}: usage error: {usage_error}"), file=sys.stderr)
         return 2
     return enhance_jobs(enhancer, jobs, AudioError)
 
@@ -210,12 +290,22 @@ def main(argv):
 def enhance_jobs(enhancer, jobs, audio_error):
     """Enhances each ``(input, output)``; prints one line per failure and a summary; returns the status."""
     from keras_dccrn import inference
+    from keras_dccrn.audio import remove_stale_temps
 
+    say = cli_utils.printable
+    for folder in sorted({os.path.dirname(os.path.abspath(dst)) for _, dst in jobs}):
+        remove_stale_temps(folder)  # leftovers of a killed earlier run (also when every file is skipped)
     chunk = FLAGS.chunk_seconds or None
-    failures = []
+    progress = ProgressBar(enabled=FLAGS.progress, interval=FLAGS.progress_interval)
+    failures, skipped = [], 0
     for i, (src, dst) in enumerate(jobs):
+        if FLAGS.skip_existing and os.path.exists(dst):
+            skipped += 1
+            continue
         label = f"[{i + 1}/{len(jobs)}] {src}" if len(jobs) > 1 else src
         try:
+            info = inference.audio_info(src)
+            progress.begin(label, info.frames / info.samplerate if info.samplerate else None)
             inference.enhance_file(
                 enhancer,
                 src,
@@ -223,22 +313,23 @@ def enhance_jobs(enhancer, jobs, audio_error):
                 chunk_seconds=chunk,
                 context_seconds=FLAGS.context_seconds,
                 overwrite=FLAGS.overwrite,
-                progress=ProgressBar(label, FLAGS.progress),
+                progress=progress,
             )
         except audio_error as exc:
             message = str(exc)
         except Exception as exc:  # anything else still gets one line naming the file
             message = f"{src}: {inference._one_line(exc)}"
         else:
-            print(f"{src} -> {dst}")
+            print(say(f"{src} -> {dst}"))
             continue
         failures.append(message)
-        print(f"error: {message}", file=sys.stderr)
+        print(say(f"error: {message}"), file=sys.stderr)
     if len(jobs) > 1 or failures:
-        ok = len(jobs) - len(failures)
-        print(f"enhanced {ok} of {len(jobs)} file(s); {len(failures)} failed", file=sys.stderr)
+        ok = len(jobs) - len(failures) - skipped
+        skip = f"; {skipped} skipped (output exists)" if FLAGS.skip_existing else ""
+        print(f"enhanced {ok} of {len(jobs)} file(s){skip}; {len(failures)} failed", file=sys.stderr)
         for message in failures:
-            print(f"  failed: {message}", file=sys.stderr)
+            print(say(f"  failed: {message}"), file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -249,7 +340,7 @@ def cli(argv):
 
 def run():
     """Console-script entry point ``dccrn-enhance``."""
-    app.run(main, flags_parser=parse_flags)
+    app.run(cli_utils.exit_on_signals(main, PROG), flags_parser=parse_flags)
 
 
 if __name__ == "__main__":

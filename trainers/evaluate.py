@@ -12,7 +12,14 @@ unmatched files are reported. With ``--model`` the noisy folder is first
 enhanced into ``<output_dir>/enhanced/<model_name>/`` and scored as one more
 system; with ``--noisy_dir`` the noisy input itself is scored as the system
 ``noisy`` (and SI-SNR improvements are computed). Audio is scored as 16 kHz
-mono (channels averaged); when a pair differs in length the longer one is cut.
+mono (channels averaged). A pair whose lengths differ by at most
+``--length_tolerance`` seconds is cut to the shorter file; one that differs
+by more is refused (one line, no scores, excluded from the means, counted in
+the summary) unless ``--trim_lengths`` allows cutting it.
+
+Needs the ``[eval]`` extra (``pip install -e '.[eval]'``: pystoi for STOI,
+speechmos + onnxruntime for DNSMOS, matplotlib for the plots); a missing
+package is a one-line usage error naming the extra.
 
 Outputs in ``--output_dir``: ``per_file.csv`` (one row per system and file),
 ``summary.md`` (mean and 95% confidence interval per system and metric, also
@@ -20,11 +27,17 @@ printed), ``distributions.png`` (per-metric box plots per system) and
 ``spectrogram_<file>.png`` (noisy / systems / clean for ``--spectrogram_file``
 or the first paired file).
 
+Outputs are written atomically (temporary ``.tmp-<pid>-*`` file, then
+rename); SIGINT, SIGTERM and SIGHUP remove the one being written and exit
+with 128 + the signal number after one line.
+
 Exit status: 0 every pair scored, 1 some files could not be read or
-enhanced, 2 usage error.
+enhanced or some pairs were refused, 2 usage error, 128 + N stopped by
+signal N.
 """
 
 import csv
+import io
 import math
 import os
 import sys
@@ -37,6 +50,7 @@ from absl import app, flags
 # Batch jobs therefore default to the plain kernels; export TF_ENABLE_ONEDNN_OPTS=1 to override.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from trainers import cli as cli_utils
 from trainers.cli import quiet_native_stderr
 from trainers.enhance import parse_flags
 
@@ -62,17 +76,49 @@ flags.DEFINE_string(
 )
 flags.DEFINE_string("model_name", None, "System name of --model (default: its file name).", flag_values=FLAGS)
 flags.DEFINE_float(
-    "chunk_seconds", 20.0, "Enhancement window for --model (see dccrn-enhance).", flag_values=FLAGS
+    "chunk_seconds",
+    20.0,
+    "Enhancement window for --model (see dccrn-enhance; at most 120, 0: whole files up to 120 s).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "length_tolerance",
+    0.05,
+    "Seconds a system (or noisy) file may differ in length from its clean reference and still be scored "
+    "(cut to the shorter); a larger difference refuses the pair (at most 10).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "trim_lengths",
+    False,
+    "Score pairs of any length difference, cut to the shorter file (noted in per_file.csv).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_string(
     "output_dir", None, "Folder for per_file.csv, summary.md and the plots.", flag_values=FLAGS
 )
 flags.DEFINE_list("metrics", METRIC_CHOICES, f"Metrics, any of {METRIC_CHOICES}.", flag_values=FLAGS)
-flags.DEFINE_integer("workers", 1, "Parallel scoring processes.", flag_values=FLAGS)
+flags.DEFINE_integer("workers", 1, "Parallel scoring processes (1 to 64).", flag_values=FLAGS)
 flags.DEFINE_string(
     "spectrogram_file", None, "Relative path (as in --clean_dir) of the file to plot.", flag_values=FLAGS
 )
-flags.DEFINE_integer("threads", 0, "TensorFlow intra-op threads for --model (0: default).", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "threads", 0, "TensorFlow intra-op threads for --model (0: default; at most 256).", flag_values=FLAGS
+)
+
+# Python modules of the [eval] extra each metric group needs (matplotlib: the plots, always written).
+METRIC_MODULES = {"stoi": ["pystoi"], "estoi": ["pystoi"], "dnsmos": ["speechmos", "onnxruntime"]}
+
+
+def _limits():
+    from keras_dccrn.inference import MAX_CHUNK_SECONDS
+
+    return {
+        "chunk_seconds": (0, MAX_CHUNK_SECONDS, "seconds"),
+        "length_tolerance": (0, 10, "seconds"),
+        "workers": (1, 64, "processes"),
+        "threads": (0, 256, "threads"),
+    }
 
 
 class UsageError(Exception):
@@ -101,6 +147,14 @@ def summary_markdown(rows, systems, columns):
     return "\n".join(lines)
 
 
+def _save_figure(fig, path):
+    """``fig.savefig`` into a temporary file next to ``path``, renamed when complete."""
+    from keras_dccrn.audio import atomic_output
+
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=100, format=os.path.splitext(path)[1].lstrip(".") or "png")
+
+
 def plot_distributions(rows, systems, columns, path):
     import matplotlib
 
@@ -119,7 +173,7 @@ def plot_distributions(rows, systems, columns, path):
     for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    _save_figure(fig, path)
     plt.close(fig)
 
 
@@ -155,7 +209,7 @@ def plot_spectrograms(named_paths, path, title):
     axes[-1, 0].set_xlabel("seconds")
     axes[0, 0].set_title(title)
     fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB")
-    fig.savefig(path, dpi=100)
+    _save_figure(fig, path)
     plt.close(fig)
 
 
@@ -175,6 +229,8 @@ def _enhance_noisy(noisy_files, clean_files, out_dir):
     """Runs --model over the paired noisy files into ``out_dir``; returns the failure messages."""
     from trainers.enhance import ProgressBar
 
+    progress = ProgressBar()
+
     with quiet_native_stderr():
         from keras_dccrn import inference
 
@@ -193,11 +249,11 @@ def _enhance_noisy(noisy_files, clean_files, out_dir):
                 dst,
                 chunk_seconds=FLAGS.chunk_seconds or None,
                 overwrite=True,
-                progress=ProgressBar(f"[{i + 1}/{len(keys)}] {src}"),
+                progress=progress.begin(f"[{i + 1}/{len(keys)}] {src}"),
             )
         except Exception as exc:
             failures.append(str(exc))
-            print(f"error: {exc}", file=sys.stderr)
+            print(cli_utils.printable(f"error: {exc}"), file=sys.stderr)
     return failures
 
 
@@ -206,7 +262,7 @@ def main(argv):
     try:
         return _main(argv)
     except UsageError as exc:
-        print(f"{PROG}: usage error: {exc}", file=sys.stderr)
+        print(cli_utils.printable(f"{PROG}: usage error: {exc}"), file=sys.stderr)
         return 2
 
 
@@ -223,8 +279,16 @@ def _main(argv):
     bad = [m for m in FLAGS.metrics if m not in METRIC_CHOICES]
     if bad or not FLAGS.metrics:
         raise UsageError(f"--metrics {FLAGS.metrics}: choose from {METRIC_CHOICES}")
-    if FLAGS.workers < 1:
-        raise UsageError(f"--workers must be >= 1; received {FLAGS.workers}")
+    problem = cli_utils.check_bounds(FLAGS, _limits())
+    if problem:
+        raise UsageError(problem)
+    from keras_dccrn import extras
+
+    needed = ["matplotlib"] + sorted({m for group in FLAGS.metrics for m in METRIC_MODULES.get(group, [])})
+    try:
+        extras.require(needed, f"{PROG} --metrics={','.join(FLAGS.metrics)} (with its plots)")
+    except extras.MissingExtraError as exc:
+        raise UsageError(str(exc)) from None
     if FLAGS.noisy_dir and not os.path.isdir(FLAGS.noisy_dir):
         raise UsageError(f"{FLAGS.noisy_dir}: --noisy_dir does not exist")
     if FLAGS.model and not FLAGS.noisy_dir:
@@ -247,6 +311,8 @@ def _main(argv):
     with quiet_native_stderr():
         from keras_dccrn import inference
         from keras_dccrn import metrics as M
+    from keras_dccrn.audio import write_text
+
     extensions = set(inference.audio_extensions())
     groups = [m for m in METRIC_CHOICES if m in FLAGS.metrics]
     columns = M.metric_columns(groups)
@@ -279,30 +345,39 @@ def _main(argv):
         if missing:
             report.append(f"{name}: {len(missing)} clean file(s) without a {name} file: " + _few(missing))
     for line in report:
-        print(f"warning: {line}", file=sys.stderr)
+        print(cli_utils.printable(f"warning: {line}"), file=sys.stderr)
 
+    options = dict(length_tolerance=FLAGS.length_tolerance, trim=FLAGS.trim_lengths)
     tasks = []
     for key in sorted(clean_files):
         mine = [(name, per_system[name][key]) for name, _ in systems if key in per_system[name]]
         if mine:
-            tasks.append((key, clean_files[key], noisy_files.get(key), mine, groups))
+            tasks.append((key, clean_files[key], noisy_files.get(key), mine, groups, options))
     if not tasks:
         raise UsageError("no system file matches a clean reference (files pair by relative path)")
     spectrogram_key = _spectrogram_key(FLAGS.spectrogram_file, tasks)
     rows = [row for result in evaluation.run_tasks(tasks, FLAGS.workers) for row in result]
     order = {name: i for i, name in enumerate(names)}
     rows.sort(key=lambda r: (order[r["system"]], r["file"]))
+    refused = [r for r in rows if r["error"].startswith(evaluation.LENGTH_MISMATCH)]
     for row in rows:
         if row["error"]:
             failures.append(f"{row['system']}: {row['error']}")
-            print(f"error: {row['system']}: {row['error']}", file=sys.stderr)
+            print(cli_utils.printable(f"error: {row['system']}: {row['error']}"), file=sys.stderr)
+    if refused:
+        print(
+            f"{len(refused)} pair(s) refused: lengths differ by more than --length_tolerance="
+            f"{FLAGS.length_tolerance:g} s (pass --trim_lengths to score them cut to the shorter file)",
+            file=sys.stderr,
+        )
 
     csv_path = os.path.join(FLAGS.output_dir, "per_file.csv")
-    with open(csv_path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=["system", "file", *columns, "notes", "error"])
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=["system", "file", *columns, "notes", "error"])
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    write_text(csv_path, buffer.getvalue())
     table = summary_markdown(rows, names, columns)
     notes = sum(1 for r in rows if r["notes"])
     text = "\n".join(
@@ -320,12 +395,20 @@ def _main(argv):
             if notes
             else []
         )
+        + (
+            [
+                f"Refused pairs (lengths differ by more than {FLAGS.length_tolerance:g} s; not scored, not "
+                f"in the means): {len(refused)}; see the failures below.",
+                "",
+            ]
+            if refused
+            else []
+        )
         + (["## Unmatched files", ""] + [f"- {line}" for line in report] + [""] if report else [])
         + (["## Failures", ""] + [f"- {line}" for line in failures] + [""] if failures else [])
     )
-    with open(os.path.join(FLAGS.output_dir, "summary.md"), "w") as f:
-        f.write(text)
-    print(table)
+    write_text(os.path.join(FLAGS.output_dir, "summary.md"), text)
+    print(cli_utils.printable(table))
 
     plot_distributions(rows, names, columns, os.path.join(FLAGS.output_dir, "distributions.png"))
     key = spectrogram_key
@@ -334,12 +417,17 @@ def _main(argv):
     named.append(("clean", task[1]))
     try:
         plot_spectrograms(
-            named, os.path.join(FLAGS.output_dir, f"spectrogram_{key.replace('/', '_')}.png"), title=key
+            named,
+            os.path.join(FLAGS.output_dir, f"spectrogram_{key.replace('/', '_')}.png"),
+            title=cli_utils.printable(key),
         )
     except Exception as exc:
-        failures.append(f"spectrogram of {key}: {exc}")
-        print(f"error: spectrogram of {key}: {exc}", file=sys.stderr)
-    print(f"wrote {csv_path}, summary.md and plots to {FLAGS.output_dir}", file=sys.stderr)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        failures.append(f"spectrogram of {key}: {first}")
+        print(cli_utils.printable(f"error: spectrogram of {key}: {first}"), file=sys.stderr)
+    print(
+        cli_utils.printable(f"wrote {csv_path}, summary.md and plots to {FLAGS.output_dir}"), file=sys.stderr
+    )
     return 1 if failures else 0
 
 
@@ -367,7 +455,7 @@ def cli(argv):
 
 def run():
     """Console-script entry point ``dccrn-evaluate``."""
-    app.run(main, flags_parser=_parse)
+    app.run(cli_utils.exit_on_signals(main, PROG), flags_parser=_parse)
 
 
 if __name__ == "__main__":

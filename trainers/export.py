@@ -9,6 +9,14 @@ Examples::
 Writes ``<output_dir>/<name>/<version>/`` (SavedModel) and, with ``--tflite``,
 ``<output_dir>/<name>/<name>_<mode>_<quantization>.tflite`` beside it
 (streaming files only for causal models; full int8 only for streaming).
+``--tflite`` needs the ``[tflite]`` extra (``pip install -e '.[tflite]'``).
+
+Every folder and file is written under a temporary name (``.tmp-<pid>-*``) and renamed when
+complete. SIGINT, SIGTERM and SIGHUP remove the one being written and exit with 128 + the signal
+number after one line (outputs already finished stay); the leftovers of a SIGKILL are removed by the
+next export into the same folder.
+
+Exit status: 0 exported, 1 error (one line), 2 usage error, 128 + N stopped by signal N.
 """
 
 import glob
@@ -34,11 +42,21 @@ flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.", flag_value
 flags.DEFINE_list(
     "quantizations", ["float32", "dynamic_int8", "float16"], "TFLite quantizations.", flag_values=FLAGS
 )
-flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "chunk_samples", 64000, "Offline TFLite chunk length (samples, 1600 to 1920000).", flag_values=FLAGS
+)
 flags.DEFINE_string(
     "calibration_dir", None, "Audio files (searched recursively) calibrating full int8.", flag_values=FLAGS
 )
-flags.DEFINE_integer("calibration_files", 20, "At most this many calibration files.", flag_values=FLAGS)
+flags.DEFINE_integer(
+    "calibration_files", 20, "At most this many calibration files (1 to 1000).", flag_values=FLAGS
+)
+
+LIMITS = {
+    "version": (1, 2**31 - 1, ""),
+    "chunk_samples": (1600, 120 * 16000, "samples (0.1 to 120 s)"),
+    "calibration_files": (1, 1000, "files"),
+}
 
 
 def _fail(message):
@@ -47,22 +65,16 @@ def _fail(message):
 
 
 def _load_model():
-    import keras
-
-    import keras_dccrn.models  # noqa: F401  (registers the custom classes)
+    from keras_dccrn.inference import ModelLoadError, load_keras_model
     from keras_dccrn.models import build_model
 
     if bool(FLAGS.model) == bool(FLAGS.preset):
         raise ValueError("give exactly one of --model or --preset")
     if FLAGS.model:
-        if not os.path.isfile(FLAGS.model):
-            raise ValueError(f"{FLAGS.model}: no such model file")
         try:
-            model = keras.saving.load_model(FLAGS.model, compile=False)
-        except Exception as exc:
-            raise ValueError(
-                f"{FLAGS.model}: cannot load Keras model ({str(exc).splitlines()[0][:200]})"
-            ) from None
+            model = load_keras_model(FLAGS.model)
+        except ModelLoadError as exc:
+            raise ValueError(str(exc)) from None
         name = FLAGS.name or os.path.splitext(os.path.basename(FLAGS.model))[0]
         return model, name
     model = build_model(FLAGS.preset)
@@ -100,9 +112,20 @@ def _calibration():
 
 def main(argv):
     del argv
+    problem = cli.check_bounds(FLAGS, LIMITS)
+    if problem:
+        print(f"dccrn-export: usage error: {problem}", file=sys.stderr)
+        return 2
+    from keras_dccrn import extras
     from keras_dccrn.audio import AudioError
     from keras_dccrn.export import export_saved_model
 
+    try:
+        if FLAGS.tflite:
+            extras.require(["ai_edge_litert"], "dccrn-export --tflite")
+    except extras.MissingExtraError as exc:
+        print(f"dccrn-export: usage error: {exc}", file=sys.stderr)
+        return 2
     try:
         model, name = _load_model()
         base = os.path.join(FLAGS.output_dir, name)
@@ -158,7 +181,10 @@ def export_tflite_files(model, base, name, modes, quantizations, chunk_samples, 
 
 
 def run():
-    app.run(main, flags_parser=cli.flags_parser(FLAGS, "dccrn-export", __doc__))
+    app.run(
+        cli.exit_on_signals(main, "dccrn-export"),
+        flags_parser=cli.flags_parser(FLAGS, "dccrn-export", __doc__),
+    )
 
 
 if __name__ == "__main__":

@@ -98,7 +98,14 @@ def predict_rest(audio, host, port, model_name, signature, version=None, timeout
 
 
 def predict_grpc(audio, host, port, model_name, signature, version=None, timeout=60.0, max_message_mb=256):
-    """``PredictionService/Predict`` over gRPC; returns the enhanced 1-D signal."""
+    """``PredictionService/Predict`` over gRPC; returns the enhanced 1-D signal.
+
+    Raises:
+        keras_dccrn.extras.MissingExtraError: the ``[serving]`` extra is not installed.
+    """
+    from keras_dccrn import extras
+
+    extras.require(["grpc", "tensorflow_serving"], "--protocol=grpc")
     import grpc
     import tensorflow as tf
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
@@ -135,6 +142,14 @@ def main(argv):
     if not FLAGS.input or not FLAGS.output:
         print("dccrn-serve-client: --input and --output are required", file=sys.stderr)
         return 1
+    from keras_dccrn import extras
+
+    try:
+        if FLAGS.protocol == "grpc":
+            extras.require(["grpc", "tensorflow_serving"], "dccrn-serve-client --protocol=grpc")
+    except extras.MissingExtraError as exc:
+        print(f"dccrn-serve-client: {exc}", file=sys.stderr)
+        return 2
     try:
         audio, _ = read_audio(FLAGS.input, sample_rate=SAMPLE_RATE)
         common = dict(
