@@ -14,6 +14,7 @@ Takes a few minutes on a 2-core CPU.
 Exit status: 0 every case passed, 1 some failed.
 """
 
+import json
 import os
 import shutil
 import signal
@@ -398,6 +399,39 @@ class Audit:
         self.record("dccrn-evaluate", "SIGTERM while scoring", "exit 143, one line, no partial per_file.csv",
                     result, result.code == 143 and "Traceback" not in result.err and "per_file.csv" not in left)  # fmt: skip
 
+    def training(self):
+        """dccrn-train: absurd sizes, an interruption and a time-sliced (paused and resumed) run."""
+        data = []
+        for split in ("train", "valid"):
+            speech = os.path.dirname(self.noise(f"trainsrc/speech/{split}/s.wav", seconds=1.5))
+            noise = os.path.dirname(self.noise(f"trainsrc/noise/{split}/n.wav", seconds=1.5))
+            data += [f"--{split}_speech={speech}", f"--{split}_noise={noise}"]
+        smoke = [os.path.join("--flagfile=flags", "smoke.cfg"), *data]
+        for flag, limit in (("--segment_seconds=100000", "between 0.1 and 60 seconds"),
+                            ("--batch_size=100000000", "between 1 and 1024")):  # fmt: skip
+            result = run("train", *smoke, f"--run_dir={self.dir('train_bad')}", flag)
+            self.record("dccrn-train", f"`{flag}`", f"exit 2, one line naming the limit ({limit})",
+                        result, result.code == 2 and result.one_line() and limit in result.err)  # fmt: skip
+        run_dir = self.dir("train_sig")
+        args = [*smoke, f"--run_dir={run_dir}", "--steps_per_epoch=100000", "--checkpoint_every=100000"]
+        result, _ = run_and_signal("train", args, lambda: os.path.isdir(os.path.join(run_dir, "logs", "train")),
+                                   signal.SIGTERM)  # fmt: skip
+        ok = (
+            result.code == 143
+            and "Traceback" not in result.err
+            and not os.path.exists(os.path.join(run_dir, "model.keras"))
+        )
+        self.record("dccrn-train", "SIGTERM while training", "exit 143, checkpoint saved, no model.keras",
+                    result, ok)  # fmt: skip
+        run_dir = self.dir("train_sliced")
+        codes = [run("train", *smoke, f"--run_dir={run_dir}", "--run_steps=2").code for _ in range(3)]
+        progress = os.path.join(run_dir, "progress.jsonl")
+        steps = [json.loads(line)["step"] for line in open(progress)] if os.path.exists(progress) else []
+        ok = codes == [75, 75, 0] and steps == [3, 6] and os.path.exists(os.path.join(run_dir, "model.keras"))
+        self.record("dccrn-train", "time-sliced run resumed mid-epoch (--run_steps=2, 3 x 2 steps)",
+                    "exits 75, 75, 0; epochs end at steps 3 and 6 (the interrupted epoch is finished, not rerun)",
+                    f"exits {codes}; epoch ends at steps {steps}", ok)  # fmt: skip
+
     def readme(self):
         result = run("enhance", "--input=examples/noisy.wav", f"--output={self.path('main', 'enhanced.wav')}")
         self.record(
@@ -421,7 +455,8 @@ def page(rows, seconds):
         "would after a fresh install, on small generated inputs (an untrained tiny model except for the README's",
         f"main command). {passed} of {len(rows)} cases pass; the run took {seconds / 60:.1f} minutes. The signal",
         "cases are also tests (`python -m pytest -q -m slow tests/test_enhance_cli.py tests/test_evaluate_cli.py",
-        "tests/test_mix_cli.py tests/test_export_cli.py`), the others are in the default suite.",
+        "tests/test_mix_cli.py tests/test_export_cli.py`), the training cases are in tests/test_train_cli.py,",
+        "the others are in the default suite.",
         "",
         "| area | case | expected | observed | outcome |",
         "|---|---|---|---|---|",
@@ -443,7 +478,8 @@ def main(argv):
     try:
         audit = Audit(work)
         for step in (audit.bad_audio, audit.odd_audio, audit.names, audit.folders, audit.progress, audit.models,
-                     audit.bounds, audit.lengths, audit.extras, audit.chatter, audit.signals, audit.readme):  # fmt: skip
+                     audit.bounds, audit.lengths, audit.extras, audit.chatter, audit.signals, audit.training,
+                     audit.readme):  # fmt: skip
             try:
                 step()
             except Exception as exc:  # the audit itself broke: one failed row, the other steps still run

@@ -268,6 +268,12 @@ def test_teacher_cache_app_then_distill_from_the_cache(corpus, tmp_path):
     )
     assert other.returncode == 2 and "written for other data settings (seed" in other.stderr
     assert "Traceback" not in other.stderr
+    # A pool that cannot fit on the disk is refused before anything is written.
+    huge = run_app(
+        "trainers.teacher_cache",
+        [*args, f"--teacher={teacher_path}", f"--cache_dir={tmp_path / 'huge'}", "--cache_examples=10000000"],
+    )
+    assert huge.returncode == 2 and "GB are free" in huge.stderr and not (tmp_path / "huge").exists()
 
 
 def test_distill_requires_teacher_unless_no_kd(corpus, tmp_path):
@@ -276,3 +282,27 @@ def test_distill_requires_teacher_unless_no_kd(corpus, tmp_path):
         [f"--flagfile={SMOKE_DISTILL}", *data_flags(corpus), f"--run_dir={tmp_path}"],
     )
     assert result.returncode == 2 and "--teacher (or --teacher_cache) is required" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        (["--segment_seconds=100000"], "--segment_seconds=100000: must be between 0.1 and 60 seconds"),
+        (["--batch_size=100000000"], "--batch_size=100000000: must be between 1 and 1024"),
+        (["--segment_seconds=nan"], "--segment_seconds=nan: must be between"),
+        (["--valid_examples=10000000"], "--valid_examples=10000000: must be between 1 and 10000"),
+        (["--audio_examples=1000"], "--audio_examples=1000: must be between 0 and 16"),
+        (["--batch_size=1000", "--segment_seconds=60"], "s of audio per batch: must be at most 128 s"),
+    ],
+)
+def test_absurd_sizes_are_refused_before_any_allocation(corpus, tmp_path, extra, message):
+    from trainers import common, train  # noqa: F401  (defines the training flags)
+
+    common.FLAGS.unparse_flags()
+    common.FLAGS(["dccrn-train", f"--flagfile={SMOKE}", *data_flags(corpus), f"--run_dir={tmp_path}", *extra])
+    try:
+        with pytest.raises(common.UsageError) as caught:
+            common.validate_common_flags()
+        assert message in str(caught.value) and "\n" not in str(caught.value)
+    finally:
+        common.FLAGS.unparse_flags()

@@ -156,6 +156,21 @@ class UsageError(Exception):
     """A flag problem reported to the user as one line (exit code 2)."""
 
 
+# Size-like flags and their limits (memory and disk grow with them): {name: (lower, upper, unit)}.
+TRAINING_LIMITS = {
+    "segment_seconds": (0.1, 60.0, "seconds"),
+    "batch_size": (1, 1024, ""),
+    "valid_examples": (1, 10_000, ""),
+    "audio_examples": (0, 16, ""),
+    "steps_per_epoch": (1, 10_000_000, ""),
+    "epochs": (1, 1_000_000, ""),
+    "checkpoint_every": (1, 10_000_000, ""),
+    "threads": (0, 256, ""),
+}
+# Audio per training batch: the synthesis, the STFTs and the activations grow with it.
+MAX_BATCH_AUDIO_SECONDS = 128
+
+
 def validate_common_flags():
     """Checks the common flags; raises :class:`UsageError` with a clear message."""
     if not FLAGS.run_dir:
@@ -167,6 +182,16 @@ def validate_common_flags():
         for spec in FLAGS[name].value or []:
             if not _exists(spec):
                 raise UsageError(f"--{name}={spec}: no such file, folder or matching glob.")
+    from trainers import cli
+
+    problem = cli.check_bounds(FLAGS, TRAINING_LIMITS)
+    if problem:
+        raise UsageError(problem)
+    if FLAGS.batch_size * FLAGS.segment_seconds > MAX_BATCH_AUDIO_SECONDS:
+        raise UsageError(
+            f"--batch_size x --segment_seconds = {FLAGS.batch_size * FLAGS.segment_seconds:g} s of audio per "
+            f"batch: must be at most {MAX_BATCH_AUDIO_SECONDS} s (memory grows with it)."
+        )
     positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
     for name in ("run_steps", "snapshot_every"):
         if FLAGS[name].value < 0:
@@ -295,33 +320,22 @@ def make_datasets(strategy, start_example=0, knowledge_dir=None):
         input_pipeline_id=worker_index,
         num_replicas_in_sync=strategy.num_replicas_in_sync,
     )
+    sources = (FLAGS.train_speech, FLAGS.train_noise, FLAGS.train_rir)
+    settings = dict(
+        config=config,
+        batch_size=FLAGS.batch_size,
+        seed=FLAGS.seed,
+        cache=FLAGS.cache,
+        start_example=start_example,
+        exclude=FLAGS.exclude or (),
+    )
     if knowledge_dir:
         from keras_dccrn.distillation.knowledge import knowledge_dataset
 
-        train = knowledge_dataset(
-            knowledge_dir,
-            FLAGS.train_speech,
-            FLAGS.train_noise,
-            FLAGS.train_rir,
-            config=config,
-            batch_size=FLAGS.batch_size,
-            seed=FLAGS.seed,
-            cache=FLAGS.cache,
-            start_example=start_example,
-            exclude=FLAGS.exclude or (),
-        )
+        train = knowledge_dataset(knowledge_dir, *sources, **settings)
     else:
         train = data.training_dataset(
-            FLAGS.train_speech,
-            FLAGS.train_noise,
-            FLAGS.train_rir,
-            config=config,
-            batch_size=FLAGS.batch_size,
-            seed=FLAGS.seed,
-            cache=FLAGS.cache,
-            input_context=context if num_workers > 1 else None,
-            start_example=start_example,
-            exclude=FLAGS.exclude or (),
+            *sources, input_context=context if num_workers > 1 else None, **settings
         )
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF

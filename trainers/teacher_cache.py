@@ -14,6 +14,7 @@ continues an unfinished cache. Exit status: 0 done, 1 the cache folder holds som
 """
 
 import os
+import shutil
 import sys
 import time
 
@@ -55,6 +56,19 @@ def main(argv):
     if not 0 < FLAGS.cache_batch_size <= 256:
         print(
             f"{PROG}: --cache_batch_size must be in [1, 256]; received {FLAGS.cache_batch_size}",
+            file=sys.stderr,
+        )
+        return 2
+    samples = int(round(FLAGS.segment_seconds * 16000))
+    needed = FLAGS.cache_examples * samples * 2  # float16 waveforms; the energies add about 1%
+    folder = os.path.abspath(FLAGS.cache_dir)
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    free = shutil.disk_usage(folder).free
+    if needed > free and not os.path.exists(os.path.join(FLAGS.cache_dir, "knowledge.json")):
+        print(
+            f"{PROG}: --cache_examples={FLAGS.cache_examples} needs about {needed / 1e9:.1f} GB in "
+            f"{FLAGS.cache_dir}; {free / 1e9:.1f} GB are free",
             file=sys.stderr,
         )
         return 2

@@ -263,6 +263,8 @@ def knowledge_dataset(
     Raises:
         KnowledgeError: the cache is missing, unfinished or was written for other settings.
     """
+    if int(batch_size) != batch_size or batch_size <= 0:
+        raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
     config = config or MixtureConfig()
     meta = read_meta(cache_dir)
     _check_fingerprint(cache_dir, meta, fingerprint(speech, noise, rir, config, seed, exclude))
