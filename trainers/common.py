@@ -491,6 +491,8 @@ def make_callbacks(
             mode=mode,
             save_best_only=True,
             save_weights_only=True,
+            # A resumed process keeps the best value of the earlier ones (else its first epoch always wins).
+            initial_value_threshold=_best_so_far(run_dir, monitor, mode),
         ),
         keras.callbacks.TensorBoard(log_dir=log_dir, update_freq="epoch", write_graph=False, profile_batch=0),
         AudioLogger(),
@@ -509,6 +511,16 @@ def make_callbacks(
             keras.callbacks.EarlyStopping(monitor=monitor, mode=mode, patience=FLAGS.early_stop_patience)
         )
     return callbacks
+
+
+def _best_so_far(run_dir, monitor, mode):
+    """The best ``monitor`` value in the run's progress log (None before the first epoch)."""
+    from keras_dccrn.training.progress import read_progress
+
+    values = [e[monitor] for e in read_progress(run_dir) if monitor in e]
+    if not values:
+        return None
+    return min(values) if mode == "min" else max(values)
 
 
 def _logs_with_batch_axis(model):
@@ -618,9 +630,20 @@ def fit(
     received = []
 
     def on_signal(signum, frame):
+        # The first signal is acted on at the end of the current step (raising inside TensorFlow's
+        # tracing or a step would surface as another exception); a second one stops at once.
         received.append(signum)
-        raise KeyboardInterrupt
+        if len(received) > 1:
+            raise KeyboardInterrupt
 
+    import keras
+
+    class StopOnSignal(keras.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            if received:
+                raise KeyboardInterrupt
+
+    callbacks.insert(1, StopOnSignal())  # right after the Checkpointer has counted the step
     for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, on_signal)
     start = time.time()
