@@ -905,7 +905,8 @@ def _batch(ds, batch_size, fixed_length, drop_remainder):
     return ds.batch(batch_size, drop_remainder=drop_remainder)
 
 
-def _check_batch(batch_size):
+def check_batch(batch_size):
+    """Raises ``ValueError`` naming ``batch_size`` unless it is a positive integer."""
     if int(batch_size) != batch_size or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
 
@@ -961,7 +962,7 @@ def training_dataset(
     Raises:
         ValueError: bad arguments, or an input has no usable file.
     """
-    _check_batch(batch_size)
+    check_batch(batch_size)
     config = config or MixtureConfig()
     indices, options = example_indices(start_example, input_context)
     synth = MixtureSynthesizer(
@@ -1030,7 +1031,7 @@ def validation_dataset(
     Returns:
         ``tf.data.Dataset`` of float32 ``([batch, samples], [batch, samples])``.
     """
-    _check_batch(batch_size)
+    check_batch(batch_size)
     if int(num_examples) != num_examples or num_examples <= 0:
         raise ValueError(f"`num_examples` must be a positive integer; received {num_examples!r}.")
     config = config or MixtureConfig()

@@ -37,7 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keras_dccrn.audio import write_text
-from keras_dccrn.data import MixtureConfig, MixtureSynthesizer, example_indices
+from keras_dccrn.data import MixtureConfig, MixtureSynthesizer, check_batch, example_indices
 from keras_dccrn.losses import ATKLLoss
 
 META_FILE = "knowledge.json"
@@ -158,8 +158,7 @@ def write_knowledge(
         )
     if int(num_examples) != num_examples or num_examples <= 0:
         raise ValueError(f"`num_examples` must be a positive integer; received {num_examples!r}.")
-    if int(batch_size) != batch_size or batch_size <= 0:
-        raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
+    check_batch(batch_size)
     frame = [getattr(teacher, "frame_length", None), getattr(teacher, "frame_step", None)]
     if not all(isinstance(v, int) for v in frame):
         raise ValueError("The teacher must have integer `frame_length` and `frame_step` attributes.")
@@ -263,8 +262,7 @@ def knowledge_dataset(
     Raises:
         KnowledgeError: the cache is missing, unfinished or was written for other settings.
     """
-    if int(batch_size) != batch_size or batch_size <= 0:
-        raise ValueError(f"`batch_size` must be a positive integer; received {batch_size!r}.")
+    check_batch(batch_size)
     config = config or MixtureConfig()
     meta = read_meta(cache_dir)
     _check_fingerprint(cache_dir, meta, fingerprint(speech, noise, rir, config, seed, exclude))
