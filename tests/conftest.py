@@ -96,3 +96,13 @@ def tiny_runs(tmp_path_factory):
     )  # fmt: skip
     assert rc == 0
     return dict(root=root, dev=dev, scores=scores, runs={name: root / name for name in jobs})
+
+
+@pytest.fixture
+def fresh_skipped():
+    """An empty skipped-file registry of ``keras_dccrn.data`` before and after the test."""
+    from keras_dccrn import data
+
+    data.reset_skipped_files()
+    yield
+    data.reset_skipped_files()
