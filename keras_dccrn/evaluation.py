@@ -16,20 +16,28 @@ DEFAULT_LENGTH_TOLERANCE = 0.05  # seconds
 LENGTH_MISMATCH = "lengths differ"  # start of the error of a refused pair
 
 
-def scan(folder, extensions):
-    """``{key: path}`` of the audio files under ``folder``; key = relative path without extension."""
+def scan(folder, extensions=None):
+    """``({key: path}, duplicates)`` of the audio files under ``folder``; key = relative path without extension.
+
+    Files are found by :func:`keras_dccrn.data.files.audio_files` (temporary outputs skipped, linked
+    folders not entered); ``a.wav`` and ``a.flac`` share a key, the second one is a duplicate.
+
+    Args:
+        folder: directory to scan.
+        extensions: extensions (lower case, no dot) that count as audio; default
+            :data:`keras_dccrn.data.files.AUDIO_EXTENSIONS`.
+    """
+    from keras_dccrn.data.files import AUDIO_EXTENSIONS, audio_files
+
     found, duplicates = {}, []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith(".tmp-"))  # temporary output folders
-        for name in sorted(files):
-            if name.startswith(".tmp-") or os.path.splitext(name)[1].lower().lstrip(".") not in extensions:
-                continue
-            path = os.path.join(root, name)
-            key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
-            if key in found:
-                duplicates.append(path)
-            else:
-                found[key] = path
+    for path in audio_files(
+        folder, AUDIO_EXTENSIONS if extensions is None else extensions, follow_links=False
+    ):
+        key = os.path.splitext(os.path.relpath(path, folder))[0].replace(os.sep, "/")
+        if key in found:
+            duplicates.append(path)
+        else:
+            found[key] = path
     return found, duplicates
 
 
