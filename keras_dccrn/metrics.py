@@ -1,8 +1,7 @@
 """Speech quality and intelligibility metrics on NumPy arrays (evaluation only, no TensorFlow).
 
-Intrusive metrics take ``(clean, enhanced)`` in that order, like ``pesq`` and
-``pystoi`` (note: :func:`keras_dccrn.losses.si_snr` takes ``(estimate,
-reference)``):
+Intrusive metrics take ``(clean, enhanced)`` in that order, like ``pesq``,
+``pystoi``, Keras' ``(y_true, y_pred)`` and :func:`keras_dccrn.losses.si_snr`:
 
 * PESQ (ITU-T P.862.2 wideband at 16 kHz, P.862 narrowband on 8 kHz
   resampled audio) via the ``pesq`` package;
@@ -133,10 +132,18 @@ def estoi(clean, enhanced, sample_rate=16000):
 
 
 def si_snr(clean, enhanced, epsilon=EPSILON):
-    """Scale-invariant SNR of ``enhanced`` against ``clean`` in dB (float64, zero-mean signals).
+    """Scale-invariant SNR of ``enhanced`` against ``clean`` in dB, the float64 NumPy reference.
 
-    ``epsilon`` keeps the value finite: identical signals give about
-    ``10 log10(energy / epsilon)`` (very high, not infinite).
+    The formula of the training loss :func:`keras_dccrn.losses.si_snr` (same argument order:
+    reference first), on zero-mean signals::
+
+        target = <enhanced, clean> / (<clean, clean> + epsilon) * clean
+        noise = enhanced - target
+        SI-SNR = 10 log10(|target|^2 / (|noise|^2 + epsilon) + epsilon)
+
+    ``epsilon`` keeps the value finite: identical signals give about ``10 log10(energy / epsilon)``,
+    an all-zero ``enhanced`` ``10 log10(epsilon)`` = -80 dB. A silent ``clean`` reference or
+    non-finite samples give NaN with a :class:`MetricWarning` (nothing to score against).
     """
     clean, enhanced = _pair(clean, enhanced)
     if not _finite(clean, enhanced):
@@ -146,9 +153,9 @@ def si_snr(clean, enhanced, epsilon=EPSILON):
     energy = np.dot(clean, clean)
     if energy <= epsilon:
         return _warn_nan("si_snr", "the clean reference is silent")
-    target = np.dot(enhanced, clean) / energy * clean
+    target = np.dot(enhanced, clean) / (energy + epsilon) * clean
     noise = enhanced - target
-    return float(10.0 * np.log10((np.dot(target, target) + epsilon) / (np.dot(noise, noise) + epsilon)))
+    return float(10.0 * np.log10(np.dot(target, target) / (np.dot(noise, noise) + epsilon) + epsilon))
 
 
 def si_snr_improvement(clean, enhanced, noisy, epsilon=EPSILON):

@@ -29,7 +29,7 @@ def _example():
 def _snr(estimate, reference):
     import keras
 
-    return float(keras.ops.convert_to_numpy(si_snr(estimate[None], reference[None]))[0])
+    return float(keras.ops.convert_to_numpy(si_snr(reference[None], estimate[None]))[0])
 
 
 def test_every_model_is_shipped_with_a_card():

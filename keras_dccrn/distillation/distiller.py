@@ -59,8 +59,8 @@ class Distiller(keras.Model):
     runs in training mode and is the only model the optimizer sees. Per
     example the loss is::
 
-        loss = alpha * (-SI-SNR(student, clean))
-             + (1 - alpha) * (-SI-SNR(student, teacher))             # balanced SI-SNR
+        loss = alpha * (-si_snr(clean, student))
+             + (1 - alpha) * (-si_snr(teacher, student))             # balanced SI-SNR
              + at_weight * (time_weight * at_time + channel_weight * at_channel)
              + kl_weight * (time_weight * kl_time + channel_weight * kl_channel)
 
@@ -82,7 +82,7 @@ class Distiller(keras.Model):
     Ablation (``kd_mode``; the terms a mode does not use are reported as 0
     and not computed):
 
-    * ``"none"``: student alone, ``-SI-SNR(student, clean)`` (``alpha`` and
+    * ``"none"``: student alone, ``-si_snr(clean, student)`` (``alpha`` and
       the teacher are ignored; the teacher may be ``None``);
     * ``"output"``: balanced SI-SNR only;
     * ``"at"``: balanced SI-SNR + AT terms;
@@ -310,18 +310,18 @@ class Distiller(keras.Model):
     def _terms_with(self, clean, student_wave, teacher_wave, feature_terms):
         """Every term of :data:`TERMS`; ``feature_terms()`` gives the AT-KL terms when they are used.
 
-        Without ``teacher_wave`` (or in mode ``"none"``) the loss is ``-SI-SNR(student, clean)``.
+        Without ``teacher_wave`` (or in mode ``"none"``) the loss is ``-si_snr(clean, student)``.
         """
         student_wave = ops.cast(student_wave, "float32")
         zero = ops.zeros((ops.shape(student_wave)[0],), "float32")
         terms = dict.fromkeys(TERMS, zero)
         if teacher_wave is None or not self.uses_teacher:
-            clean_db = si_snr(student_wave, clean, self.epsilon)
+            clean_db = si_snr(clean, student_wave, self.epsilon)
             terms["si_snr_clean"] = clean_db
             loss = -clean_db
         else:
             loss, clean_db, si_snr_db = balanced_si_snr_terms(
-                student_wave, clean, ops.cast(teacher_wave, "float32"), self.alpha, self.epsilon
+                clean, ops.cast(teacher_wave, "float32"), student_wave, self.alpha, self.epsilon
             )
             terms["si_snr_clean"] = clean_db
             terms["si_snr_teacher"] = si_snr_db
@@ -332,7 +332,7 @@ class Distiller(keras.Model):
                 loss = loss + kd["total"]
         if self.spectral_weight:
             terms["spectral"] = compressed_spectral_distance(
-                student_wave, clean, self._spectral_stfts, epsilon=self.epsilon
+                clean, student_wave, self._spectral_stfts, epsilon=self.epsilon
             )
             loss = loss + self.spectral_weight * terms["spectral"]
         terms["loss"] = loss

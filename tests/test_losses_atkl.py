@@ -1,14 +1,24 @@
+"""keras_dccrn.losses.atkl: attention energies, alignment, AT and KL against NumPy references."""
+
 import keras
 import numpy as np
 import pytest
+from loss_references import (
+    feature_pair_lists,
+    np_atkl_terms,
+    np_centre_positions,
+    np_channel_energy,
+    np_half_pixel,
+    np_kl,
+    np_log_dist,
+    np_resample,
+    np_time_energy,
+    to_np,
+)
 
 from keras_dccrn.losses import (
     ATKLLoss,
-    BalancedSISNRLoss,
-    SISNRLoss,
-    UformerLoss,
     attention_log_distribution,
-    balanced_si_snr_terms,
     channel_attention,
     frame_time_positions,
     kl_divergence,
@@ -16,150 +26,6 @@ from keras_dccrn.losses import (
     proportional_positions,
     time_attention,
 )
-
-EPS = 1e-8
-
-
-def to_np(x):
-    return keras.ops.convert_to_numpy(x)
-
-
-# --------------------------------------------------------------- references
-
-
-def np_si_snr(est, ref, eps=EPS):
-    est = est - est.mean(-1, keepdims=True)
-    ref = ref - ref.mean(-1, keepdims=True)
-    target = (est * ref).sum(-1, keepdims=True) / ((ref * ref).sum(-1, keepdims=True) + eps) * ref
-    noise = est - target
-    return 10 * np.log10((target**2).sum(-1) / ((noise**2).sum(-1) + eps) + eps)
-
-
-def np_time_energy(x):
-    return (x.astype(np.float64) ** 2).sum(axis=(2, 3))
-
-
-def np_channel_energy(x, complex_channels=True):
-    e = (x.astype(np.float64) ** 2).sum(axis=(1, 2))
-    if complex_channels:
-        half = e.shape[1] // 2
-        e = e[:, :half] + e[:, half:]
-    return e
-
-
-def np_resample(vec, positions):
-    """np.interp clamps outside [0, N - 1], like the implementation."""
-    grid = np.arange(vec.shape[1])
-    return np.stack([np.interp(positions, grid, row) for row in vec])
-
-
-def np_centre_positions(n_student, student_frame, teacher_frame):
-    """Teacher frame index (fractional) at the centre time of each student frame."""
-    (win_s, hop_s), (win_t, hop_t) = student_frame, teacher_frame
-    centres_s = (np.arange(n_student) + 1) * hop_s - win_s / 2  # samples
-    # teacher frame j is centred at (j + 1) * hop_t - win_t / 2: invert for j
-    return (centres_s + win_t / 2) / hop_t - 1
-
-
-def np_half_pixel(n_out, n_in):
-    return (np.arange(n_out) + 0.5) * n_in / n_out - 0.5
-
-
-def np_at(e_s, e_t):
-    def unit(a):
-        a = a / a.max(-1, keepdims=True)
-        return a / np.linalg.norm(a, axis=-1, keepdims=True)
-
-    return ((unit(e_s) - unit(e_t)) ** 2).sum(-1)
-
-
-def np_log_dist(e, temperature, floor=1e-8):
-    z = np.log(e / e.max(-1, keepdims=True) + floor) / temperature
-    z = z - z.max(-1, keepdims=True)
-    return z - np.log(np.exp(z).sum(-1, keepdims=True))
-
-
-def np_kl(e_s, e_t, temperature):
-    lt, ls = np_log_dist(e_t, temperature), np_log_dist(e_s, temperature)
-    return temperature**2 * (np.exp(lt) * (lt - ls)).sum(-1)
-
-
-def np_atkl_terms(teacher, student, temperature, student_frame=None, teacher_frame=None):
-    out = dict(at_time=0.0, at_channel=0.0, kl_time=0.0, kl_channel=0.0)
-    for t, s in zip(teacher, student, strict=True):
-        et, es = np_time_energy(t), np_time_energy(s)
-        if student_frame is not None:
-            pos = np_centre_positions(es.shape[1], student_frame, teacher_frame)
-        else:
-            pos = np_half_pixel(es.shape[1], et.shape[1])
-        et = np_resample(et, pos)
-        out["at_time"] = out["at_time"] + np_at(es, et)
-        out["kl_time"] = out["kl_time"] + np_kl(es, et, temperature)
-        ct, cs = np_channel_energy(t), np_channel_energy(s)
-        ct = np_resample(ct, np_half_pixel(cs.shape[1], ct.shape[1]))
-        out["at_channel"] = out["at_channel"] + np_at(cs, ct)
-        out["kl_channel"] = out["kl_channel"] + np_kl(cs, ct, temperature)
-    return out
-
-
-def np_stft(x, win=400, hop=160, nfft=512):
-    left = win - hop
-    length = x.shape[-1]
-    frames = int(np.ceil((length + 2 * left - win) / hop)) + 1
-    right = (frames - 1) * hop + win - length - left
-    padded = np.pad(x, [(0, 0), (left, right)])
-    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win) / win)
-    idx = np.arange(frames)[:, None] * hop + np.arange(win)[None, :]
-    return np.fft.rfft(padded[:, idx] * window, n=nfft)  # [B, T, bins] complex
-
-
-def feature_pair_lists(rng, batch=2):
-    """Teacher maps (7 frames, 6 complex channels) and student maps (11 frames, 4)."""
-    teacher = [rng.standard_normal((batch, 7, f, 12)).astype("float32") for f in (16, 8)]
-    student = [rng.standard_normal((batch, 11, f, 8)).astype("float32") for f in (8, 4)]
-    return teacher, student
-
-
-# --------------------------------------------------------------- SI-SNR
-
-
-def test_balanced_si_snr_matches_numpy(rng):
-    clean = rng.standard_normal((3, 800)).astype("float32")
-    teacher = (clean + 0.3 * rng.standard_normal(clean.shape)).astype("float32")
-    student = (clean + 0.5 * rng.standard_normal(clean.shape)).astype("float32")
-    alpha = 0.3
-    ref_clean, ref_teacher = np_si_snr(student, clean), np_si_snr(student, teacher)
-    ref = -alpha * ref_clean - (1 - alpha) * ref_teacher
-    loss, db_c, db_t = balanced_si_snr_terms(student, clean, teacher, alpha)
-    np.testing.assert_allclose(to_np(loss), ref, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(to_np(db_c), ref_clean, rtol=1e-4, atol=1e-4)
-    np.testing.assert_allclose(to_np(db_t), ref_teacher, rtol=1e-4, atol=1e-4)
-    # Keras loss: pair or stacked y_true, mean over the batch
-    fn = BalancedSISNRLoss(alpha=alpha)
-    np.testing.assert_allclose(to_np(fn((clean, teacher), student)), ref.mean(), rtol=1e-4)
-    np.testing.assert_allclose(to_np(fn(np.stack([clean, teacher], 1), student)), ref.mean(), rtol=1e-4)
-    # alpha = 1 is plain SI-SNR training
-    np.testing.assert_allclose(
-        to_np(BalancedSISNRLoss(alpha=1.0)((clean, teacher), student)),
-        to_np(SISNRLoss()(clean, student)),
-        rtol=1e-6,
-    )
-
-
-def test_balanced_si_snr_validation_silence_and_config():
-    for bad in (-0.1, 1.5, "0.5", True):
-        with pytest.raises(ValueError, match="alpha"):
-            BalancedSISNRLoss(alpha=bad)
-    with pytest.raises(ValueError, match="pair"):
-        BalancedSISNRLoss()(np.zeros((2, 3, 10), "float32"), np.zeros((2, 10), "float32"))
-    zeros = np.zeros((2, 400), "float32")
-    assert np.isfinite(to_np(BalancedSISNRLoss()((zeros, zeros), zeros)))
-    fn = BalancedSISNRLoss(alpha=0.25, name="b")
-    restored = keras.losses.deserialize(keras.losses.serialize(fn))
-    assert isinstance(restored, BalancedSISNRLoss) and restored.alpha == 0.25
-
-
-# --------------------------------------------------------------- attention vectors
 
 
 def test_attention_vectors_match_numpy(rng):
@@ -209,9 +75,6 @@ def test_distribution_and_kl_match_numpy(rng):
         )
     )
     np.testing.assert_allclose(9.0 * kl, np_kl(e_s, e_t, 3.0), rtol=1e-4, atol=1e-6)
-
-
-# --------------------------------------------------------------- AT-KL
 
 
 @pytest.mark.parametrize("framed", [True, False])
@@ -321,52 +184,3 @@ def test_atkl_validation_and_config():
     restored = keras.losses.deserialize(keras.losses.serialize(loss))
     assert isinstance(restored, ATKLLoss)
     assert restored.get_config() == loss.get_config()
-
-
-# --------------------------------------------------------------- Uformer loss
-
-
-def test_uformer_loss_matches_numpy(rng):
-    ref = (0.3 * rng.standard_normal((2, 1000))).astype("float32")
-    est = (ref + 0.1 * rng.standard_normal(ref.shape)).astype("float32")
-    weights = dict(si_snr_weight=0.5, l1_weight=2.0, complex_weight=0.1, magnitude_weight=0.3)
-    loss = UformerLoss(**weights)
-    terms = {k: to_np(v) for k, v in loss.terms(ref, est).items()}
-    s_est, s_ref = np_stft(est.astype(np.float64)), np_stft(ref.astype(np.float64))
-    expected = dict(
-        si_snr=-np_si_snr(est, ref),
-        l1=np.abs(est - ref).mean(-1),
-        complex_mse=(np.abs(s_est - s_ref) ** 2).mean(axis=(1, 2)) / 2,
-        magnitude_mse=((np.sqrt(np.abs(s_est) ** 2 + EPS) - np.sqrt(np.abs(s_ref) ** 2 + EPS)) ** 2).mean(
-            axis=(1, 2)
-        ),
-    )
-    for name, value in expected.items():
-        np.testing.assert_allclose(terms[name], value, rtol=1e-3, atol=1e-6, err_msg=name)
-    total = (
-        0.5 * expected["si_snr"]
-        + 2.0 * expected["l1"]
-        + 0.1 * expected["complex_mse"]
-        + 0.3 * expected["magnitude_mse"]
-    )
-    np.testing.assert_allclose(terms["total"], total, rtol=1e-3)
-    np.testing.assert_allclose(to_np(loss(ref, est)), total.mean(), rtol=1e-3)
-
-
-def test_uformer_loss_silent_safe_validation_and_config():
-    import tensorflow as tf
-
-    zeros = np.zeros((2, 640), "float32")
-    loss = UformerLoss()
-    estimate = tf.Variable(zeros)
-    with tf.GradientTape() as tape:
-        value = loss(zeros, estimate)
-    assert np.isfinite(value.numpy())
-    assert np.all(np.isfinite(tape.gradient(value, estimate).numpy()))
-    with pytest.raises(ValueError, match="l1_weight"):
-        UformerLoss(l1_weight=-1.0)
-    custom = UformerLoss(frame_step=100, magnitude_weight=0.0)
-    restored = keras.losses.deserialize(keras.losses.serialize(custom))
-    assert isinstance(restored, UformerLoss)
-    assert restored.get_config() == custom.get_config()
-    assert restored.stft.frame_step == 100
