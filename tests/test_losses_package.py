@@ -53,6 +53,15 @@ def test_a_model_compiled_with_every_loss_before_the_package_split_loads_with_co
 @pytest.mark.parametrize("name", sorted(REGISTERED))
 def test_losses_round_trip_through_their_registered_name(name):
     obj = REGISTERED[name]
-    if isinstance(obj, type):
-        restored = keras.losses.deserialize(keras.losses.serialize(obj()))
-        assert type(restored) is obj and keras.saving.serialize_keras_object(obj())["registered_name"] == name
+    if obj is losses.si_snr_metric:
+        assert keras.saving.serialize_keras_object(obj)["config"] == name
+        return
+    # Small STFTs: the default resolutions only cost time here.
+    small = {
+        losses.SISNRSpectralLoss: dict(resolutions=((64, 16, 64),)),
+        losses.UformerLoss: dict(frame_length=64, frame_step=16, fft_length=64),
+    }
+    instance = obj(**small.get(obj, {}))
+    config = keras.saving.serialize_keras_object(instance)
+    assert config["registered_name"] == name
+    assert type(keras.losses.deserialize(config)) is obj
