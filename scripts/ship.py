@@ -298,7 +298,7 @@ def load_float32_model(path):
     """
     import numpy as np
 
-    from keras_dccrn.inference import ModelLoadError, load_keras_model
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     try:
         model = load_keras_model(path)
@@ -641,7 +641,7 @@ def ship():
         export_saved_model(model, tmp, FLAGS.version)
         tflite = []
         if FLAGS.tflite:
-            from keras_dccrn.export import speech_like_signals
+            from keras_dccrn.signals import speech_like_signals
 
             tflite = export_tflite_files(
                 model,

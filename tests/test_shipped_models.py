@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from keras_dccrn import inference
+from keras_dccrn import runtime
 from keras_dccrn.losses import si_snr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +33,7 @@ def _snr(estimate, reference):
 
 
 def test_every_model_is_shipped_with_a_card():
-    shipped = inference.shipped_models()
+    shipped = runtime.shipped_models()
     for name in EXPECTED:
         assert name in shipped, f"saved_models/{name} is missing"
         card = open(os.path.join(MODELS, name, "MODEL_CARD.md")).read()
@@ -43,7 +43,7 @@ def test_every_model_is_shipped_with_a_card():
 
 def test_the_default_student_enhances_the_example():
     noisy, clean = _example()
-    enhanced = inference.enhance(noisy, 16000)  # DEFAULT_MODEL: the shipped AT-KL student
+    enhanced = runtime.enhance(noisy, 16000)  # DEFAULT_MODEL: the shipped AT-KL student
     assert enhanced.shape == noisy.shape and np.all(np.isfinite(enhanced))
     gain = _snr(enhanced, clean) - _snr(noisy, clean)
     # Measured 4.9 dB (AT-KL student) and 4.8 dB (no-KD student) on this file; a broken model, export or
@@ -54,18 +54,18 @@ def test_the_default_student_enhances_the_example():
 @pytest.mark.parametrize("name", ["dccrn_cl", "uformer", "distil_dccrn_nokd"])
 def test_the_other_models_enhance_the_example(name):
     noisy, clean = _example()
-    enhanced = inference.enhance(noisy, 16000, model=name)
+    enhanced = runtime.enhance(noisy, 16000, model=name)
     gain = _snr(enhanced, clean) - _snr(noisy, clean)
     assert gain > 1.0, f"{name}: SI-SNR improvement {gain:.2f} dB"
 
 
 def test_student_tflite_files_match_the_savedmodel():
     noisy, _ = _example()
-    reference = inference.enhance(noisy, 16000, model="distil_dccrn")
+    reference = runtime.enhance(noisy, 16000, model="distil_dccrn")
     files = sorted(glob.glob(os.path.join(MODELS, "distil_dccrn", "*.tflite")))
     assert any("streaming_float32" in f for f in files) and any("offline_float32" in f for f in files)
     for path in files:
-        out = inference.enhance(noisy, 16000, model=path)
+        out = runtime.enhance(noisy, 16000, model=path)
         agreement = _snr(out, reference)
         # float32 streaming matches to numerical precision; offline restarts the LSTM every chunk and
         # dynamic-range int8 quantises the weights (docs/benchmarks/tflite.md has the dev-set numbers).
