@@ -45,7 +45,7 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from keras_dccrn.audio import SAMPLE_RATE, atomic_output, read_audio  # noqa: E402
+from keras_dccrn.audio import SAMPLE_RATE, read_audio, write_text  # noqa: E402
 
 DEFAULT_OUTPUT = "docs/benchmarks/cli_process.md"
 DEFAULT_MODEL_DIR = os.path.join(ROOT, "saved_models", "distil_dccrn")
@@ -426,8 +426,7 @@ def run(argv):
     if FLAGS.output != "-":
         path = FLAGS.output if os.path.isabs(FLAGS.output) else os.path.join(ROOT, FLAGS.output)
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_output(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_text(path, text)
     return text
 
 

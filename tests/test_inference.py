@@ -371,3 +371,47 @@ def test_broken_keras_files_say_what_is_wrong_not_file_not_found(causal_model, t
     text = str(info.value)
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text
     assert "not found" not in text.lower()
+
+
+def test_the_file_a_shipped_folder_serves(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("b.keras", "a.tflite", "c.tflite"):
+        (folder / name).write_bytes(b"x")
+    assert registry.model_in_folder(str(folder)) == str(folder / "b.keras")  # .keras before .tflite
+    (folder / "2").mkdir()
+    (folder / "2" / "saved_model.pb").write_bytes(b"x")
+    assert registry.model_in_folder(str(folder)) == str(folder / "2")  # a SavedModel first
+    manifest = folder / registry.MANIFEST
+    manifest.write_text('{"default": "c.tflite"}')
+    assert registry.model_in_folder(str(folder)) == str(folder / "c.tflite")  # the manifest decides
+    for text, message in [
+        ("{not json", "not a JSON object"),
+        ('["c.tflite"]', "not a JSON object"),
+        ('{"default": "missing.tflite"}', "not a .keras / .tflite file"),
+        ('{"default": "../m/c.tflite"}', "must be a file name inside"),
+        ('{"default": "MODEL_CARD.md"}', "not a .keras / .tflite file"),
+    ]:
+        manifest.write_text(text)
+        with pytest.raises(ModelLoadError, match=message) as info:
+            registry.model_in_folder(str(folder))
+        assert "\n" not in str(info.value) and str(manifest) in str(info.value)
+
+
+def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_path):
+    import subprocess
+
+    path = str(tmp_path / "m.keras")
+    causal_model.save(path)
+    code = (
+        "import sys\n"
+        "from keras_dccrn import runtime\n"
+        "assert runtime.configure_threads(1) and 'tensorflow' not in sys.modules\n"
+        "runtime.load_enhancer(sys.argv[1])\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["1", "1"]

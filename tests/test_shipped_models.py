@@ -71,3 +71,19 @@ def test_student_tflite_files_match_the_savedmodel():
         # dynamic-range int8 quantises the weights (docs/benchmarks/tflite.md has the dev-set numbers).
         floor = 40.0 if "streaming_float32" in path else 15.0
         assert agreement > floor, f"{os.path.basename(path)}: {agreement:.1f} dB from the SavedModel"
+
+
+def test_shipped_files_state_their_window_geometry_or_get_the_fallback():
+    # These files predate the metadata: a streaming .tflite file gets the model's own look-ahead and hop
+    # (399 = delay 300 + hop 100 - 1); an offline one and the SavedModel get the safe defaults.
+    folder = os.path.join(MODELS, "distil_dccrn")
+    for name, expected in [
+        ("distil_dccrn_streaming_dynamic_int8.tflite", (399, 100)),
+        (
+            "distil_dccrn_offline_float32.tflite",
+            (runtime.DEFAULT_LOOKAHEAD_SAMPLES, runtime.DEFAULT_ALIGNMENT),
+        ),
+    ]:
+        enhancer = runtime.load_enhancer(os.path.join(folder, name))
+        assert (enhancer.lookahead_samples, enhancer.alignment) == expected, name
+    assert runtime.model_in_folder(folder) == os.path.join(folder, "1")  # no manifest: the SavedModel

@@ -17,6 +17,7 @@ from keras_dccrn.runtime.backends import (
     PerChannelEnhancer,
     SavedModelEnhancer,
     litert_threads,
+    tensorflow,
 )
 from keras_dccrn.runtime.errors import ModelLoadError, one_line
 
@@ -108,6 +109,7 @@ def _load_path(path):
         return SavedModelEnhancer(saved)
     lower = path.lower()
     if lower.endswith(".keras"):
+        tensorflow()  # before Keras runs anything: a pending configure_threads setting applies
         return KerasEnhancer(load_keras_model(path), name=os.path.basename(path))
     if lower.endswith(".tflite"):
         from keras_dccrn import extras
