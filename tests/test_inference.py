@@ -415,3 +415,29 @@ def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_p
     run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert run.stdout.split() == ["1", "1"]
+
+
+def test_plain_keras_loading_after_import(causal_model, tmp_path):
+    import subprocess
+
+    path = str(tmp_path / "m.keras")
+    causal_model.save(path)
+    # keras first, then keras_dccrn: the classes are registered on import (Keras 3 would not find
+    # keras_dccrn>DCCRN otherwise); register_keras_objects() covers the other order.
+    code = (
+        "import sys\n"
+        "import keras\n"
+        "import keras_dccrn\n"
+        "print(type(keras.saving.load_model(sys.argv[1])).__name__)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert run.stdout.split() == ["DCCRN"]
+    other_order = "import sys\nimport keras_dccrn\nimport keras\nkeras.saving.load_model(sys.argv[1])\n"
+    run = subprocess.run(
+        [sys.executable, "-c", other_order, path], capture_output=True, text=True, timeout=300
+    )
+    assert run.returncode != 0 and "Could not locate class" in run.stderr
+    fixed = other_order.replace("import keras\n", "import keras\nkeras_dccrn.register_keras_objects()\n")
+    run = subprocess.run([sys.executable, "-c", fixed, path], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
