@@ -398,9 +398,17 @@ def test_the_file_a_shipped_folder_serves(tmp_path):
         assert "\n" not in str(info.value) and str(manifest) in str(info.value)
 
 
-def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_path):
+def _python(code, *args, check=True):
+    """Runs ``python -c code args`` in a fresh process; asserts success unless ``check`` is False."""
     import subprocess
 
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_path):
     path = str(tmp_path / "m.keras")
     causal_model.save(path)
     code = (
@@ -412,14 +420,10 @@ def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_p
         "print(tf.config.threading.get_intra_op_parallelism_threads(), "
         "tf.config.threading.get_inter_op_parallelism_threads())\n"
     )
-    run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["1", "1"]
+    assert _python(code, path).stdout.split() == ["1", "1"]
 
 
 def test_plain_keras_loading_after_import(causal_model, tmp_path):
-    import subprocess
-
     path = str(tmp_path / "m.keras")
     causal_model.save(path)
     # keras first, then keras_dccrn: the classes are registered on import (Keras 3 would not find
@@ -430,14 +434,9 @@ def test_plain_keras_loading_after_import(causal_model, tmp_path):
         "import keras_dccrn\n"
         "print(type(keras.saving.load_model(sys.argv[1])).__name__)\n"
     )
-    run = subprocess.run([sys.executable, "-c", code, path], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
-    assert run.stdout.split() == ["DCCRN"]
+    assert _python(code, path).stdout.split() == ["DCCRN"]
     other_order = "import sys\nimport keras_dccrn\nimport keras\nkeras.saving.load_model(sys.argv[1])\n"
-    run = subprocess.run(
-        [sys.executable, "-c", other_order, path], capture_output=True, text=True, timeout=300
-    )
+    run = _python(other_order, path, check=False)
     assert run.returncode != 0 and "Could not locate class" in run.stderr
     fixed = other_order.replace("import keras\n", "import keras\nkeras_dccrn.register_keras_objects()\n")
-    run = subprocess.run([sys.executable, "-c", fixed, path], capture_output=True, text=True, timeout=300)
-    assert run.returncode == 0, run.stderr[-2000:]
+    _python(fixed, path)
