@@ -87,9 +87,9 @@ def main(argv):
         if not FLAGS.devset:
             print("campaign: --score needs --devset", file=sys.stderr)
             return 2
-        from keras_dccrn import inference
+        from keras_dccrn import runtime
 
-        inference.configure_threads(FLAGS.threads)
+        runtime.configure_threads(FLAGS.threads)
         for run_dir in runs.values():
             curves.score_snapshots(run_dir, FLAGS.devset, limit=FLAGS.limit or None)
     folder = os.path.join(os.path.dirname(os.path.abspath(FLAGS.output)), "campaign")

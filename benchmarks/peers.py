@@ -80,8 +80,8 @@ Systems:
   ONNX sessions of the other peers, which are loaded once).
 * ``--model name=path`` (repeatable): a keras-dccrn model (``.keras``,
   SavedModel folder or ``.tflite``) loaded with
-  :func:`keras_dccrn.inference.load_enhancer` and run with
-  :func:`keras_dccrn.inference.enhance`.
+  :func:`keras_dccrn.runtime.load_enhancer` and run with
+  :func:`keras_dccrn.runtime.enhance`.
 
 A peer whose package is missing is listed as not available in the output; the
 run goes on with the others.
@@ -708,8 +708,8 @@ PEER_FACTORIES = {
 
 
 def model_system(name, path):
-    """A keras-dccrn model run with :func:`keras_dccrn.inference.enhance` (model loaded once)."""
-    from keras_dccrn.inference import ModelLoadError, enhance, load_enhancer
+    """A keras-dccrn model run with :func:`keras_dccrn.runtime.enhance` (model loaded once)."""
+    from keras_dccrn.runtime import ModelLoadError, enhance, load_enhancer
 
     try:
         enhancer = load_enhancer(path)
@@ -718,7 +718,7 @@ def model_system(name, path):
     return System(
         name,
         lambda x: enhance(x, SAMPLE_RATE, model=enhancer),
-        f"keras-dccrn model `{path}` (`keras_dccrn.inference.enhance`)",
+        f"keras-dccrn model `{path}` (`keras_dccrn.runtime.enhance`)",
         _version("keras-dccrn"),
     )
 
@@ -972,7 +972,7 @@ def run(
     data = load_pairs(pairs)
     limiter = limit_threads()
     if models:
-        from keras_dccrn.inference import configure_threads
+        from keras_dccrn.runtime import configure_threads
 
         if not configure_threads(1):
             log("warning: TensorFlow was already initialised; its thread count could not be limited to 1")

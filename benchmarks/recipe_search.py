@@ -97,11 +97,11 @@ def main(argv):
     if FLAGS.baseline not in runs:
         print(f"recipe_search: --baseline={FLAGS.baseline} is not one of the --run names", file=sys.stderr)
         return 2
-    from keras_dccrn import inference
+    from keras_dccrn import runtime
     from keras_dccrn.evaluation import confidence_interval
     from keras_dccrn.training import curves
 
-    inference.configure_threads(FLAGS.threads)
+    runtime.configure_threads(FLAGS.threads)
     pairs = curves.devset_pairs(FLAGS.devset, FLAGS.limit)
     scores = {}
     for name, run_dir in runs.items():

@@ -14,23 +14,22 @@ dynamic-range int8 and float16 weights, streaming full int8) with
 Every variant is then run in a **fresh subprocess** (this script with the
 hidden ``--worker`` flag), one at a time, on one thread:
 
-* LiteRT rows: :class:`keras_dccrn.export.TFLiteEnhancer` with
+* LiteRT rows: :class:`keras_dccrn.runtime.litert.TFLiteEnhancer` with
   ``num_threads=1``, end to end (STFT, network, inverse STFT and overlap-add
   are inside the ``.tflite`` graph; the streaming rows include the Python hop
   loop that sets and gets the state tensors). TensorFlow is **not** imported
-  by these workers (the ``keras_dccrn`` package ``__init__`` would import it,
-  so the worker loads ``keras_dccrn.export`` without it and checks that
-  ``tensorflow`` is absent from ``sys.modules``);
+  by these workers (the LiteRT runtime never imports it; the worker checks
+  that ``tensorflow`` is absent from ``sys.modules``);
 * ``keras``: the Keras model in graph mode, one ``tf.function`` over the whole
-  signal (:class:`keras_dccrn.inference.KerasEnhancer`, no ``model.predict``,
+  signal (:class:`keras_dccrn.runtime.KerasEnhancer`, no ``model.predict``,
   no XLA), TensorFlow limited to one intra-op and one inter-op thread
   (``tf.config.threading``, set right after ``import tensorflow``, before TF
   runs anything; the worker checks the setting took);
 * ``savedmodel``: the exported SavedModel's ``serving_default`` signature
-  (:class:`keras_dccrn.inference.SavedModelEnhancer`), same threading.
+  (:class:`keras_dccrn.runtime.SavedModelEnhancer`), same threading.
 
 Speed: after one untimed warm-up call on the test signal (a synthetic noisy
-speech signal of ``--seconds``, :func:`keras_dccrn.export.speech_like_signals`),
+speech signal of ``--seconds``, :func:`keras_dccrn.signals.speech_like_signals`),
 the best of ``--repeats`` timed calls; RTF = processing time / audio duration,
 and the CPU-time RTF of that call (close to the wall RTF when one core was
 used). Memory: the worker's peak resident set size (``VmHWM`` of
@@ -68,7 +67,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import types
 import warnings
 
 import numpy as np
@@ -148,22 +146,6 @@ def _proc_status_kb(field):
     raise RuntimeError(f"/proc/self/status has no {field}")
 
 
-def _import_tflite_enhancer():
-    """``keras_dccrn.export.TFLiteEnhancer`` without running ``keras_dccrn/__init__`` (which imports TF).
-
-    A bare package module pointing at the source folder lets the submodules
-    (``export``, ``audio``: NumPy, SciPy, soundfile, LiteRT) load on their own,
-    so the LiteRT memory numbers do not include TensorFlow.
-    """
-    if "keras_dccrn" not in sys.modules:
-        package = types.ModuleType("keras_dccrn")
-        package.__path__ = [os.path.join(ROOT, "keras_dccrn")]
-        sys.modules["keras_dccrn"] = package
-    from keras_dccrn.export import TFLiteEnhancer
-
-    return TFLiteEnhancer
-
-
 def _tf_one_thread():
     """Imports TensorFlow and limits it to one intra-op and one inter-op thread (before it runs anything)."""
     import tensorflow as tf
@@ -189,7 +171,8 @@ def run_worker(job):
     """
     kind = job["kind"]
     if kind == "tflite":
-        TFLiteEnhancer = _import_tflite_enhancer()
+        from keras_dccrn.runtime.litert import TFLiteEnhancer
+
         import_rss = _proc_status_kb("VmRSS")
         runner = TFLiteEnhancer(job["path"], num_threads=1)
         fn = runner
@@ -200,13 +183,11 @@ def run_worker(job):
         }
     else:
         _tf_one_thread()
-        from keras_dccrn.inference import KerasEnhancer, SavedModelEnhancer
+        from keras_dccrn.runtime import KerasEnhancer, SavedModelEnhancer, load_keras_model
 
         import_rss = _proc_status_kb("VmRSS")
         if kind == "keras":
-            import keras
-
-            enhancer = KerasEnhancer(keras.saving.load_model(job["path"], compile=False))
+            enhancer = KerasEnhancer(load_keras_model(job["path"]))
         elif kind == "savedmodel":
             enhancer = SavedModelEnhancer(job["path"])
         else:
@@ -330,7 +311,7 @@ def calibration_signals(calibration_dir, devset_rest, count, seconds):
         if len(files) < count:
             source += f" (only {len(files)} of the {count} requested are left after the scored ones)"
     else:
-        from keras_dccrn.export import speech_like_signals
+        from keras_dccrn.signals import speech_like_signals
 
         signals = speech_like_signals(count=count, seconds=seconds, seed=1)
         return (
@@ -519,7 +500,7 @@ def render(rows, info):
         f"{platform.python_version()}, one variant per fresh subprocess, one at a time. Weights: {info['model']}.",
         "",
         f"Speed: best of {info['repeats']} calls after one warm-up call on a {seconds:g} s synthetic noisy "
-        "speech-like signal (`keras_dccrn.export.speech_like_signals`, seed 2), one thread: LiteRT "
+        "speech-like signal (`keras_dccrn.signals.speech_like_signals`, seed 2), one thread: LiteRT "
         "`num_threads=1` (XNNPACK when it accepts the graph); Keras and SavedModel with TensorFlow intra-op = "
         "inter-op = 1 thread. RTF = processing time / audio duration, end to end (STFT, network, inverse STFT, "
         "overlap-add; streaming rows include the Python hop loop); CPU RTF = process CPU time of that call / "
@@ -656,8 +637,8 @@ def run(args, command, log=print):
         os.makedirs(folder, exist_ok=True)
         if not os.access(folder, os.W_OK):
             raise BenchmarkError(f"{args.output}: folder is not writable")
-    from keras_dccrn.export import speech_like_signals
     from keras_dccrn.metrics import pesq_wb, si_snr
+    from keras_dccrn.signals import speech_like_signals
 
     dev, rest, dev_text = [], [], None
     if args.devset:

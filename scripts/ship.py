@@ -6,7 +6,7 @@ r"""Ship a finished training run: TF Serving SavedModel (+ TFLite), generated mo
 Writes ``<output_dir>/<name>/``:
 
 * ``<version>/``: the TF Serving SavedModel (``keras_dccrn.export.export_saved_model``: signatures
-  ``serving_default`` and ``enhance_wav``); weights only, no optimizer state;
+  ``serving_default``, ``enhance_wav`` and ``metadata``); weights only, no optimizer state;
 * with ``--tflite``: ``<name>_<mode>_<quantization>.tflite`` (the ``dccrn-export`` code path,
   ``trainers.export.export_tflite_files``; streaming files only for causal models);
 * ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
@@ -298,7 +298,7 @@ def load_float32_model(path):
     """
     import numpy as np
 
-    from keras_dccrn.inference import ModelLoadError, load_keras_model
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     try:
         model = load_keras_model(path)
@@ -540,8 +540,8 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         )
     lines += ["```", ""]
     lines.append(
-        "TF Serving signatures: `serving_default` (`noisy` float32 `[batch, samples]` -> `enhanced`) and "
-        "`enhance_wav` (16 kHz WAV bytes -> WAV bytes)."
+        "TF Serving signatures: `serving_default` (`noisy` float32 `[batch, samples]` -> `enhanced`), "
+        "`enhance_wav` (16 kHz WAV bytes -> WAV bytes) and `metadata` (look-ahead, hop and rate)."
         + (
             " TFLite: offline files take fixed chunks; streaming files take one hop with explicit state."
             if tflite
@@ -614,7 +614,7 @@ def ship():
     model_path, systems, rows = _check_inputs()
     run = read_run(FLAGS.run_dir)
     with cli.quiet_native_stderr():
-        import keras_dccrn.export as export  # noqa: F401  (TensorFlow start-up chatter)
+        import keras_dccrn.models  # noqa: F401  (imports TensorFlow: its start-up chatter)
     from keras_dccrn import extras
     from keras_dccrn.audio import make_temp, publish, remove_temp
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
@@ -641,7 +641,7 @@ def ship():
         export_saved_model(model, tmp, FLAGS.version)
         tflite = []
         if FLAGS.tflite:
-            from keras_dccrn.export import speech_like_signals
+            from keras_dccrn.signals import speech_like_signals
 
             tflite = export_tflite_files(
                 model,

@@ -35,7 +35,7 @@ def tiny_runs(tmp_path_factory):
     from test_metrics import mix_at_snr, speech_like
     from test_train_cli import ROOT, SMOKE, SMOKE_DISTILL, data_flags
 
-    from keras_dccrn import build_model, inference
+    from keras_dccrn import build_model, runtime
     from trainers import evaluate
 
     root = tmp_path_factory.mktemp("tiny_runs")
@@ -83,9 +83,9 @@ def tiny_runs(tmp_path_factory):
             sf.write(dev / folder / f"{i:04d}.wav", audio, 16000)
     systems = []
     for name in jobs:
-        enhancer = inference.load_enhancer(str(root / name / "model.keras"))
+        enhancer = runtime.load_enhancer(str(root / name / "model.keras"))
         for i in range(3):
-            inference.enhance_file(
+            runtime.enhance_file(
                 enhancer, str(dev / "noisy" / f"{i:04d}.wav"), str(dev / name / f"{i:04d}.wav")
             )
         systems += ["--system", f"{name}={dev / name}"]

@@ -22,7 +22,7 @@ SR = 16000
 @pytest.fixture(scope="module")
 def devset(tmp_path_factory):
     """Three 1 s pairs: speech-like clean signals, noisy = clean + white noise at 5 dB SNR."""
-    from keras_dccrn.export import speech_like_signals
+    from keras_dccrn.signals import speech_like_signals
 
     root = tmp_path_factory.mktemp("devset")
     (root / "noisy").mkdir()

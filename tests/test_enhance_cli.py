@@ -148,7 +148,7 @@ def test_usage_errors(model_path, tmp_path, capsys):
 
 def test_console_entry_point_with_the_default_model(tmp_path):
     # The README's main job in a fresh process: no --model, the shipped student, a real WAV out.
-    from keras_dccrn.inference import DEFAULT_MODEL, shipped_models
+    from keras_dccrn.runtime import DEFAULT_MODEL, shipped_models
 
     if DEFAULT_MODEL not in shipped_models():
         pytest.fail(f"the default model {DEFAULT_MODEL} is not shipped in saved_models/")

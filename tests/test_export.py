@@ -10,14 +10,10 @@ import soundfile as sf
 import tensorflow as tf
 
 from keras_dccrn import build_model
-from keras_dccrn.export import (
-    TFLiteEnhancer,
-    export_saved_model,
-    export_tflite,
-    speech_like_signals,
-    tflite_op_names,
-)
+from keras_dccrn.export import export_saved_model, export_tflite
 from keras_dccrn.losses import si_snr
+from keras_dccrn.runtime.litert import TFLiteEnhancer, read_metadata, tflite_op_names
+from keras_dccrn.signals import speech_like_signals
 
 CHUNK = 1600
 
@@ -54,12 +50,26 @@ def test_saved_model_layout_and_signatures(saved, tiny, signal):
     assert os.path.isdir(os.path.join(version_dir, "variables"))
     assert not [n for n in os.listdir(base) if n.startswith(".tmp")]
     loaded = tf.saved_model.load(version_dir)
-    assert set(loaded.signatures) == {"serving_default", "enhance_wav"}
+    assert set(loaded.signatures) == {"serving_default", "enhance_wav", "metadata"}
     fn = loaded.signatures["serving_default"]
     for shape in [(1, 1600), (3, 777)]:
         x = np.random.default_rng(shape[1]).standard_normal(shape).astype("float32") * 0.1
         out = fn(noisy=tf.constant(x))["enhanced"].numpy()
         np.testing.assert_allclose(out, np.asarray(tiny(x)), atol=1e-5)
+
+
+def test_saved_model_states_lookahead_and_hop(saved, tiny):
+    from keras_dccrn.runtime import SavedModelEnhancer
+
+    values = {k: int(v.numpy()) for k, v in tf.saved_model.load(saved[1]).signatures["metadata"]().items()}
+    assert values == {
+        "lookahead_samples": tiny.lookahead_samples,
+        "frame_step": tiny.frame_step,
+        "sample_rate": 16000,
+    }
+    enhancer = SavedModelEnhancer(saved[1])
+    # The tiny model (look-ahead 399, hop 100) differs from the fallback for old files (1600, 6400).
+    assert (enhancer.lookahead_samples, enhancer.alignment) == (399, 100)
 
 
 def test_saved_model_stores_each_weight_once(saved, tiny):
@@ -163,6 +173,13 @@ def test_offline_tflite_matches_keras_chunkwise(offline_float32, tiny, signal):
     assert "CONV_2D" in ops
     enhancer = TFLiteEnhancer(offline_float32)
     assert enhancer.mode == "offline" and enhancer.chunk_samples == CHUNK
+    expected = {
+        "lookahead_samples": tiny.lookahead_samples,
+        "frame_step": tiny.frame_step,
+        "sample_rate": 16000,
+    }
+    assert read_metadata(offline_float32) == enhancer.metadata == expected
+    assert (enhancer.lookahead_samples, enhancer.frame_step) == (399, 100)
     y = enhancer(signal)
     assert y.shape == signal.shape and y.dtype == np.float32
     padded = np.zeros(3 * CHUNK, "float32")
@@ -197,6 +214,7 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     _builtin_only(path)
     enhancer = TFLiteEnhancer(path)
     assert enhancer.mode == "streaming" and enhancer.hop == 100 and enhancer.delay_samples == 300
+    assert (enhancer.lookahead_samples, enhancer.frame_step) == (tiny.lookahead_samples, tiny.frame_step)
     for length in (50, 1000, signal.size):
         y = enhancer(signal[:length])
         ref = np.asarray(tiny(signal[None, :length]))[0]
@@ -227,6 +245,33 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     # measured 20.7 dB (distil_dccrn: 15.8 dB, docs/benchmarks/tflite.md); 10 dB leaves ~10 dB of margin
     # for calibration differences and still fails on the old behaviour.
     assert quality >= 10
+
+
+def test_files_without_metadata_use_the_documented_rule(offline_float32, tiny, tmp_path):
+    from keras_dccrn.runtime import load_enhancer
+
+    # An offline file exported before the metadata entry existed: the chunked runner's defaults.
+    old = tmp_path / "old_offline.tflite"
+    old.write_bytes(_without_metadata(offline_float32))
+    assert read_metadata(old) == {}
+    runner = TFLiteEnhancer(old)
+    assert (runner.lookahead_samples, runner.frame_step) == (None, None)
+    enhancer = load_enhancer(str(old))
+    assert (enhancer.lookahead_samples, enhancer.alignment) == (1600, 6400)
+    # A streaming one: hop from the audio input, look-ahead delay + hop - 1 (the model's own 399 here).
+    stream = export_tflite(tiny, tmp_path / "stream.tflite", mode="streaming")
+    old_stream = tmp_path / "old_stream.tflite"
+    old_stream.write_bytes(_without_metadata(stream))
+    runner = TFLiteEnhancer(old_stream)
+    assert (runner.lookahead_samples, runner.frame_step) == (tiny.lookahead_samples, tiny.frame_step)
+
+
+def _without_metadata(path):
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(open(path, "rb").read()))
+    model.metadata = [m for m in model.metadata if m.name != b"keras_dccrn"]
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))
 
 
 def test_bad_arguments(tiny, tmp_path):

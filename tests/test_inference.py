@@ -1,15 +1,14 @@
 import os
 import sys
 import tracemalloc
-import types
 
 import numpy as np
 import pytest
 import soundfile as sf
 
-from keras_dccrn import build_model, inference
+from keras_dccrn import build_model, runtime
 from keras_dccrn.audio import AudioError
-from keras_dccrn.inference import ModelLoadError, enhance, enhance_file, load_enhancer
+from keras_dccrn.runtime import ModelLoadError, enhance, enhance_file, litert, load_enhancer, registry
 
 
 @pytest.fixture(scope="module")
@@ -89,10 +88,10 @@ def test_enhance_rejects_bad_audio(enhancer):
 
 def test_default_model_missing_is_a_one_line_error(tmp_path, monkeypatch):
     # No shipped-model folder anywhere: a clear message naming the folders searched.
-    monkeypatch.setattr(inference, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.delenv(inference.MODELS_ENV, raising=False)
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.delenv(runtime.MODELS_ENV, raising=False)
     monkeypatch.chdir(tmp_path)
-    assert inference.DEFAULT_MODEL == "distil_dccrn"
+    assert runtime.DEFAULT_MODEL == "distil_dccrn"
     with pytest.raises(ModelLoadError, match="default model 'distil_dccrn' is not in any shipped") as info:
         load_enhancer(None)
     assert "\n" not in str(info.value) and str(tmp_path / "nowhere") in str(info.value)
@@ -112,10 +111,10 @@ def test_shipped_model_folders_env_first(tmp_path, monkeypatch):
     keras.saving.save_model(model, str(second / "mine" / "b.keras"))
     (second / "other").mkdir()
     keras.saving.save_model(model, str(second / "other" / "c.keras"))
-    monkeypatch.setattr(inference, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
-    monkeypatch.setenv(inference.MODELS_ENV, str(first))
+    monkeypatch.setattr(registry, "SHIPPED_MODELS_DIR", str(tmp_path / "nowhere"))
+    monkeypatch.setenv(runtime.MODELS_ENV, str(first))
     monkeypatch.chdir(tmp_path / "cwd")
-    assert inference.shipped_models() == {"mine": str(first / "mine"), "other": str(second / "other")}
+    assert runtime.shipped_models() == {"mine": str(first / "mine"), "other": str(second / "other")}
 
 
 def test_load_errors_are_one_line(tmp_path):
@@ -135,11 +134,55 @@ def test_load_errors_are_one_line(tmp_path):
         load_enhancer(str(tmp_path / "m.onnx"))
 
 
+def test_keras_enhancer_does_not_retry_a_failing_run():
+    import keras
+    import tensorflow as tf
+
+    traces = []
+
+    class Checked(keras.Model):
+        def call(self, x):
+            traces.append(x.shape)
+            check = tf.debugging.assert_less_equal(
+                tf.reduce_max(tf.abs(x)), 1.0, message="input out of range"
+            )
+            with tf.control_dependencies([check]):
+                return x * 0.5
+
+    enhancer = runtime.KerasEnhancer(Checked())
+    with pytest.raises(tf.errors.InvalidArgumentError, match="input out of range"):
+        enhancer(np.full((1, 800), 2.0, np.float32))
+    assert enhancer.per_shape is False
+    for n in (800, 1234):
+        np.testing.assert_allclose(enhancer(np.full((2, n), 0.5, np.float32)), 0.25)
+    assert len(traces) == 1  # one trace for [None, None]; the failed run was neither retried nor retraced
+
+
+def test_keras_enhancer_traces_per_shape_only_when_tracing_needs_a_length():
+    import keras
+    from keras import ops
+
+    traces = []
+
+    class Framed(keras.Model):
+        def call(self, x):
+            traces.append(x.shape)
+            n = x.shape[1]
+            frames = ops.reshape(x, (-1, n // 100, 100))  # [B, n] -> [B, n / 100, 100]; None // 100 fails
+            return ops.reshape(frames * 0.5, (-1, n))  # [B, n / 100, 100] -> [B, n]
+
+    enhancer = runtime.KerasEnhancer(Framed())
+    x = np.full((1, 800), 0.5, np.float32)
+    np.testing.assert_allclose(enhancer(x), 0.25)
+    assert enhancer.per_shape is True
+    np.testing.assert_allclose(enhancer(np.full((1, 1200), 0.5, np.float32)), 0.25)
+
+
 def test_keras_file_roundtrip(causal_model, tmp_path, rng):
     path = str(tmp_path / "m.keras")
     causal_model.save(path)
     loaded = load_enhancer(path)
-    assert isinstance(loaded, inference.KerasEnhancer)
+    assert isinstance(loaded, runtime.KerasEnhancer)
     assert loaded.lookahead_samples == 399 and loaded.alignment == 100
     x = noise(rng, (1, 8000))
     np.testing.assert_allclose(loaded(x), np.asarray(causal_model(x, training=False)), atol=1e-6)
@@ -166,11 +209,11 @@ def test_savedmodel_and_tf_serving_layout(tmp_path, rng):
     _save_gain_savedmodel(str(tmp_path / "serving" / "10"), 0.75)
     (tmp_path / "serving" / "notes").mkdir()
     served = load_enhancer(str(tmp_path / "serving"))
-    assert isinstance(served, inference.SavedModelEnhancer)
+    assert isinstance(served, runtime.SavedModelEnhancer)
     np.testing.assert_allclose(enhance(x, 16000, served), 0.75 * x, atol=1e-6)
 
 
-def test_tflite_delegates_to_export(tmp_path, monkeypatch, rng):
+def test_tflite_files_go_to_the_litert_runtime(tmp_path, monkeypatch, rng):
     path = str(tmp_path / "m.tflite")
     with open(path, "wb") as f:
         f.write(b"tflite")
@@ -190,17 +233,15 @@ def test_tflite_delegates_to_export(tmp_path, monkeypatch, rng):
         frame_step = 100
         lookahead_samples = 399
 
-        def __init__(self, p):
-            assert p == path
+        def __init__(self, p, num_threads):
+            assert p == path and num_threads == 1
 
         def __call__(self, wave):
             assert wave.ndim == 1 and wave.dtype == np.float32
             calls.append(wave.size)
             return 0.5 * wave
 
-    fake = types.ModuleType("keras_dccrn.export")
-    fake.TFLiteEnhancer = FakeTFLiteEnhancer
-    monkeypatch.setitem(sys.modules, "keras_dccrn.export", fake)
+    monkeypatch.setattr(litert, "TFLiteEnhancer", FakeTFLiteEnhancer)
     runner = load_enhancer(path)
     assert runner.lookahead_samples == 399
     x = noise(rng, (2, 3000))
@@ -330,3 +371,72 @@ def test_broken_keras_files_say_what_is_wrong_not_file_not_found(causal_model, t
     text = str(info.value)
     assert text.startswith(f"{path}: ") and message in text and "\n" not in text
     assert "not found" not in text.lower()
+
+
+def test_the_file_a_shipped_folder_serves(tmp_path):
+    folder = tmp_path / "m"
+    folder.mkdir()
+    for name in ("b.keras", "a.tflite", "c.tflite"):
+        (folder / name).write_bytes(b"x")
+    assert registry.model_in_folder(str(folder)) == str(folder / "b.keras")  # .keras before .tflite
+    (folder / "2").mkdir()
+    (folder / "2" / "saved_model.pb").write_bytes(b"x")
+    assert registry.model_in_folder(str(folder)) == str(folder / "2")  # a SavedModel first
+    manifest = folder / registry.MANIFEST
+    manifest.write_text('{"default": "c.tflite"}')
+    assert registry.model_in_folder(str(folder)) == str(folder / "c.tflite")  # the manifest decides
+    for text, message in [
+        ("{not json", "not a JSON object"),
+        ('["c.tflite"]', "not a JSON object"),
+        ('{"default": "missing.tflite"}', "not a .keras / .tflite file"),
+        ('{"default": "../m/c.tflite"}', "must be a file name inside"),
+        ('{"default": "MODEL_CARD.md"}', "not a .keras / .tflite file"),
+    ]:
+        manifest.write_text(text)
+        with pytest.raises(ModelLoadError, match=message) as info:
+            registry.model_in_folder(str(folder))
+        assert "\n" not in str(info.value) and str(manifest) in str(info.value)
+
+
+def _python(code, *args, check=True):
+    """Runs ``python -c code args`` in a fresh process; asserts success unless ``check`` is False."""
+    import subprocess
+
+    run = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=300)
+    if check:
+        assert run.returncode == 0, run.stderr[-2000:]
+    return run
+
+
+def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_path):
+    path = str(tmp_path / "m.keras")
+    causal_model.save(path)
+    code = (
+        "import sys\n"
+        "from keras_dccrn import runtime\n"
+        "assert runtime.configure_threads(1) and 'tensorflow' not in sys.modules\n"
+        "runtime.load_enhancer(sys.argv[1])\n"
+        "import tensorflow as tf\n"
+        "print(tf.config.threading.get_intra_op_parallelism_threads(), "
+        "tf.config.threading.get_inter_op_parallelism_threads())\n"
+    )
+    assert _python(code, path).stdout.split() == ["1", "1"]
+
+
+def test_plain_keras_loading_after_import(causal_model, tmp_path):
+    path = str(tmp_path / "m.keras")
+    causal_model.save(path)
+    # keras first, then keras_dccrn: the classes are registered on import (Keras 3 would not find
+    # keras_dccrn>DCCRN otherwise); register_keras_objects() covers the other order.
+    code = (
+        "import sys\n"
+        "import keras\n"
+        "import keras_dccrn\n"
+        "print(type(keras.saving.load_model(sys.argv[1])).__name__)\n"
+    )
+    assert _python(code, path).stdout.split() == ["DCCRN"]
+    other_order = "import sys\nimport keras_dccrn\nimport keras\nkeras.saving.load_model(sys.argv[1])\n"
+    run = _python(other_order, path, check=False)
+    assert run.returncode != 0 and "Could not locate class" in run.stderr
+    fixed = other_order.replace("import keras\n", "import keras\nkeras_dccrn.register_keras_objects()\n")
+    _python(fixed, path)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from keras_dccrn import inference
+from keras_dccrn import runtime
 from keras_dccrn.losses import si_snr
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -33,7 +33,7 @@ def _snr(estimate, reference):
 
 
 def test_every_model_is_shipped_with_a_card():
-    shipped = inference.shipped_models()
+    shipped = runtime.shipped_models()
     for name in EXPECTED:
         assert name in shipped, f"saved_models/{name} is missing"
         card = open(os.path.join(MODELS, name, "MODEL_CARD.md")).read()
@@ -43,7 +43,7 @@ def test_every_model_is_shipped_with_a_card():
 
 def test_the_default_student_enhances_the_example():
     noisy, clean = _example()
-    enhanced = inference.enhance(noisy, 16000)  # DEFAULT_MODEL: the shipped AT-KL student
+    enhanced = runtime.enhance(noisy, 16000)  # DEFAULT_MODEL: the shipped AT-KL student
     assert enhanced.shape == noisy.shape and np.all(np.isfinite(enhanced))
     gain = _snr(enhanced, clean) - _snr(noisy, clean)
     # Measured 4.9 dB (AT-KL student) and 4.8 dB (no-KD student) on this file; a broken model, export or
@@ -54,20 +54,36 @@ def test_the_default_student_enhances_the_example():
 @pytest.mark.parametrize("name", ["dccrn_cl", "uformer", "distil_dccrn_nokd"])
 def test_the_other_models_enhance_the_example(name):
     noisy, clean = _example()
-    enhanced = inference.enhance(noisy, 16000, model=name)
+    enhanced = runtime.enhance(noisy, 16000, model=name)
     gain = _snr(enhanced, clean) - _snr(noisy, clean)
     assert gain > 1.0, f"{name}: SI-SNR improvement {gain:.2f} dB"
 
 
 def test_student_tflite_files_match_the_savedmodel():
     noisy, _ = _example()
-    reference = inference.enhance(noisy, 16000, model="distil_dccrn")
+    reference = runtime.enhance(noisy, 16000, model="distil_dccrn")
     files = sorted(glob.glob(os.path.join(MODELS, "distil_dccrn", "*.tflite")))
     assert any("streaming_float32" in f for f in files) and any("offline_float32" in f for f in files)
     for path in files:
-        out = inference.enhance(noisy, 16000, model=path)
+        out = runtime.enhance(noisy, 16000, model=path)
         agreement = _snr(out, reference)
         # float32 streaming matches to numerical precision; offline restarts the LSTM every chunk and
         # dynamic-range int8 quantises the weights (docs/benchmarks/tflite.md has the dev-set numbers).
         floor = 40.0 if "streaming_float32" in path else 15.0
         assert agreement > floor, f"{os.path.basename(path)}: {agreement:.1f} dB from the SavedModel"
+
+
+def test_shipped_files_state_their_window_geometry_or_get_the_fallback():
+    # These files predate the metadata: a streaming .tflite file gets the model's own look-ahead and hop
+    # (399 = delay 300 + hop 100 - 1); an offline one and the SavedModel get the safe defaults.
+    folder = os.path.join(MODELS, "distil_dccrn")
+    for name, expected in [
+        ("distil_dccrn_streaming_dynamic_int8.tflite", (399, 100)),
+        (
+            "distil_dccrn_offline_float32.tflite",
+            (runtime.DEFAULT_LOOKAHEAD_SAMPLES, runtime.DEFAULT_ALIGNMENT),
+        ),
+    ]:
+        enhancer = runtime.load_enhancer(os.path.join(folder, name))
+        assert (enhancer.lookahead_samples, enhancer.alignment) == expected, name
+    assert runtime.model_in_folder(folder) == os.path.join(folder, "1")  # no manifest: the SavedModel

@@ -13,7 +13,6 @@ log output off the apps' stderr:
 """
 
 import importlib.abc
-import importlib.machinery
 import os
 import sys
 
@@ -49,7 +48,12 @@ class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
         if fullname != "tensorflow":
             return None
         sys.meta_path[:] = [f for f in sys.meta_path if f is not self]
-        spec = importlib.machinery.PathFinder.find_spec(fullname, path)
+        spec = None
+        for finder in sys.meta_path:  # the finders after this one decide, as they would without it
+            find = getattr(finder, "find_spec", None)
+            spec = find(fullname, path, target) if find else None
+            if spec is not None:
+                break
         if spec is not None and spec.loader is not None:
             spec.loader = _QuietLoader(spec.loader)
         return spec

@@ -97,7 +97,11 @@ flags.DEFINE_float(
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
-    "threads", 0, "TensorFlow intra-op threads (0: TensorFlow's default; at most 256).", flag_values=FLAGS
+    "threads",
+    0,
+    "CPU threads: TensorFlow intra-op threads for .keras/SavedModel models, LiteRT threads for .tflite "
+    "(0: TensorFlow's default, 1 for LiteRT; at most 256).",
+    flag_values=FLAGS,
 )
 flags.DEFINE_bool(
     "progress",
@@ -122,9 +126,9 @@ def parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__):
     return cli_utils.parse_flags(argv, flag_values, prog, doc)
 
 
-# Size-like flags: (lower, upper, unit). The window limits are the library's (keras_dccrn.inference).
+# Size-like flags: (lower, upper, unit). The window limits are the library's (keras_dccrn.runtime).
 def _limits():
-    from keras_dccrn.inference import MAX_CHUNK_SECONDS, MAX_CONTEXT_SECONDS
+    from keras_dccrn.runtime import MAX_CHUNK_SECONDS, MAX_CONTEXT_SECONDS
 
     return {
         "chunk_seconds": (0, MAX_CHUNK_SECONDS, "seconds"),
@@ -209,7 +213,7 @@ def _is_result_dir(name):
 
 def plan_jobs(input_spec, output):
     """``[(input_path, output_path)]`` for ``--input``/``--output``; raises :class:`UsageError`."""
-    from keras_dccrn.inference import audio_extensions
+    from keras_dccrn.runtime import audio_extensions
 
     extensions = set(audio_extensions())
     if _has_magic(input_spec):
@@ -265,19 +269,19 @@ def main(argv):
         print(f"{PROG}: usage error: --overwrite and --skip_existing exclude each other", file=sys.stderr)
         return 2
     with quiet_native_stderr():
-        from keras_dccrn import inference
+        from keras_dccrn import runtime
         from keras_dccrn.audio import AudioError
     problem = cli_utils.check_bounds(FLAGS, _limits())
     if problem:
         print(f"{PROG}: usage error: {problem}", file=sys.stderr)
         return 2
-    if FLAGS.threads and not inference.configure_threads(FLAGS.threads):
+    if FLAGS.threads and not runtime.configure_threads(FLAGS.threads):
         print(f"{PROG}: warning: --threads ignored (TensorFlow already initialised)", file=sys.stderr)
     with quiet_native_stderr():
         try:
             jobs = plan_jobs(FLAGS.input, FLAGS.output)
-            enhancer = inference.load_enhancer(FLAGS.model)
-        except (UsageError, inference.ModelLoadError) as exc:
+            enhancer = runtime.load_enhancer(FLAGS.model)
+        except (UsageError, runtime.ModelLoadError) as exc:
             usage_error = exc
         else:
             usage_error = None
@@ -289,7 +293,7 @@ def main(argv):
 
 def enhance_jobs(enhancer, jobs, audio_error):
     """Enhances each ``(input, output)``; prints one line per failure and a summary; returns the status."""
-    from keras_dccrn import inference
+    from keras_dccrn import runtime
     from keras_dccrn.audio import remove_stale_temps
 
     say = cli_utils.printable
@@ -304,9 +308,9 @@ def enhance_jobs(enhancer, jobs, audio_error):
             continue
         label = f"[{i + 1}/{len(jobs)}] {src}" if len(jobs) > 1 else src
         try:
-            info = inference.audio_info(src)
+            info = runtime.audio_info(src)
             progress.begin(label, info.frames / info.samplerate if info.samplerate else None)
-            inference.enhance_file(
+            runtime.enhance_file(
                 enhancer,
                 src,
                 dst,
@@ -318,7 +322,7 @@ def enhance_jobs(enhancer, jobs, audio_error):
         except audio_error as exc:
             message = str(exc)
         except Exception as exc:  # anything else still gets one line naming the file
-            message = f"{src}: {inference._one_line(exc)}"
+            message = f"{src}: {runtime.one_line(exc)}"
         else:
             print(say(f"{src} -> {dst}"))
             continue

@@ -111,7 +111,7 @@ METRIC_MODULES = {"stoi": ["pystoi"], "estoi": ["pystoi"], "dnsmos": ["speechmos
 
 
 def _limits():
-    from keras_dccrn.inference import MAX_CHUNK_SECONDS
+    from keras_dccrn.runtime import MAX_CHUNK_SECONDS
 
     return {
         "chunk_seconds": (0, MAX_CHUNK_SECONDS, "seconds"),
@@ -232,18 +232,18 @@ def _enhance_noisy(noisy_files, clean_files, out_dir):
     progress = ProgressBar()
 
     with quiet_native_stderr():
-        from keras_dccrn import inference
+        from keras_dccrn import runtime
 
         if FLAGS.threads:
-            inference.configure_threads(FLAGS.threads)
-        enhancer = inference.load_enhancer(FLAGS.model)
+            runtime.configure_threads(FLAGS.threads)
+        enhancer = runtime.load_enhancer(FLAGS.model)
     failures = []
     keys = [k for k in noisy_files if k in clean_files]
     for i, key in enumerate(keys):
         src = noisy_files[key]
         dst = os.path.join(out_dir, os.path.relpath(src, FLAGS.noisy_dir))
         try:
-            inference.enhance_file(
+            runtime.enhance_file(
                 enhancer,
                 src,
                 dst,
@@ -309,11 +309,11 @@ def _main(argv):
         raise UsageError(f"system names must be unique; received {names}")
 
     with quiet_native_stderr():
-        from keras_dccrn import inference
         from keras_dccrn import metrics as M
+        from keras_dccrn import runtime
     from keras_dccrn.audio import write_text
 
-    extensions = set(inference.audio_extensions())
+    extensions = set(runtime.audio_extensions())
     groups = [m for m in METRIC_CHOICES if m in FLAGS.metrics]
     columns = M.metric_columns(groups)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -330,7 +330,7 @@ def _main(argv):
     if FLAGS.model:
         try:
             failures += _enhance_noisy(noisy_files, clean_files, systems[-1][1])
-        except inference.ModelLoadError as exc:
+        except runtime.ModelLoadError as exc:
             raise UsageError(str(exc)) from None
 
     per_system = {}

@@ -65,8 +65,8 @@ def _fail(message):
 
 
 def _load_model():
-    from keras_dccrn.inference import ModelLoadError, load_keras_model
     from keras_dccrn.models import build_model
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     if bool(FLAGS.model) == bool(FLAGS.preset):
         raise ValueError("give exactly one of --model or --preset")
@@ -96,7 +96,7 @@ def _calibration():
     from keras_dccrn.audio import read_audio
 
     if not FLAGS.calibration_dir:
-        from keras_dccrn.export import speech_like_signals
+        from keras_dccrn.signals import speech_like_signals
 
         logging.warning("int8 without --calibration_dir: calibrating on synthetic noisy speech-like signals")
         return speech_like_signals(count=8, seconds=2.0, seed=0)

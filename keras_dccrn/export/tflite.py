@@ -1,0 +1,297 @@
+"""TFLite (LiteRT) export: offline and streaming models, quantisation and calibration.
+
+:func:`export_tflite` writes a ``.tflite`` file that uses TFLite builtin ops
+only (checked after conversion), either
+
+- ``mode="offline"``: ``noisy`` ``[1, chunk_samples]`` -> ``enhanced``
+  ``[1, chunk_samples]``, the whole model on a fixed-length chunk;
+- ``mode="streaming"``: one hop in, one hop out, with explicit state
+  (see :mod:`keras_dccrn.streaming`): inputs ``audio`` ``[1, hop]``,
+  ``input_buffer``, ``ola_buffer`` and one tensor per convolution cache
+  and LSTM state (names from ``StreamingDCCRN.state_layout()``, e.g.
+  ``enc_conv_0``, ``clstm_0_c_r``); outputs ``enhanced`` and
+  ``next_<input name>`` for each of them.
+
+Quantizations: ``"float32"``; ``"dynamic_int8"`` (int8 weights, float
+activations); ``"float16"`` (float16 weights, computed in float32 on CPU);
+``"int8"``, streaming only: weights and activations of the network
+(encoder, LSTMs, decoder) in int8 after calibration on
+``representative_data``, each state tensor with its own scale; the inputs
+and outputs, the framing and DFT, the mask application, the inverse DFT
+and the overlap-add stay float32. Quantizing those too (one scale for the
+waveform and the overlap-add buffer, 256 levels of the calibration peak)
+and packing all states into one vector (one scale for conv caches and LSTM
+cell states) made the output unusable (about -19 dB SI-SNR against
+float32). Quality is limited by the int8 linear-amplitude spectrum at the
+encoder input: calibrate on audio at the levels you will process (real
+noisy speech, or :func:`keras_dccrn.signals.speech_like_signals`). Offline full int8 is
+refused: the TF 2.21 converter crashes (segfault) calibrating the LSTM
+``WHILE`` loop of the offline graph; run the streaming int8 file through
+:class:`~keras_dccrn.runtime.litert.TFLiteEnhancer` to process whole files.
+
+Every converted file is checked for non-builtin (Flex/custom) ops and run
+once on a test tone (non-finite output is refused) before it is written.
+
+Every file carries the model's ``lookahead_samples``, ``frame_step`` and ``sample_rate`` in a
+``keras_dccrn`` flatbuffer metadata entry (JSON; :func:`keras_dccrn.runtime.litert.read_metadata`).
+:class:`keras_dccrn.runtime.litert.TFLiteEnhancer` runs the files.
+"""
+
+import json
+import os
+import tempfile
+
+import numpy as np
+
+from keras_dccrn.audio import SAMPLE_RATE, atomic_output
+from keras_dccrn.export.savedmodel import export_archive, model_metadata
+from keras_dccrn.runtime.litert import METADATA_NAME, load_interpreter, tflite_op_names
+
+MODES = ("offline", "streaming")
+QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
+DEFAULT_CHUNK_SAMPLES = 4 * SAMPLE_RATE
+
+
+def _tf():
+    import tensorflow as tf
+
+    return tf
+
+
+# ---------------------------------------------------------------------------------------------- TFLite
+
+
+def _tflite_endpoint(model, mode, chunk_samples):
+    tf = _tf()
+    if mode == "offline":
+        if not isinstance(chunk_samples, (int, np.integer)) or chunk_samples < model.frame_step:
+            raise ValueError(
+                f"`chunk_samples` must be an integer >= frame_step ({model.frame_step}); received {chunk_samples!r}."
+            )
+
+        def enhance(noisy):
+            return {"enhanced": model(noisy, training=False)}
+
+        return enhance, [tf.TensorSpec([1, int(chunk_samples)], tf.float32, name="noisy")], None
+    from keras_dccrn.streaming import StreamingDCCRN
+
+    stream = StreamingDCCRN(model)
+    layout = stream.state_layout()
+    names = [name for name, _ in layout]
+
+    def step(audio, input_buffer, ola_buffer, *states):
+        states = dict(zip(names, states, strict=True))
+        return stream.step(audio, input_buffer, ola_buffer, states, scope=tf.name_scope)
+
+    signature = [
+        tf.TensorSpec([1, stream.hop], tf.float32, name="audio"),
+        tf.TensorSpec([1, stream.input_size], tf.float32, name="input_buffer"),
+        tf.TensorSpec([1, stream.ola_size], tf.float32, name="ola_buffer"),
+    ] + [tf.TensorSpec([1, *shape], tf.float32, name=name) for name, shape in layout]
+    return step, signature, stream
+
+
+def _representative(mode, data, chunk_samples, stream, max_samples=400):
+    """Calibration samples (dicts keyed by input name) for full-int8 conversion."""
+    tf = _tf()
+    signals = [np.asarray(x, "float32").reshape(-1) for x in data]
+    if not signals or any(x.size == 0 for x in signals):
+        raise ValueError("`representative_data` must be a non-empty iterable of non-empty 1-D signals.")
+    samples = []
+    if mode == "offline":
+        for x in signals:
+            for start in range(0, x.size, chunk_samples):
+                chunk = np.zeros((1, chunk_samples), "float32")
+                part = x[start : start + chunk_samples]
+                chunk[0, : part.size] = part
+                samples.append({"noisy": chunk})
+    else:
+        step = tf.function(stream.step)
+        for x in signals:
+            hops = x.size // stream.hop
+            buf, ola, _ = stream.initial_state()
+            states = stream.initial_states()
+            for k in range(hops):
+                audio = x[None, k * stream.hop : (k + 1) * stream.hop]
+                samples.append({"audio": audio, "input_buffer": buf, "ola_buffer": ola, **states})
+                res = {key: v.numpy() for key, v in step(audio, buf, ola, states).items()}
+                buf, ola = res["next_input_buffer"], res["next_ola_buffer"]
+                states = {name: res[f"next_{name}"] for name in states}
+    if len(samples) > max_samples:
+        keep = np.linspace(0, len(samples) - 1, max_samples).round().astype(int)
+        samples = [samples[i] for i in keep]
+
+    def generator():
+        yield from samples
+
+    return generator
+
+
+def _float_nodes(content):
+    """Output tensor names of the ops built under the streaming analysis/synthesis name scopes."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    from keras_dccrn.streaming import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
+
+    interpreter = Interpreter(model_content=content)
+    names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
+    outputs = interpreter.get_signature_runner("serving_default").get_output_details()
+    # the ops producing these outputs lose their scoped name to the signature's output name
+    audio_outputs = {outputs[k]["index"] for k in ("enhanced", "next_input_buffer", "next_ola_buffer")}
+    scoped = []
+    for op in interpreter._get_ops_details():
+        for index in op["outputs"]:
+            # fused ops are named "a;b;c" after every TF op they replace
+            parts = names.get(index, "").split(";")
+            in_scope = any(p.startswith((f"{ANALYSIS_SCOPE}/", f"{SYNTHESIS_SCOPE}/")) for p in parts)
+            if in_scope or index in audio_outputs:
+                scoped.append(names[index])
+    return scoped
+
+
+def _quantize_network_only(converter):
+    """Full-int8 streaming conversion with the analysis/synthesis ends left in float.
+
+    The converter is calibrated once (``QuantizationDebugger`` runs the
+    representative dataset), then quantized with the ops of the
+    :data:`~keras_dccrn.streaming.ANALYSIS_SCOPE` and
+    :data:`~keras_dccrn.streaming.SYNTHESIS_SCOPE` name scopes denylisted:
+    framing, DFT, mask application, inverse DFT and overlap-add run in
+    float32 (int8 would quantize the waveform and the overlap-add buffer to
+    256 levels of the calibration's peak), everything between them in int8.
+    """
+    tf = _tf()
+    debugger = tf.lite.experimental.QuantizationDebugger(
+        converter=converter, debug_dataset=converter.representative_dataset
+    )
+    nodes = _float_nodes(debugger.calibrated_model)
+    if not nodes:
+        raise ValueError("no analysis/synthesis ops found to keep in float")
+    debugger.options = tf.lite.experimental.QuantizationDebugOptions(denylisted_nodes=nodes)
+    return debugger.get_nondebug_quantized_model()
+
+
+def _check_builtin(content, path):
+    bad = sorted(
+        op for op in tflite_op_names(content) if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")
+    )
+    # DELEGATE only appears after the XNNPACK delegate is applied at run time, never in the flatbuffer
+    bad = [op for op in bad if op != "DELEGATE"]
+    if bad:
+        raise ValueError(
+            f"{path}: converted model contains non-builtin ops {bad}; it would not run in LiteRT."
+        )
+
+
+def _check_finite(content, path):
+    """Runs the converted model on a short test tone; refuses NaN/inf output."""
+    runner = load_interpreter(model_content=content)[0].get_signature_runner("serving_default")
+    inputs = runner.get_input_details()
+    feed = {name: np.zeros(d["shape"], "float32") for name, d in inputs.items()}
+    main = "noisy" if "noisy" in feed else "audio"
+    n = feed[main].shape[1]
+    feed[main] = (0.1 * np.sin(2 * np.pi * 440 / SAMPLE_RATE * np.arange(n))).astype("float32")[None]
+    out = runner(**feed)
+    if not all(np.all(np.isfinite(v)) for v in out.values()):
+        raise ValueError(f"{path}: converted model outputs NaN/inf on a test tone; not written")
+
+
+def export_tflite(
+    model,
+    path,
+    mode="offline",
+    quantization="float32",
+    representative_data=None,
+    chunk_samples=DEFAULT_CHUNK_SAMPLES,
+):
+    """Converts ``model`` to a builtin-ops-only ``.tflite`` file.
+
+    Args:
+        model: a built DCCRN (``keras_dccrn.models.dccrn.DCCRN``); for
+            ``mode="streaming"`` it must be causal (``time_crop="causal"``).
+        path: output file, written atomically.
+        mode: ``"offline"`` (fixed chunks of ``chunk_samples``) or
+            ``"streaming"`` (one hop per call with explicit state).
+        quantization: ``"float32"``, ``"dynamic_int8"``, ``"float16"`` or
+            ``"int8"``.
+        representative_data: for ``"int8"`` only (required there): an
+            iterable of 1-D float32 16 kHz signals used to calibrate the
+            activation ranges (offline: cut into chunks; streaming: run
+            through the Keras stream so the calibration states are real).
+        chunk_samples: offline chunk length in samples.
+
+    Returns:
+        ``path``.
+
+    Raises:
+        keras_dccrn.extras.MissingExtraError: ``ai-edge-litert`` (the ``[tflite]`` extra), which checks
+            the converted file, is not installed.
+    """
+    from keras_dccrn import extras
+
+    extras.require(["ai_edge_litert"], f"{path}: writing a .tflite model")
+    tf = _tf()
+    if mode not in MODES:
+        raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
+    if quantization not in QUANTIZATIONS:
+        raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}; received {quantization!r}.")
+    if quantization == "int8" and mode == "offline":
+        # LiteRT's calibrator crashes (segfault, TF 2.21) on the LSTM's WHILE loop of the offline graph;
+        # the streaming graph has no loop and quantizes fine.
+        raise ValueError(
+            "quantization='int8' is supported for mode='streaming' only (use 'dynamic_int8' offline)."
+        )
+    if quantization == "int8" and representative_data is None:
+        raise ValueError("quantization='int8' needs `representative_data` (an iterable of 1-D signals).")
+    if not getattr(model, "built", False):
+        raise ValueError("The model must be built (called once) before export.")
+    fn, signature, stream = _tflite_endpoint(model, mode, chunk_samples)
+    path = os.fspath(path)
+    with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
+        export_archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)
+        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        if quantization != "float32":
+            converter.optimizations = [tf.lite.Optimize.DEFAULT]
+        if quantization == "float16":
+            converter.target_spec.supported_types = [tf.float16]
+        if quantization == "int8":
+            converter.representative_dataset = _representative(
+                mode, representative_data, int(chunk_samples), stream
+            )
+            converter.target_spec.supported_ops = [
+                tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+                tf.lite.OpsSet.TFLITE_BUILTINS,
+            ]
+        try:
+            content = _quantize_network_only(converter) if quantization == "int8" else converter.convert()
+        except Exception as exc:  # the converter's own message is many lines of MLIR
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValueError(f"{path}: TFLite conversion failed ({first})") from exc
+    content = add_metadata(content, model_metadata(model))
+    _check_builtin(content, path)
+    _check_finite(content, path)
+    with atomic_output(path) as tmp_file:
+        with open(tmp_file, "wb") as f:
+            f.write(content)
+    return path
+
+
+def add_metadata(content, values):
+    """``content`` (a ``.tflite`` flatbuffer) with ``values`` as its :data:`METADATA_NAME` entry (JSON).
+
+    An existing entry of that name is replaced; everything else is kept.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    model.metadata = [m for m in (model.metadata or []) if m.name != METADATA_NAME.encode()]
+    buffer = schema.BufferT()
+    buffer.data = np.frombuffer(json.dumps(values, sort_keys=True).encode("utf-8"), np.uint8)
+    model.buffers.append(buffer)
+    entry = schema.MetadataT()
+    entry.name = METADATA_NAME
+    entry.buffer = len(model.buffers) - 1
+    model.metadata.append(entry)
+    return bytes(flatbuffer_utils.convert_object_to_bytearray(model))

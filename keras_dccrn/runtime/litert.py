@@ -1,0 +1,219 @@
+"""The LiteRT runtime: runs ``.tflite`` files written by :func:`keras_dccrn.export.export_tflite`.
+
+Needs NumPy and ``ai-edge-litert`` only (never TensorFlow). A file carries its model's
+``lookahead_samples``, ``frame_step`` and ``sample_rate`` in a :data:`METADATA_NAME` metadata entry
+(JSON); :func:`read_metadata` reads it. For a file without it (exported before the entry existed):
+a streaming file's ``frame_step`` is its hop (the ``audio`` input length) and its
+``lookahead_samples`` is ``delay_samples + hop - 1`` (after delay compensation, output sample ``n`` is
+computed once the hop holding input sample ``n + delay`` is in); an offline file states neither and
+the chunked runner uses its defaults (:mod:`keras_dccrn.runtime.backends`).
+"""
+
+import json
+import math
+import os
+
+import numpy as np
+
+STREAM_INPUTS = ("audio", "input_buffer", "ola_buffer")
+# Name of the flatbuffer metadata entry (UTF-8 JSON object) holding the model's integers.
+METADATA_NAME = "keras_dccrn"
+
+
+def tflite_op_names(path_or_bytes):
+    """Set of operator names in a ``.tflite`` model (e.g. ``{"CONV_2D", ...}``)."""
+    from ai_edge_litert.interpreter import Interpreter
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        interpreter = Interpreter(model_content=bytes(path_or_bytes))
+    else:
+        interpreter = Interpreter(model_path=os.fspath(path_or_bytes))
+    return {op["op_name"] for op in interpreter._get_ops_details()}
+
+
+def load_interpreter(model_path=None, model_content=None, num_threads=1):
+    """LiteRT interpreter with tensors allocated: ``(interpreter, uses_xnnpack)``.
+
+    The XNNPACK delegate is tried first; some full-int8 graphs (quantization
+    parameters XNNPACK cannot take) make it fail to prepare, in which case the
+    builtin reference kernels are used instead.
+    """
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    args = dict(model_path=model_path, model_content=model_content, num_threads=num_threads)
+    try:
+        interpreter = Interpreter(**args)
+        interpreter.allocate_tensors()
+        return interpreter, True
+    except RuntimeError as exc:
+        if "XNNPACK" not in str(exc):
+            raise
+    interpreter = Interpreter(
+        **args, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    interpreter.allocate_tensors()
+    return interpreter, False
+
+
+def read_metadata(path_or_bytes):
+    """The :data:`METADATA_NAME` entry of a ``.tflite`` model as a dict (empty if it has none).
+
+    Args:
+        path_or_bytes: a ``.tflite`` file or its bytes.
+    """
+    from ai_edge_litert import schema_py_generated as schema
+
+    if isinstance(path_or_bytes, (bytes, bytearray)):
+        content = bytes(path_or_bytes)
+    else:
+        with open(os.fspath(path_or_bytes), "rb") as f:
+            content = f.read()
+    model = schema.Model.GetRootAs(content, 0)
+    for i in range(model.MetadataLength()):
+        entry = model.Metadata(i)
+        if entry.Name() is not None and entry.Name().decode() == METADATA_NAME:
+            buffer = model.Buffers(entry.Buffer())
+            if buffer.Offset() > 1:  # data stored after the flatbuffer (models over 2 GB)
+                data = content[buffer.Offset() : buffer.Offset() + buffer.Size()]
+            else:
+                data = buffer.DataAsNumpy().tobytes()
+            try:
+                value = json.loads(data.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                return {}
+            return value if isinstance(value, dict) else {}
+    return {}
+
+
+class TFLiteEnhancer:
+    """Enhances whole 16 kHz signals with an exported ``.tflite`` model.
+
+    The kind of file is detected from its ``serving_default`` signature:
+    ``noisy`` -> offline (the signal is cut into chunks of the model's
+    length, the last one zero-padded; chunks are enhanced independently,
+    so the recurrent state restarts at every chunk boundary), or ``audio`` +
+    ``input_buffer`` + ``ola_buffer`` + ``state`` -> streaming (hop loop
+    carrying the state; the fixed delay of ``input_buffer``'s length is
+    compensated by feeding that many trailing zeros and dropping as many
+    leading outputs).
+
+    Args:
+        path: ``.tflite`` file written by :func:`keras_dccrn.export.export_tflite`.
+        num_threads: LiteRT CPU threads.
+
+    Call arguments:
+        audio: 1-D float32 signal at the model's 16 kHz rate.
+
+    Returns:
+        float32 ``[samples]``, the enhanced signal, same length as ``audio``.
+
+    Attributes:
+        mode: ``"offline"`` or ``"streaming"``.
+        delay_samples: streaming delay compensated (0 offline).
+        uses_xnnpack: whether LiteRT's XNNPACK delegate runs the graph (see
+            :func:`load_interpreter`).
+        metadata: the file's :data:`METADATA_NAME` entry (empty for an old file).
+        lookahead_samples: future input samples an output sample depends on, or None (unknown).
+        frame_step: the model's STFT hop in samples, or None (unknown).
+    """
+
+    def __init__(self, path, num_threads=1):
+        from keras_dccrn import extras
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise ValueError(f"{path}: no such TFLite file")
+        if not isinstance(num_threads, int) or num_threads <= 0:
+            raise ValueError(f"`num_threads` must be a positive integer; received {num_threads!r}.")
+        extras.require(["ai_edge_litert"], f"{path}: running a .tflite model")
+        try:
+            self.interpreter, self.uses_xnnpack = load_interpreter(model_path=path, num_threads=num_threads)
+            signatures = self.interpreter.get_signature_list()
+        except Exception as exc:
+            raise ValueError(f"{path}: not a readable TFLite model ({str(exc).strip()[:200]})") from None
+        if "serving_default" not in signatures:
+            raise ValueError(f"{path}: no 'serving_default' signature (found {sorted(signatures)})")
+        self.path = path
+        self.runner = self.interpreter.get_signature_runner("serving_default")
+        inputs = self.runner.get_input_details()
+        names = set(inputs)
+        if names == {"noisy"}:
+            self.mode = "offline"
+            self.chunk_samples = int(inputs["noisy"]["shape"][1])
+            self.delay_samples = 0
+        elif set(STREAM_INPUTS) <= names and self._carried(names, self.runner.get_output_details()):
+            self.mode = "streaming"
+            self.hop = int(inputs["audio"]["shape"][1])
+            self.delay_samples = int(inputs["input_buffer"]["shape"][1])
+            outputs = self.runner.get_output_details()
+            carried = sorted(names - {"audio"})
+            # (input index, output index, initial zeros) of every tensor carried from hop to hop
+            self._carry = [
+                (inputs[n]["index"], outputs[f"next_{n}"]["index"], np.zeros(inputs[n]["shape"], "float32"))
+                for n in carried
+            ]
+            self._index_audio = inputs["audio"]["index"]
+            self._index_enhanced = outputs["enhanced"]["index"]
+            # The hop loop uses set_tensor / invoke / get_tensor on the tensor indices (less per-call
+            # overhead); a live signature runner holds buffer references that make invoke() refuse.
+            self.runner = None
+        else:
+            raise ValueError(
+                f"{path}: unknown signature inputs {sorted(names)}; not written by export_tflite"
+            )
+        self.metadata = read_metadata(path)
+        self.lookahead_samples, self.frame_step = self._geometry()
+
+    @staticmethod
+    def _carried(names, outputs):
+        """Whether every input but ``audio`` has its ``next_<name>`` output, plus ``enhanced``."""
+        return "enhanced" in outputs and all(f"next_{n}" in outputs for n in names - {"audio"})
+
+    def _geometry(self):
+        """``(lookahead_samples, frame_step)`` from the metadata, else the module docstring's rule."""
+        lookahead, step = self.metadata.get("lookahead_samples"), self.metadata.get("frame_step")
+        if self.mode == "streaming":
+            step = self.hop if step is None else step
+            lookahead = self.delay_samples + self.hop - 1 if lookahead is None else lookahead
+        return (None if lookahead is None else int(lookahead)), (None if step is None else int(step))
+
+    def _offline(self, audio):
+        n = self.chunk_samples
+        chunks = max(1, math.ceil(audio.size / n))
+        padded = np.zeros(chunks * n, "float32")
+        padded[: audio.size] = audio
+        out = np.empty_like(padded)
+        for k in range(chunks):
+            res = self.runner(noisy=padded[None, k * n : (k + 1) * n])
+            out[k * n : (k + 1) * n] = res["enhanced"][0]
+        return out[: audio.size]
+
+    def _streaming(self, audio):
+        hop, delay = self.hop, self.delay_samples
+        hops = -(-(audio.size + delay) // hop)
+        padded = np.zeros(hops * hop, "float32")
+        padded[: audio.size] = audio
+        out = np.empty_like(padded)
+        it = self.interpreter
+        i_audio, o_enh = self._index_audio, self._index_enhanced
+        pairs = [(i, o) for i, o, _ in self._carry]
+        values = [zeros for _, _, zeros in self._carry]
+        frames = padded.reshape(hops, 1, hop)  # [hops * hop] -> [hops, 1, hop]
+        for k in range(hops):
+            it.set_tensor(i_audio, frames[k])
+            for (i, _), value in zip(pairs, values, strict=True):
+                it.set_tensor(i, value)
+            it.invoke()
+            out[k * hop : (k + 1) * hop] = it.get_tensor(o_enh)[0]
+            values = [it.get_tensor(o) for _, o in pairs]
+        return out[delay : delay + audio.size]
+
+    def __call__(self, audio):
+        audio = np.asarray(audio, dtype="float32")
+        if audio.ndim != 1:
+            raise ValueError(f"TFLiteEnhancer expects a 1-D signal; received shape {audio.shape}.")
+        if audio.size == 0:
+            return audio.copy()
+        if self.mode == "offline":
+            return self._offline(audio)
+        return self._streaming(audio)

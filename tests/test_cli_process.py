@@ -1,0 +1,76 @@
+"""Tests of benchmarks/cli_process.py: per-process figures, the input files and a tiny page."""
+
+import importlib.util
+import os
+import sys
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_spec = importlib.util.spec_from_file_location(
+    "cli_process", os.path.join(ROOT, "benchmarks", "cli_process.py")
+)
+cli_process = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(cli_process)
+
+
+def test_peak_rss_is_the_measured_process_alone(tmp_path):
+    ballast = bytearray(300 * 2**20)  # this process is larger than the measured ones
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    log = str(tmp_path / "err.txt")
+    env = cli_process.child_env()
+    small = cli_process.measure([sys.executable, "-c", "pass"], env, log)
+    big = cli_process.measure(
+        [sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"], env, log
+    )
+    assert small[0] == big[0] == 0
+    assert small[3] < 60, small  # a bare interpreter, not this process's 300+ MB
+    assert 190 < big[3] - small[3] < 260, (small, big)
+    assert big[1] >= big[2] * 0.5 and big[2] > 0  # wall and CPU seconds
+    failed = cli_process.measure([sys.executable, "-c", "import sys; sys.exit(3)"], env, log)
+    assert failed[0] == 3
+
+
+def test_input_files_have_the_length_asked(tmp_path):
+    path = str(tmp_path / "x.wav")
+    cli_process.write_input(path, 2.5, [], [])
+    info = sf.info(path)
+    assert (info.samplerate, info.channels, info.frames, info.subtype) == (16000, 1, 40000, "PCM_16")
+    speech, noise = tmp_path / "s.wav", tmp_path / "n.wav"
+    sf.write(speech, 0.1 * np.sin(np.arange(16000) / 5.0), 16000)
+    sf.write(noise, 0.01 * np.random.default_rng(0).standard_normal(7000), 8000)  # looped, resampled
+    cli_process.write_input(path, 3.2, [str(speech)], [str(noise)])
+    assert sf.info(path).frames == 51200
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory):
+    from keras_dccrn import build_model
+    from keras_dccrn.export import export_tflite
+
+    folder = tmp_path_factory.mktemp("models")
+    export_tflite(build_model("tiny", time_crop="causal"), str(folder / "tiny.tflite"), mode="streaming")
+    return folder
+
+
+def test_tiny_page(model_dir, tmp_path, capsys):
+    page = tmp_path / "page.md"
+    argv = ["cli_process.py", f"--model_dir={model_dir}", "--seconds=1,2", "--variants=tflite:tiny.tflite"]
+    argv += ["--peers=", f"--output={page}", "--speech_dir=/nonexistent", "--repeats=2"]
+    assert cli_process.main(argv) == 0
+    text = page.read_text()
+    assert "python benchmarks/cli_process.py " in text and "synthetic noisy speech" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `tflite:tiny.tflite`"))
+    cells = [c.strip() for c in row.strip("|").split("|")][1:]
+    wall, cpu, rss, rtf = (float(c) for c in cells[:4])
+    assert wall > 0 and cpu > 0 and 20 < rss < 300 and rtf == pytest.approx(wall / 1, abs=0.006)
+    assert len(cells) == 8
+
+
+def test_bad_flags_are_one_line(capsys):
+    assert cli_process.main(["cli_process.py", "--seconds=0"]) == 2
+    assert cli_process.main(["cli_process.py", "--peers=nope"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 2 and "--seconds" in err[0] and "unknown ['nope']" in err[1]
