@@ -145,19 +145,25 @@ def main(argv):
 def export_tflite_files(model, base, name, modes, quantizations, chunk_samples, calibration=None):
     """Writes ``<base>/<name>_<mode>_<quantization>.tflite`` for every mode and quantization.
 
-    Streaming files only for causal models (``time_crop="causal"``), full int8 only for streaming
-    (both skipped with a warning). ``calibration``: a callable returning the int8 calibration signals
-    (called once, only if int8 is requested). Shared by ``dccrn-export`` and ``scripts/ship.py``.
+    Streaming files only for models that can stream (``model.supports_streaming``: causal DCCRNs), full
+    int8 only for streaming (both skipped with a one-line warning; a model that cannot stream asked for
+    streaming files only is a one-line ``ValueError``). ``calibration``: a callable returning the int8
+    calibration signals (called once, only if int8 is requested). Shared by ``dccrn-export`` and
+    ``scripts/ship.py``.
 
     Returns:
         list of ``(mode, quantization, path)`` of the files written.
     """
     from keras_dccrn.export import export_tflite
+    from keras_dccrn.streaming import streaming_refusal
 
     written, data = [], None
     for mode in modes:
-        if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
-            logging.warning("%s is not causal (time_crop=%r): no streaming TFLite", name, model.time_crop)
+        refusal = streaming_refusal(model) if mode == "streaming" else None
+        if refusal is not None:
+            if set(modes) == {"streaming"}:
+                raise ValueError(f"{name}: cannot stream: {refusal}; no streaming TFLite written")
+            logging.warning("%s: cannot stream: %s; no streaming TFLite", name, refusal)
             continue
         for quantization in quantizations:
             if quantization == "int8" and mode == "offline":
