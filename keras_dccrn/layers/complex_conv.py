@@ -41,24 +41,80 @@ def _check_filters(filters):
         raise ValueError(f"`filters` must be a positive integer; received {filters!r}.")
 
 
-def _state_zeros(layer, batch_size, frames):
-    """All-zero ``[batch, frames, input_freq, input_channels]`` cache of a built layer."""
-    if not layer.built or layer.input_freq is None:
-        raise ValueError(f"{layer.name}: build the layer on a known frequency size before streaming.")
-    return ops.zeros((batch_size, frames, layer.input_freq, layer.input_channels), layer.compute_dtype)
+class _ComplexConvBase(keras.layers.Layer):
+    """Arguments, weights and the streaming window shared by the two complex convolutions."""
 
-
-def _check_step(layer, inputs, state, span):
-    frames = state.shape[1]
-    if frames is not None and frames != span:
-        raise ValueError(
-            f"{layer.name}: the state must hold {span} frames ([batch, {span}, freq, channels]); "
-            f"received shape {tuple(state.shape)}."
+    def __init__(self, filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs):
+        super().__init__(**kwargs)
+        _check_filters(filters)
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if self.strides[1] != 1:
+            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
+        if not isinstance(freq_padding, int) or freq_padding < 0:
+            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
+        self.freq_padding = freq_padding
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
         )
+
+    def _kernel_shape(self, in_channels):
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % 2:
+            raise ValueError(
+                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
+            )
+        self.input_freq = input_shape[2]
+        self.input_channels = int(channels)
+        shape = self._kernel_shape(channels // 2)
+        self.real_kernel = self.add_weight(
+            name="real_kernel", shape=shape, initializer=self.kernel_initializer
+        )
+        self.imag_kernel = self.add_weight(
+            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
+        )
+        if self.use_bias:
+            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
+            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+
+    def initial_state(self, batch_size=1):
+        """All-zero streaming state ``[batch_size, state_frames, freq, 2 * in_channels]``."""
+        if not self.built or self.input_freq is None:
+            raise ValueError(f"{self.name}: build the layer on a known frequency size before streaming.")
+        shape = (batch_size, self.state_frames, self.input_freq, self.input_channels)
+        return ops.zeros(shape, self.compute_dtype)
+
+    def _step(self, core, inputs, state):
+        """``core`` on ``[state | inputs]`` along time, and the last ``state_frames`` of that window."""
+        span = self.state_frames
+        if state.shape[1] is not None and state.shape[1] != span:
+            raise ValueError(
+                f"{self.name}: the state must hold {span} frames ([batch, {span}, freq, channels]); "
+                f"received shape {tuple(state.shape)}."
+            )
+        window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, span + T, F, C]
+        return core(window), window[:, ops.shape(window)[1] - span :]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            freq_padding=self.freq_padding,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class ComplexConv2D(keras.layers.Layer):
+class ComplexConv2D(_ComplexConvBase):
     """Complex 2-D convolution over ``[batch, frames, freq, 2 * C]`` maps.
 
     Equivalent to DCCRN's ``ComplexConv2d`` (two real ``Conv2d`` with their
@@ -117,48 +173,18 @@ class ComplexConv2D(keras.layers.Layer):
         kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_filters(filters)
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
+        super().__init__(filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
-        if self.strides[1] != 1:
-            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
         if self.strides[0] > 1 and self.dilation_rate[0] > 1:
             raise ValueError(
                 "Frequency stride and dilation cannot both exceed 1; received "
                 f"strides={self.strides!r}, dilation_rate={self.dilation_rate!r}."
             )
-        if not isinstance(freq_padding, int) or freq_padding < 0:
-            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
-        self.freq_padding = freq_padding
         self.causal = bool(causal)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
-        )
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None or channels % 2:
-            raise ValueError(
-                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
-            )
-        cin = channels // 2
-        self.input_freq = input_shape[2]
-        self.input_channels = int(channels)
+    def _kernel_shape(self, in_channels):
         kf, kt = self.kernel_size
-        shape = (kt, kf, cin, self.filters)  # (time, freq, in, out)
-        self.real_kernel = self.add_weight(
-            name="real_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        self.imag_kernel = self.add_weight(
-            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        if self.use_bias:
-            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
-            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+        return (kt, kf, in_channels, self.filters)  # (time, freq, in, out)
 
     def time_padding(self):
         """``(left, right)`` frames of zero padding on the time axis."""
@@ -192,10 +218,6 @@ class ComplexConv2D(keras.layers.Layer):
         """Input frames a stream carries from chunk to chunk: ``(k_t - 1) * dil_t``."""
         return sum(self.time_padding())
 
-    def initial_state(self, batch_size=1):
-        """All-zero streaming state ``[batch_size, state_frames, freq, 2 * in_channels]``."""
-        return _state_zeros(self, batch_size, self.state_frames)
-
     def step(self, inputs, state):
         """Convolves the next chunk of frames with the carried input frames in front.
 
@@ -210,9 +232,7 @@ class ComplexConv2D(keras.layers.Layer):
         """
         if not self.causal:
             raise ValueError(f"{self.name}: only a causal convolution can stream; received causal=False.")
-        _check_step(self, inputs, state, self.state_frames)
-        window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, span + T, F, C]
-        return self._convolve(window), window[:, ops.shape(window)[1] - self.state_frames :]
+        return self._step(self._convolve, inputs, state)
 
     def compute_output_shape(self, input_shape):
         batch, frames, freq, _ = input_shape
@@ -224,21 +244,12 @@ class ComplexConv2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            freq_padding=self.freq_padding,
-            causal=self.causal,
-            dilation_rate=self.dilation_rate,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
+        config.update(causal=self.causal, dilation_rate=self.dilation_rate)
         return config
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class ComplexConv2DTranspose(keras.layers.Layer):
+class ComplexConv2DTranspose(_ComplexConvBase):
     """Complex transposed 2-D convolution (DCCRN decoder layer).
 
     Equivalent to DCCRN's ``ComplexConvTranspose2d`` with
@@ -305,15 +316,7 @@ class ComplexConv2DTranspose(keras.layers.Layer):
         kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_filters(filters)
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if self.strides[1] != 1:
-            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
-        if not isinstance(freq_padding, int) or freq_padding < 0:
-            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
+        super().__init__(filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs)
         if not isinstance(output_padding, int) or not 0 <= output_padding < self.strides[0]:
             raise ValueError(
                 f"`output_padding` must be an integer in [0, freq stride); received {output_padding!r}."
@@ -324,34 +327,12 @@ class ComplexConv2DTranspose(keras.layers.Layer):
             )
         if time_crop not in TIME_CROPS:
             raise ValueError(f"`time_crop` must be one of {TIME_CROPS}; received {time_crop!r}.")
-        self.freq_padding = freq_padding
         self.output_padding = output_padding
         self.time_crop = time_crop
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
-        )
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None or channels % 2:
-            raise ValueError(
-                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
-            )
-        cin = channels // 2
-        self.input_freq = input_shape[2]
-        self.input_channels = int(channels)
+    def _kernel_shape(self, in_channels):
         kf, kt = self.kernel_size
-        shape = (kt, kf, self.filters, cin)  # (time, freq, out, in) as keras.ops.conv_transpose
-        self.real_kernel = self.add_weight(
-            name="real_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        self.imag_kernel = self.add_weight(
-            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        if self.use_bias:
-            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
-            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+        return (kt, kf, self.filters, in_channels)  # (time, freq, out, in) as keras.ops.conv_transpose
 
     def _transpose(self, window):
         """The layer's computation: output frame ``t`` from window frames ``t .. t + k_t - 1``."""
@@ -393,10 +374,6 @@ class ComplexConv2DTranspose(keras.layers.Layer):
         """Input frames a stream carries from chunk to chunk: ``k_t - 1``."""
         return self.kernel_size[1] - 1
 
-    def initial_state(self, batch_size=1):
-        """All-zero streaming state ``[batch_size, k_t - 1, freq, 2 * in_channels]``."""
-        return _state_zeros(self, batch_size, self.state_frames)
-
     def step(self, inputs, state):
         """Causal transposed convolution of the next chunk with the carried frames in front.
 
@@ -414,9 +391,7 @@ class ComplexConv2DTranspose(keras.layers.Layer):
                 f"{self.name}: only time_crop='causal' can stream; received time_crop={self.time_crop!r} "
                 "(it looks ahead)."
             )
-        _check_step(self, inputs, state, self.state_frames)
-        window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, kt - 1 + T, F, C]
-        return self._transpose(window), window[:, ops.shape(window)[1] - self.state_frames :]
+        return self._step(self._transpose, inputs, state)
 
     def compute_output_shape(self, input_shape, crop_time=True):
         batch, frames, freq, _ = input_shape
@@ -429,14 +404,5 @@ class ComplexConv2DTranspose(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            freq_padding=self.freq_padding,
-            output_padding=self.output_padding,
-            time_crop=self.time_crop,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
+        config.update(output_padding=self.output_padding, time_crop=self.time_crop)
         return config

@@ -130,8 +130,31 @@ def overlap_add(frames, frame_step):
     return ops.reshape(out, (batch, -1))
 
 
+# The constructor arguments shared by STFT, ISTFT and the models that own them.
+STFT_ARGS = ("frame_length", "frame_step", "fft_length", "window")
+
+
+class _FixedDFT(keras.layers.Layer):
+    """The validated framing arguments of :class:`STFT` and :class:`ISTFT` (no weights)."""
+
+    def __init__(self, frame_length, frame_step, fft_length, window, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        _validate(frame_length, frame_step, fft_length, window)
+        self.frame_length = int(frame_length)
+        self.frame_step = int(frame_step)
+        self.fft_length = int(fft_length)
+        self.window = window
+        self.bins = self.fft_length // 2 + 1
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({name: getattr(self, name) for name in STFT_ARGS})
+        return config
+
+
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class STFT(keras.layers.Layer):
+class STFT(_FixedDFT):
     """Short-time Fourier transform with fixed DFT kernels (DCCRN ``ConvSTFT``).
 
     The waveform is left-padded with ``frame_length - frame_step`` zeros and
@@ -171,14 +194,7 @@ class STFT(keras.layers.Layer):
     """
 
     def __init__(self, frame_length=400, frame_step=100, fft_length=512, window="hann", **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        _validate(frame_length, frame_step, fft_length, window)
-        self.frame_length = int(frame_length)
-        self.frame_step = int(frame_step)
-        self.fft_length = int(fft_length)
-        self.window = window
-        self.bins = self.fft_length // 2 + 1
+        super().__init__(frame_length, frame_step, fft_length, window, **kwargs)
         forward, _ = dft_kernels(self.frame_length, self.fft_length, window)
         # Conv1D kernel [width, in_channels=1, out_channels=2 * bins].
         self.forward_kernel = forward[:, None, :].astype("float32")
@@ -239,19 +255,9 @@ class STFT(keras.layers.Layer):
         frames = None if length is None else num_frames(length, self.frame_length, self.frame_step)
         return (batch, frames, self.bins, 2)
 
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window=self.window,
-        )
-        return config
-
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class ISTFT(keras.layers.Layer):
+class ISTFT(_FixedDFT):
     """Inverse of :class:`STFT`: pseudo-inverse DFT, overlap-add, window norm.
 
     Each frame is rebuilt by a matrix product with the pseudo-inverse of the
@@ -291,14 +297,7 @@ class ISTFT(keras.layers.Layer):
     """
 
     def __init__(self, frame_length=400, frame_step=100, fft_length=512, window="hann", **kwargs):
-        kwargs.setdefault("dtype", "float32")
-        super().__init__(**kwargs)
-        _validate(frame_length, frame_step, fft_length, window)
-        self.frame_length = int(frame_length)
-        self.frame_step = int(frame_step)
-        self.fft_length = int(fft_length)
-        self.window = window
-        self.bins = self.fft_length // 2 + 1
+        super().__init__(frame_length, frame_step, fft_length, window, **kwargs)
         _, inverse = dft_kernels(self.frame_length, self.fft_length, window)
         self.inverse_kernel = inverse.astype("float32")
         envelope = window_envelope(window, self.frame_length, self.frame_step)
@@ -352,13 +351,3 @@ class ISTFT(keras.layers.Layer):
 
     def compute_output_shape(self, input_shape, length=None):
         return (input_shape[0], length if isinstance(length, int) else None)
-
-    def get_config(self):
-        config = super().get_config()
-        config.update(
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window=self.window,
-        )
-        return config

@@ -30,7 +30,7 @@ from keras import ops
 
 from keras_dccrn.layers.complex_lstm import lstm_initial_state, lstm_step
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
-from keras_dccrn.layers.stft import ISTFT, STFT
+from keras_dccrn.layers.stft import ISTFT, STFT, STFT_ARGS
 
 # Name scopes of the signal-processing ends of a streaming step; the full-int8 TFLite export keeps the
 # ops under them in float and quantizes the network between them.
@@ -116,11 +116,8 @@ class SpectralMaskingModel(keras.Model):
         self.frame_step = frame_step
         self.fft_length = fft_length
         self.window = window
-        stft_args = dict(
-            frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, window=window
-        )
-        self.stft = STFT(name="stft", **stft_args)
-        self.istft = ISTFT(name="istft", **stft_args)
+        self.stft = STFT(frame_length, frame_step, fft_length, window, name="stft")
+        self.istft = ISTFT(frame_length, frame_step, fft_length, window, name="istft")
 
     # ------------------------------------------------------------------ the estimator (subclasses)
     def estimate(self, spectrum, training=None, states=None):
@@ -254,10 +251,5 @@ class SpectralMaskingModel(keras.Model):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window=self.window,
-        )
+        config.update({name: getattr(self, name) for name in STFT_ARGS})
         return config

@@ -84,11 +84,9 @@ class DCCRN(SpectralMaskingModel):
         batch_norm: ``"naive"`` (``BatchNorm2d`` over real and imaginary
             channels, DCCRN's default) or ``"complex"`` (complex whitening BN).
         time_crop: ``"dccrn"`` or ``"causal"`` decoder time crop.
-        frame_length: STFT window (samples).
-        frame_step: STFT hop (samples).
-        fft_length: DFT size; ``fft_length // 2`` must be divisible by
-            ``2 ** len(channels)``.
-        window: STFT window type.
+        frame_length, frame_step, fft_length, window: the STFT (see
+            :class:`~keras_dccrn.models.base.SpectralMaskingModel`);
+            ``fft_length // 2`` must be divisible by ``2 ** len(channels)``.
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
 
     Call arguments:

@@ -121,11 +121,9 @@ class Uformer(SpectralMaskingModel):
         batch_norm: ``"complex"`` (whitening) or ``"naive"`` BN of the
             complex branch.
         dropout: dropout rate of the conformer modules.
-        frame_length: STFT window (samples).
-        frame_step: STFT hop (samples).
-        fft_length: DFT size; ``fft_length // 2`` must be divisible by
-            ``2 ** len(complex_channels)``.
-        window: STFT window type.
+        frame_length, frame_step, fft_length, window: the STFT (see
+            :class:`~keras_dccrn.models.base.SpectralMaskingModel`);
+            ``fft_length // 2`` must be divisible by ``2 ** len(complex_channels)``.
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
 
     Call arguments:
