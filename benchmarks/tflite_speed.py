@@ -334,6 +334,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
     out with a note.
     """
     from keras_dccrn.export import export_saved_model, export_tflite
+    from keras_dccrn.streaming import streaming_refusal
 
     variants, notes = [], []
     variants.append(
@@ -344,8 +345,9 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
         name = f"{mode}_{quantization}"
         if name not in names:
             continue
-        if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
-            notes.append(f"{name}: not exported (streaming needs a causal model, time_crop='causal')")
+        refusal = streaming_refusal(model) if mode == "streaming" else None
+        if refusal is not None:
+            notes.append(f"{name}: not exported (cannot stream: {refusal})")
             continue
         path = os.path.join(workdir, f"{name}.tflite")
         start = time.perf_counter()

@@ -129,3 +129,90 @@ def test_config_round_trip(rng, cls):
     clone.set_weights(layer.get_weights())
     assert clone.get_config() == layer.get_config()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(y), atol=1e-6)
+
+
+def _chunks(total, sizes):
+    """Consecutive ``(start, stop)`` frame ranges of the given sizes, cycling until ``total``."""
+    start, k = 0, 0
+    while start < total:
+        stop = min(total, start + sizes[k % len(sizes)])
+        yield start, stop
+        start, k = stop, k + 1
+
+
+def _run_steps(layer, x, sizes):
+    state = layer.initial_state(x.shape[0])
+    outs = []
+    for start, stop in _chunks(x.shape[1], sizes):
+        y, state = layer.step(x[:, start:stop], state)
+        outs.append(keras.ops.convert_to_numpy(y))
+    return np.concatenate(outs, axis=1), keras.ops.convert_to_numpy(state)
+
+
+@pytest.mark.parametrize("kernel_size,dilation", [((5, 2), (1, 1)), ((3, 3), (1, 2))])
+def test_conv_step_on_chunks_equals_call_and_numpy(rng, kernel_size, dilation):
+    x = rng.standard_normal((2, 11, 16, 6)).astype("float32")
+    layer = ComplexConv2D(4, kernel_size, (1, 1) if dilation[1] > 1 else (2, 1), 2, dilation_rate=dilation)
+    layer.build(x.shape)
+    randomize(layer, rng)
+    full = keras.ops.convert_to_numpy(layer(x))
+    steps, state = _run_steps(layer, x, [1, 3, 2, 5])
+    np.testing.assert_allclose(steps, full, atol=1e-5)
+    span = (kernel_size[1] - 1) * dilation[1]
+    assert layer.initial_state(2).shape == (2, span, 16, 6)
+    np.testing.assert_array_equal(state, x[:, -span:])  # the cache is the last input frames
+    if dilation == (1, 1):
+        kernel, bias = weights(layer)
+        ref = reference_conv(to_complex(x), kernel, bias, 2, 2, True)
+        np.testing.assert_allclose(to_complex(steps), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("kt", [2, 3])
+def test_deconv_step_on_chunks_equals_causal_call_and_numpy(rng, kt):
+    x = rng.standard_normal((2, 9, 8, 4)).astype("float32")
+    layer = ComplexConv2DTranspose(3, (5, kt), (2, 1), freq_padding=2, output_padding=1, time_crop="causal")
+    layer.build(x.shape)
+    randomize(layer, rng)
+    full = keras.ops.convert_to_numpy(layer(x))
+    steps, state = _run_steps(layer, x, [1, 4, 2])
+    np.testing.assert_allclose(steps, full, atol=1e-5)
+    np.testing.assert_array_equal(state, x[:, -(kt - 1) :])
+    kernel, bias = weights(layer)
+    ref = reference_deconv(to_complex(x), kernel, bias, 2, 2, 1, "causal")
+    np.testing.assert_allclose(to_complex(steps), ref, atol=1e-4)
+
+
+@pytest.mark.parametrize("crop", ["causal", "dccrn"])
+def test_deconv_full_output_and_crop(rng, crop):
+    x = rng.standard_normal((2, 6, 8, 4)).astype("float32")
+    layer = ComplexConv2DTranspose(3, (5, 2), (2, 1), freq_padding=2, output_padding=1, time_crop=crop)
+    layer.build(x.shape)
+    randomize(layer, rng)
+    full = layer(x, crop_time=False)
+    assert tuple(full.shape) == (2, 7, 16, 6) == layer.compute_output_shape(x.shape, crop_time=False)
+    kernel, bias = weights(layer)
+    z = to_complex(x)
+    # every frame of the uncropped transposed convolution: the causal crop of x padded with one frame
+    ref = reference_deconv(np.pad(z, [(0, 0), (0, 1), (0, 0), (0, 0)]), kernel, bias, 2, 2, 1, "causal")
+    np.testing.assert_allclose(to_complex(keras.ops.convert_to_numpy(full)), ref, atol=1e-4)
+    np.testing.assert_allclose(
+        keras.ops.convert_to_numpy(layer.crop(full)), keras.ops.convert_to_numpy(layer(x)), atol=1e-6
+    )
+
+
+def test_only_causal_layers_step(rng):
+    x = rng.standard_normal((1, 3, 8, 2)).astype("float32")
+    conv = ComplexConv2D(2, causal=False)
+    conv.build(x.shape)
+    with pytest.raises(ValueError, match="causal=False"):
+        conv.step(x, conv.initial_state(1))
+    deconv = ComplexConv2DTranspose(2, time_crop="dccrn")
+    deconv.build(x.shape)
+    with pytest.raises(ValueError, match="time_crop='dccrn'"):
+        deconv.step(x, deconv.initial_state(1))
+    causal = ComplexConv2D(2)
+    with pytest.raises(ValueError, match="build the layer"):
+        causal.initial_state(1)
+    causal.build(x.shape)
+    with pytest.raises(ValueError, match="1 frames"):
+        causal.step(x, np.zeros((1, 2, 8, 2), "float32"))

@@ -132,3 +132,42 @@ def test_training_smoke_reduces_si_snr_loss():
     model.fit(noisy, clean, batch_size=4, epochs=8, verbose=0)
     after = model.evaluate(noisy, clean, verbose=0)
     assert after < before - 1.0, (before, after)
+
+
+def _np_prelu(x, alpha):
+    return np.maximum(x, 0) + alpha * np.minimum(x, 0)
+
+
+@pytest.mark.parametrize("time_crop", ["dccrn", "causal"])
+def test_decoder_batch_norm_statistics_are_taken_before_the_time_crop(time_crop):
+    """Official DCCRN: ``decoder[i] = ConvTranspose -> BN -> PReLU`` on every frame, then ``out[..., 1:]``."""
+    from test_complex_conv import reference_deconv, to_complex, weights
+
+    keras.utils.set_random_seed(3)
+    model = build_model("tiny", time_crop=time_crop)
+    rng = np.random.default_rng(3)
+    norm = model.decoder_norms[1]
+    norm.gamma.assign(rng.uniform(0.5, 1.5, norm.gamma.shape).astype("float32"))
+    norm.beta.assign(rng.uniform(-0.2, 0.2, norm.beta.shape).astype("float32"))
+    x = (rng.standard_normal((2, 1600)) * 0.1).astype("float32")
+    _, feats = model(x, training=True, return_features=True)
+    feats = [keras.ops.convert_to_numpy(f) for f in feats]
+    # decoder layer 1 reads complex_concat([decoder 0 output, encoder 4 output])
+    z = np.concatenate([to_complex(feats[6]), to_complex(feats[4])], axis=-1)
+    kernel, bias = weights(model.decoder_convs[1])
+    # every frame of the transposed convolution (frames + 1): the causal crop of z padded by one frame
+    full = reference_deconv(np.pad(z, [(0, 0), (0, 1), (0, 0), (0, 0)]), kernel, bias, 2, 2, 1, "causal")
+    full = np.concatenate([full.real, full.imag], axis=-1)  # [B, T + 1, F, 2C] in the channel convention
+    gamma, beta = keras.ops.convert_to_numpy(norm.gamma), keras.ops.convert_to_numpy(norm.beta)
+    alpha = float(keras.ops.convert_to_numpy(model.decoder_acts[1].alpha).reshape(-1)[0])
+    frames = z.shape[1]
+    start = 1 if time_crop == "dccrn" else 0
+
+    def bn_prelu(y):
+        mean, var = y.mean(axis=(0, 1, 2)), y.var(axis=(0, 1, 2))
+        return _np_prelu((y - mean) / np.sqrt(var + 1e-5) * gamma + beta, alpha)
+
+    official = bn_prelu(full)[:, start : start + frames]
+    np.testing.assert_allclose(feats[7], official, atol=1e-4)
+    stats_after_crop = bn_prelu(full[:, start : start + frames])
+    assert np.abs(stats_after_crop - official).max() > 1e-2  # the orders really differ on this input

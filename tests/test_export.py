@@ -294,3 +294,9 @@ def test_bad_arguments(tiny, tmp_path):
     junk.write_bytes(b"not a flatbuffer at all")
     with pytest.raises(ValueError, match="junk.tflite"):
         TFLiteEnhancer(junk)
+
+
+def test_streaming_export_of_a_uformer_is_refused_in_one_line(tmp_path):
+    with pytest.raises(ValueError, match="cannot stream: a Uformer has no streaming step") as e:
+        export_tflite(build_model("uformer_tiny"), tmp_path / "x.tflite", mode="streaming")
+    assert "\n" not in str(e.value) and not list(tmp_path.iterdir())

@@ -137,3 +137,16 @@ def test_signal_during_export_leaves_no_partial_folder(tmp_path, signame):
     assert proc.returncode == 128 + sig, err
     assert err.strip().splitlines()[-1] == f"dccrn-export: stopped by {signame}; no partial output left"
     assert "Traceback" not in err and leftovers == [] and not (folder / "1").exists()
+
+
+def test_export_cli_streaming_a_uformer_is_a_one_line_error(tmp_path, capsys):
+    from trainers import cli, export
+
+    build_model("uformer_tiny").save(tmp_path / "teacher.keras")
+    argv = ["dccrn-export", f"--model={tmp_path / 'teacher.keras'}", f"--output_dir={tmp_path / 'out'}",
+            "--tflite", "--modes=streaming", "--quantizations=float32"]  # fmt: skip
+    assert export.main(cli.parse_flags(argv, export.FLAGS, "x", "")) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "AttributeError" not in err
+    assert err.startswith("dccrn-export: teacher: cannot stream: a Uformer has no streaming step")
+    assert not (tmp_path / "out").exists()  # refused before the SavedModel is written

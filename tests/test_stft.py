@@ -67,3 +67,50 @@ def test_config_round_trip():
     assert clone.get_config() == layer.get_config()
     inv = ISTFT(320, 160, 512, "sqrt_hann")
     assert ISTFT.from_config(inv.get_config()).get_config() == inv.get_config()
+
+
+def _hop_chunks(hops, sizes):
+    start, k = 0, 0
+    while start < hops:
+        stop = min(hops, start + sizes[k % len(sizes)])
+        yield start, stop
+        start, k = stop, k + 1
+
+
+@pytest.mark.parametrize("frame_length,frame_step", [(400, 100), (400, 160)])
+def test_stft_and_istft_steps_on_chunks_equal_call(rng, frame_length, frame_step):
+    hop, length = frame_step, 23 * frame_step + 17
+    x = rng.standard_normal((2, length)).astype("float32") * 0.1
+    stft, istft = STFT(frame_length, frame_step), ISTFT(frame_length, frame_step)
+    spec = keras.ops.convert_to_numpy(stft(x))
+    offline = keras.ops.convert_to_numpy(istft(spec, length=length))
+    frames = spec.shape[1]
+    padded = np.zeros((2, frames * hop), "float32")
+    padded[:, :length] = x
+
+    state = stft.initial_state(2)
+    assert state.shape == (2, frame_length - frame_step)
+    got = []
+    for start, stop in _hop_chunks(frames, [1, 3, 2]):
+        part, state = stft.step(padded[:, start * hop : stop * hop], state)
+        got.append(keras.ops.convert_to_numpy(part))
+    np.testing.assert_allclose(np.concatenate(got, 1), spec, atol=1e-5)
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(state), padded[:, -state.shape[1] :])
+
+    ola = istft.initial_state(2)
+    assert ola.shape == (2, (-(-frame_length // hop) - 1) * hop)
+    out = []
+    for start, stop in _hop_chunks(frames, [2, 1, 4]):
+        samples, ola = istft.step(spec[:, start:stop], ola)
+        assert samples.shape == (2, (stop - start) * hop)
+        out.append(keras.ops.convert_to_numpy(samples))
+    delay = frame_length - frame_step
+    stream = np.concatenate(out, 1)
+    np.testing.assert_allclose(stream[:, delay : delay + length], offline, atol=1e-5)
+    assert db(stream[:, delay : delay + length] - x, x) < -60  # perfect reconstruction, delayed
+
+
+def test_stft_step_takes_whole_hops(rng):
+    stft = STFT()
+    with pytest.raises(ValueError, match="whole hops of 100 samples; received 150"):
+        stft.step(np.zeros((1, 150), "float32"), stft.initial_state(1))

@@ -1,10 +1,15 @@
+import json
+import os
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keras_dccrn import build_model
-from keras_dccrn.streaming import StreamingDCCRN, _lstm_step
+from keras_dccrn.streaming import check_streamable, delay_samples, run_hops, stream
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def _randomise_norms(model, seed):
@@ -26,9 +31,8 @@ def causal_tiny():
 
 
 @pytest.fixture(scope="module")
-def tiny_stream(causal_tiny):
-    stream = StreamingDCCRN(causal_tiny)
-    return stream, tf.function(stream.__call__)
+def tiny_step(causal_tiny):
+    return tf.function(causal_tiny.step)
 
 
 def _error_db(estimate, reference):
@@ -37,52 +41,44 @@ def _error_db(estimate, reference):
 
 def test_non_causal_model_is_rejected():
     model = build_model("tiny")  # time_crop="dccrn": one frame of look-ahead per decoder layer
+    assert not model.supports_streaming
     with pytest.raises(ValueError, match="time_crop='causal'"):
-        StreamingDCCRN(model)
+        check_streamable(model)
+    with pytest.raises(ValueError, match="time_crop='causal'"):
+        model.initial_states()
 
 
-def test_state_layout_and_delay(causal_tiny):
-    stream = StreamingDCCRN(causal_tiny)
-    assert stream.delay_samples == 300 and stream.hop == 100
-    assert stream.input_size == 300 and stream.ola_size == 300
-    assert stream.state_size == sum(int(np.prod(s)) for _, s in stream.state_layout())
-    names = [n for n, _ in stream.state_layout()]
-    assert names[:6] == [f"enc_conv_{i}" for i in range(6)]
-    assert names[-6:] == [f"dec_conv_{i}" for i in range(6)]
-    assert dict(stream.state_layout())["enc_conv_0"] == (1, 256, 2)
-    buf, ola, state = stream.initial_state()
-    assert buf.shape == (1, 300) and ola.shape == (1, 300) and state.shape == (1, stream.state_size)
+def test_causal_uformer_is_refused_in_one_line():
+    model = build_model("uformer_tiny")
+    assert model.causal and not model.supports_streaming
+    for call in (lambda: check_streamable(model), lambda: stream(model, np.zeros(320, "float32"))):
+        with pytest.raises(
+            ValueError, match="uformer_tiny: cannot stream: a Uformer has no streaming step"
+        ) as e:
+            call()
+        assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="not a keras-dccrn masking model"):
+        check_streamable(keras.Sequential([keras.layers.Dense(1)]))
 
 
-def test_lstm_step_matches_numpy_and_keras():
-    rng = np.random.default_rng(5)
-    lstm = keras.layers.LSTM(6, return_sequences=True, return_state=True)
-    lstm.build((None, 1, 4))
-    for v in lstm.weights:
-        v.assign(rng.standard_normal(v.shape).astype("float32") * 0.5)
-    x = rng.standard_normal((3, 4)).astype("float32")
-    h = rng.standard_normal((3, 6)).astype("float32")
-    c = rng.standard_normal((3, 6)).astype("float32")
-    h1, c1 = (np.asarray(t) for t in _lstm_step(lstm, x, h, c))
-    # NumPy reference, gate order i, f, c, o
-    k, rk, b = (np.asarray(w) for w in (lstm.cell.kernel, lstm.cell.recurrent_kernel, lstm.cell.bias))
-    z = x @ k + h @ rk + b
-    sig = lambda a: 1 / (1 + np.exp(-a))  # noqa: E731
-    i, f, g, o = sig(z[:, :6]), sig(z[:, 6:12]), np.tanh(z[:, 12:18]), sig(z[:, 18:])
-    c_ref = f * c + i * g
-    np.testing.assert_allclose(c1, c_ref, atol=1e-5)
-    np.testing.assert_allclose(h1, o * np.tanh(c_ref), atol=1e-5)
-    _, h_k, c_k = lstm(x[:, None, :], initial_state=[h, c])
-    np.testing.assert_allclose(h1, np.asarray(h_k), atol=1e-5)
-    np.testing.assert_allclose(c1, np.asarray(c_k), atol=1e-5)
+def test_states_and_delay(causal_tiny):
+    assert causal_tiny.supports_streaming
+    assert delay_samples(causal_tiny) == 300
+    states = causal_tiny.initial_states(1)
+    names = list(states)
+    assert names[:8] == ["input_buffer", "ola_buffer"] + [f"enc_conv_{i}" for i in range(6)]
+    assert names[8:10] == ["clstm_0", "clstm_1"] and names[-6:] == [f"dec_conv_{i}" for i in range(6)]
+    assert states["input_buffer"].shape == (1, 300) and states["ola_buffer"].shape == (1, 300)
+    assert states["enc_conv_0"].shape == (1, 1, 256, 2) and states["clstm_0"].shape == (1, 4, 2, 8)
+    assert all(np.all(np.asarray(v) == 0) for v in states.values())
+    assert causal_tiny.initial_states(3)["dec_conv_5"].shape[0] == 3
 
 
 @pytest.mark.parametrize("length", [1, 99, 100, 1234, 3001])
-def test_keras_stream_matches_offline(causal_tiny, tiny_stream, length):
-    stream, step = tiny_stream
+def test_keras_stream_matches_offline(causal_tiny, tiny_step, length):
     x = np.random.default_rng(length).standard_normal(length).astype("float32") * 0.1
     reference = np.asarray(causal_tiny(x[None]))[0]
-    y = stream.stream(x, step)
+    y = stream(causal_tiny, x, tiny_step)
     assert y.shape == (length,)
     np.testing.assert_allclose(y, reference, atol=1e-6)
     if length >= 100:
@@ -94,48 +90,77 @@ def test_other_bottlenecks_and_masks_stream(overrides):
     keras.utils.set_random_seed(1)
     model = build_model("tiny", time_crop="causal", **overrides)
     _randomise_norms(model, 1)
-    stream = StreamingDCCRN(model)
     x = np.random.default_rng(7).standard_normal(2345).astype("float32") * 0.1
     reference = np.asarray(model(x[None]))[0]
-    y = stream.stream(x, tf.function(stream.__call__))
+    y = stream(model, x, tf.function(model.step))
     np.testing.assert_allclose(y, reference, atol=1e-6)
     assert _error_db(y, reference) < -40
 
 
-def test_stream_is_causal_sample_by_sample(causal_tiny, tiny_stream):
+def test_stream_is_causal_sample_by_sample(causal_tiny, tiny_step):
     """Realigned stream output n depends on input samples <= n + lookahead_samples only."""
-    stream, step = tiny_stream
     rng = np.random.default_rng(3)
     a = rng.standard_normal(2000).astype("float32") * 0.1
     b = a.copy()
     b[1500:] = rng.standard_normal(500) * 0.1
-    ya, yb = stream.stream(a, step), stream.stream(b, step)
+    ya, yb = stream(causal_tiny, a, tiny_step), stream(causal_tiny, b, tiny_step)
     limit = 1500 - causal_tiny.lookahead_samples
     np.testing.assert_allclose(ya[:limit], yb[:limit], atol=1e-7)
     assert np.abs(ya[limit:] - yb[limit:]).max() > 0
 
 
-def test_split_states_step_matches_packed_call(causal_tiny, tiny_stream):
-    stream, packed_step = tiny_stream
-    step = tf.function(stream.step)
+def test_steps_of_several_hops_match_hop_by_hop(causal_tiny, tiny_step):
     rng = np.random.default_rng(11)
-    buf, ola, state = stream.initial_state()
-    states = stream.initial_states()
-    assert set(states) == {n for n, _ in stream.state_layout()}
-    np.testing.assert_array_equal(stream.pack(states), state)
-    for _ in range(5):
-        audio = (rng.standard_normal((1, 100)) * 0.1).astype("float32")
-        packed = {k: v.numpy() for k, v in packed_step(audio, buf, ola, state).items()}
-        split = {k: v.numpy() for k, v in step(audio, buf, ola, states).items()}
-        for key in ("enhanced", "next_input_buffer", "next_ola_buffer"):
-            np.testing.assert_allclose(split[key], packed[key], atol=1e-6)
-        states = {n: split[f"next_{n}"] for n in states}
-        for name, shape in stream.state_layout():
-            assert states[name].shape == (1, *shape)
-        np.testing.assert_allclose(stream.pack(states), packed["next_state"], atol=1e-6)
-        unpacked = stream.unpack(packed["next_state"])
-        for name in states:
-            np.testing.assert_allclose(unpacked[name], states[name], atol=1e-6)
-        buf, ola, state = packed["next_input_buffer"], packed["next_ola_buffer"], packed["next_state"]
+    audio = (rng.standard_normal((1, 1200)) * 0.1).astype("float32")
+    states = causal_tiny.initial_states(1)
+    hop_by_hop = []
+    for k in range(12):
+        y, states = tiny_step(audio[:, k * 100 : (k + 1) * 100], states)
+        hop_by_hop.append(np.asarray(y))
+    chunked_states = causal_tiny.initial_states(1)
+    chunked = []
+    for start, stop in ((0, 300), (300, 400), (400, 800), (800, 1200)):
+        y, chunked_states = causal_tiny.step(audio[:, start:stop], chunked_states)
+        chunked.append(np.asarray(y))
+    np.testing.assert_allclose(np.concatenate(chunked, 1), np.concatenate(hop_by_hop, 1), atol=1e-6)
+    for name, value in states.items():
+        assert chunked_states[name].shape == value.shape
+        np.testing.assert_allclose(np.asarray(chunked_states[name]), np.asarray(value), atol=1e-6)
     with pytest.raises(ValueError, match="lacks"):
-        stream.step(audio, buf, ola, {})
+        causal_tiny.step(audio[:, :100], {})
+
+
+def test_run_hops_pads_realigns_and_observes():
+    seen = []
+
+    def step(audio, states):  # a pure delay of one hop: out = previous hop
+        return states["previous"], {"previous": audio}
+
+    x = np.arange(250, dtype="float32")
+    y = run_hops(step, {"previous": np.zeros((1, 100))}, x, 100, 100, observe=lambda a, s: seen.append(a))
+    np.testing.assert_array_equal(y, x)
+    assert len(seen) == 4 and seen[0].shape == (1, 100)
+
+
+def _shipped_keras_model(name):
+    """The shipped SavedModel's weights in a Keras model of its preset (the variables are in the same order)."""
+    folder = os.path.join(ROOT, "saved_models", name)
+    config = json.load(open(os.path.join(folder, "training_config.json")))
+    saved = tf.saved_model.load(os.path.join(folder, "1"))
+    model = build_model(config.get("preset") or config["student_preset"])
+    assert len(model.variables) == len(saved.variables)
+    for v, s in zip(model.variables, saved.variables, strict=True):
+        assert tuple(v.shape) == tuple(s.shape) and s.name.split("/")[-1].startswith(v.name), (v.path, s.name)
+        v.assign(s.numpy())
+    return model, saved.signatures["serving_default"]
+
+
+def test_shipped_student_streams_as_its_savedmodel_enhances():
+    model, serving = _shipped_keras_model("distil_dccrn")
+    x = (np.random.default_rng(0).standard_normal(8000) * 0.1).astype("float32")
+    shipped = serving(noisy=tf.constant(x[None]))["enhanced"].numpy()[0]
+    offline = np.asarray(model(x[None]))[0]
+    np.testing.assert_allclose(offline, shipped, atol=1e-5)  # the code reproduces the shipped model
+    y = stream(model, x, tf.function(model.step))
+    np.testing.assert_allclose(y, offline, atol=1e-5)
+    assert _error_db(y, offline) < -40

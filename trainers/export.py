@@ -128,13 +128,14 @@ def main(argv):
         return 2
     try:
         model, name = _load_model()
+        modes = exportable_modes(model, name, FLAGS.modes) if FLAGS.tflite else []
         base = os.path.join(FLAGS.output_dir, name)
         version_dir = export_saved_model(model, base, FLAGS.version, overwrite=FLAGS.overwrite)
         print(f"SavedModel: {version_dir}")
         if not FLAGS.tflite:
             return 0
         for mode, quantization, path in export_tflite_files(
-            model, base, name, FLAGS.modes, FLAGS.quantizations, FLAGS.chunk_samples, _calibration
+            model, base, name, modes, FLAGS.quantizations, FLAGS.chunk_samples, _calibration
         ):
             print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
     except (ValueError, AudioError) as exc:
@@ -142,12 +143,31 @@ def main(argv):
     return 0
 
 
+def exportable_modes(model, name, modes):
+    """``modes`` without ``"streaming"`` when ``model`` cannot stream (one-line warning).
+
+    Raises:
+        ValueError: streaming is the only mode asked for and the model cannot stream.
+    """
+    from keras_dccrn.streaming import streaming_refusal
+
+    refusal = streaming_refusal(model) if "streaming" in modes else None
+    if refusal is None:
+        return list(modes)
+    if set(modes) == {"streaming"}:
+        raise ValueError(f"{name}: cannot stream: {refusal}; no streaming TFLite written")
+    logging.warning("%s: cannot stream: %s; no streaming TFLite", name, refusal)
+    return [mode for mode in modes if mode != "streaming"]
+
+
 def export_tflite_files(model, base, name, modes, quantizations, chunk_samples, calibration=None):
     """Writes ``<base>/<name>_<mode>_<quantization>.tflite`` for every mode and quantization.
 
-    Streaming files only for causal models (``time_crop="causal"``), full int8 only for streaming
-    (both skipped with a warning). ``calibration``: a callable returning the int8 calibration signals
-    (called once, only if int8 is requested). Shared by ``dccrn-export`` and ``scripts/ship.py``.
+    Streaming files only for models that can stream (``model.supports_streaming``: causal DCCRNs), full
+    int8 only for streaming (both skipped with a one-line warning; a model that cannot stream asked for
+    streaming files only is a one-line ``ValueError``). ``calibration``: a callable returning the int8
+    calibration signals (called once, only if int8 is requested). Shared by ``dccrn-export`` and
+    ``scripts/ship.py``.
 
     Returns:
         list of ``(mode, quantization, path)`` of the files written.
@@ -155,10 +175,7 @@ def export_tflite_files(model, base, name, modes, quantizations, chunk_samples, 
     from keras_dccrn.export import export_tflite
 
     written, data = [], None
-    for mode in modes:
-        if mode == "streaming" and getattr(model, "time_crop", None) != "causal":
-            logging.warning("%s is not causal (time_crop=%r): no streaming TFLite", name, model.time_crop)
-            continue
+    for mode in exportable_modes(model, name, modes):
         for quantization in quantizations:
             if quantization == "int8" and mode == "offline":
                 logging.warning("full int8 is streaming-only; skipping offline int8")

@@ -5,12 +5,12 @@ only (checked after conversion), either
 
 - ``mode="offline"``: ``noisy`` ``[1, chunk_samples]`` -> ``enhanced``
   ``[1, chunk_samples]``, the whole model on a fixed-length chunk;
-- ``mode="streaming"``: one hop in, one hop out, with explicit state
-  (see :mod:`keras_dccrn.streaming`): inputs ``audio`` ``[1, hop]``,
-  ``input_buffer``, ``ola_buffer`` and one tensor per convolution cache
-  and LSTM state (names from ``StreamingDCCRN.state_layout()``, e.g.
-  ``enc_conv_0``, ``clstm_0_c_r``); outputs ``enhanced`` and
-  ``next_<input name>`` for each of them.
+- ``mode="streaming"``: one hop in, one hop out, with explicit state: the
+  model's own ``step`` (see :mod:`keras_dccrn.streaming`); inputs ``audio``
+  ``[1, hop]`` and every state of ``model.initial_states(1)``
+  (``input_buffer``, ``ola_buffer`` and one tensor per stateful layer, e.g.
+  ``enc_conv_0``, ``clstm_0``); outputs ``enhanced`` and
+  ``next_<input name>`` for each state.
 
 Quantizations: ``"float32"``; ``"dynamic_int8"`` (int8 weights, float
 activations); ``"float16"`` (float16 weights, computed in float32 on CPU);
@@ -72,26 +72,24 @@ def _tflite_endpoint(model, mode, chunk_samples):
         def enhance(noisy):
             return {"enhanced": model(noisy, training=False)}
 
-        return enhance, [tf.TensorSpec([1, int(chunk_samples)], tf.float32, name="noisy")], None
-    from keras_dccrn.streaming import StreamingDCCRN
+        return enhance, [tf.TensorSpec([1, int(chunk_samples)], tf.float32, name="noisy")]
+    from keras_dccrn.streaming import check_streamable
 
-    stream = StreamingDCCRN(model)
-    layout = stream.state_layout()
-    names = [name for name, _ in layout]
+    check_streamable(model)
+    initial = model.initial_states(1)
+    names = list(initial)
 
-    def step(audio, input_buffer, ola_buffer, *states):
-        states = dict(zip(names, states, strict=True))
-        return stream.step(audio, input_buffer, ola_buffer, states, scope=tf.name_scope)
+    def step(audio, *states):
+        enhanced, new = model.step(audio, dict(zip(names, states, strict=True)))
+        return {"enhanced": enhanced, **{f"next_{name}": new[name] for name in names}}
 
-    signature = [
-        tf.TensorSpec([1, stream.hop], tf.float32, name="audio"),
-        tf.TensorSpec([1, stream.input_size], tf.float32, name="input_buffer"),
-        tf.TensorSpec([1, stream.ola_size], tf.float32, name="ola_buffer"),
-    ] + [tf.TensorSpec([1, *shape], tf.float32, name=name) for name, shape in layout]
-    return step, signature, stream
+    signature = [tf.TensorSpec([1, int(model.frame_step)], tf.float32, name="audio")] + [
+        tf.TensorSpec(tuple(initial[name].shape), tf.float32, name=name) for name in names
+    ]
+    return step, signature
 
 
-def _representative(mode, data, chunk_samples, stream, max_samples=400):
+def _representative(mode, data, chunk_samples, model, max_samples=400):
     """Calibration samples (dicts keyed by input name) for full-int8 conversion."""
     tf = _tf()
     signals = [np.asarray(x, "float32").reshape(-1) for x in data]
@@ -106,17 +104,21 @@ def _representative(mode, data, chunk_samples, stream, max_samples=400):
                 chunk[0, : part.size] = part
                 samples.append({"noisy": chunk})
     else:
-        step = tf.function(stream.step)
+        from keras_dccrn.streaming import run_hops
+
+        step = tf.function(model.step)
+        hop = int(model.frame_step)
+        initial = model.initial_states(1)
         for x in signals:
-            hops = x.size // stream.hop
-            buf, ola, _ = stream.initial_state()
-            states = stream.initial_states()
-            for k in range(hops):
-                audio = x[None, k * stream.hop : (k + 1) * stream.hop]
-                samples.append({"audio": audio, "input_buffer": buf, "ola_buffer": ola, **states})
-                res = {key: v.numpy() for key, v in step(audio, buf, ola, states).items()}
-                buf, ola = res["next_input_buffer"], res["next_ola_buffer"]
-                states = {name: res[f"next_{name}"] for name in states}
+            # whole hops of the signal only, no delay compensation: the states are what matters
+            run_hops(
+                step,
+                initial,
+                x[: x.size // hop * hop],
+                hop,
+                delay=0,
+                observe=lambda audio, states: samples.append({"audio": audio, **states}),
+            )
     if len(samples) > max_samples:
         keep = np.linspace(0, len(samples) - 1, max_samples).round().astype(int)
         samples = [samples[i] for i in keep]
@@ -131,7 +133,7 @@ def _float_nodes(content):
     """Output tensor names of the ops built under the streaming analysis/synthesis name scopes."""
     from ai_edge_litert.interpreter import Interpreter
 
-    from keras_dccrn.streaming import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
+    from keras_dccrn.models.base import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
 
     interpreter = Interpreter(model_content=content)
     names = {t["index"]: t["name"] for t in interpreter.get_tensor_details()}
@@ -154,8 +156,8 @@ def _quantize_network_only(converter):
 
     The converter is calibrated once (``QuantizationDebugger`` runs the
     representative dataset), then quantized with the ops of the
-    :data:`~keras_dccrn.streaming.ANALYSIS_SCOPE` and
-    :data:`~keras_dccrn.streaming.SYNTHESIS_SCOPE` name scopes denylisted:
+    :data:`~keras_dccrn.models.base.ANALYSIS_SCOPE` and
+    :data:`~keras_dccrn.models.base.SYNTHESIS_SCOPE` name scopes denylisted:
     framing, DFT, mask application, inverse DFT and overlap-add run in
     float32 (int8 would quantize the waveform and the overlap-add buffer to
     256 levels of the calibration's peak), everything between them in int8.
@@ -207,8 +209,8 @@ def export_tflite(
     """Converts ``model`` to a builtin-ops-only ``.tflite`` file.
 
     Args:
-        model: a built DCCRN (``keras_dccrn.models.dccrn.DCCRN``); for
-            ``mode="streaming"`` it must be causal (``time_crop="causal"``).
+        model: a built DCCRN or Uformer; for ``mode="streaming"`` it must
+            support streaming (``model.supports_streaming``: a causal DCCRN).
         path: output file, written atomically.
         mode: ``"offline"`` (fixed chunks of ``chunk_samples``) or
             ``"streaming"`` (one hop per call with explicit state).
@@ -245,7 +247,7 @@ def export_tflite(
         raise ValueError("quantization='int8' needs `representative_data` (an iterable of 1-D signals).")
     if not getattr(model, "built", False):
         raise ValueError("The model must be built (called once) before export.")
-    fn, signature, stream = _tflite_endpoint(model, mode, chunk_samples)
+    fn, signature = _tflite_endpoint(model, mode, chunk_samples)
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
         export_archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)
@@ -257,7 +259,7 @@ def export_tflite(
             converter.target_spec.supported_types = [tf.float16]
         if quantization == "int8":
             converter.representative_dataset = _representative(
-                mode, representative_data, int(chunk_samples), stream
+                mode, representative_data, int(chunk_samples), model
             )
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8,

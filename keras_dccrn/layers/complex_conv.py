@@ -10,10 +10,19 @@ combined by the complex product rule. It is computed as **one** real
 convolution with the block kernel ``[[Wr, Wi], [-Wi, Wr]]`` (input rows
 ``[xr | xi]``, output columns ``[yr | yi]``), which is mathematically the same
 and runs a single oneDNN/XNNPACK convolution instead of four.
+
+Both layers stream (kws_streaming's pattern): ``call`` pads the time axis
+with zeros and applies the layer's core, ``step(inputs, state)`` puts the
+``state`` (the last input frames of the previous chunk) in front of the
+chunk instead of the zeros and applies the **same** core. Only the causal
+forms can step; ``initial_state(batch_size)`` is the all-zero state of a
+stream's start.
 """
 
 import keras
 from keras import ops
+
+from keras_dccrn.layers.complex_ops import block_kernel, complex_bias
 
 TIME_CROPS = ("causal", "dccrn")
 
@@ -32,15 +41,80 @@ def _check_filters(filters):
         raise ValueError(f"`filters` must be a positive integer; received {filters!r}.")
 
 
-def _block_kernel(real, imag, in_axis, out_axis):
-    """Assembles ``[[Wr, Wi], [-Wi, Wr]]`` (rows: inputs, cols: outputs)."""
-    top = ops.concatenate([real, imag], axis=out_axis)  # from xr
-    bottom = ops.concatenate([-imag, real], axis=out_axis)  # from xi
-    return ops.concatenate([top, bottom], axis=in_axis)
+class _ComplexConvBase(keras.layers.Layer):
+    """Arguments, weights and the streaming window shared by the two complex convolutions."""
+
+    def __init__(self, filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs):
+        super().__init__(**kwargs)
+        _check_filters(filters)
+        self.filters = filters
+        self.kernel_size = _pair(kernel_size, "kernel_size")
+        self.strides = _pair(strides, "strides")
+        if self.strides[1] != 1:
+            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
+        if not isinstance(freq_padding, int) or freq_padding < 0:
+            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
+        self.freq_padding = freq_padding
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = keras.initializers.get(
+            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
+        )
+
+    def _kernel_shape(self, in_channels):
+        raise NotImplementedError
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        if channels is None or channels % 2:
+            raise ValueError(
+                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
+            )
+        self.input_freq = input_shape[2]
+        self.input_channels = int(channels)
+        shape = self._kernel_shape(channels // 2)
+        self.real_kernel = self.add_weight(
+            name="real_kernel", shape=shape, initializer=self.kernel_initializer
+        )
+        self.imag_kernel = self.add_weight(
+            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
+        )
+        if self.use_bias:
+            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
+            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+
+    def initial_state(self, batch_size=1):
+        """All-zero streaming state ``[batch_size, state_frames, freq, 2 * in_channels]``."""
+        if not self.built or self.input_freq is None:
+            raise ValueError(f"{self.name}: build the layer on a known frequency size before streaming.")
+        shape = (batch_size, self.state_frames, self.input_freq, self.input_channels)
+        return ops.zeros(shape, self.compute_dtype)
+
+    def _step(self, core, inputs, state):
+        """``core`` on ``[state | inputs]`` along time, and the last ``state_frames`` of that window."""
+        span = self.state_frames
+        if state.shape[1] is not None and state.shape[1] != span:
+            raise ValueError(
+                f"{self.name}: the state must hold {span} frames ([batch, {span}, freq, channels]); "
+                f"received shape {tuple(state.shape)}."
+            )
+        window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, span + T, F, C]
+        return core(window), window[:, ops.shape(window)[1] - span :]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            filters=self.filters,
+            kernel_size=self.kernel_size,
+            strides=self.strides,
+            freq_padding=self.freq_padding,
+            use_bias=self.use_bias,
+            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
+        )
+        return config
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class ComplexConv2D(keras.layers.Layer):
+class ComplexConv2D(_ComplexConvBase):
     """Complex 2-D convolution over ``[batch, frames, freq, 2 * C]`` maps.
 
     Equivalent to DCCRN's ``ComplexConv2d`` (two real ``Conv2d`` with their
@@ -76,6 +150,12 @@ class ComplexConv2D(keras.layers.Layer):
         ``[batch, frames, freq_out, 2 * filters]`` with
         ``freq_out = (freq + 2 * freq_padding - dil_f * (k_f - 1) - 1) // s_f + 1``.
 
+    Streaming (causal only): :meth:`step` ``(chunk, state) -> (output, new_state)``
+    with ``state`` the last ``(k_t - 1) * dil_t`` input frames
+    ``[batch, (k_t - 1) * dil_t, freq, 2 * in_channels]`` (zeros at the start,
+    :meth:`initial_state`); chunks of any frame count give, concatenated,
+    ``call`` of the whole input.
+
     References:
         Trabelsi et al., "Deep Complex Networks", ICLR 2018.
         Hu et al., "DCCRN", Interspeech 2020.
@@ -93,46 +173,18 @@ class ComplexConv2D(keras.layers.Layer):
         kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_filters(filters)
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
+        super().__init__(filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs)
         self.dilation_rate = _pair(dilation_rate, "dilation_rate")
-        if self.strides[1] != 1:
-            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
         if self.strides[0] > 1 and self.dilation_rate[0] > 1:
             raise ValueError(
                 "Frequency stride and dilation cannot both exceed 1; received "
                 f"strides={self.strides!r}, dilation_rate={self.dilation_rate!r}."
             )
-        if not isinstance(freq_padding, int) or freq_padding < 0:
-            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
-        self.freq_padding = freq_padding
         self.causal = bool(causal)
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
-        )
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None or channels % 2:
-            raise ValueError(
-                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
-            )
-        cin = channels // 2
+    def _kernel_shape(self, in_channels):
         kf, kt = self.kernel_size
-        shape = (kt, kf, cin, self.filters)  # (time, freq, in, out)
-        self.real_kernel = self.add_weight(
-            name="real_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        self.imag_kernel = self.add_weight(
-            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        if self.use_bias:
-            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
-            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+        return (kt, kf, in_channels, self.filters)  # (time, freq, in, out)
 
     def time_padding(self):
         """``(left, right)`` frames of zero padding on the time axis."""
@@ -141,11 +193,11 @@ class ComplexConv2D(keras.layers.Layer):
             return total, 0
         return total // 2, total - total // 2
 
-    def call(self, inputs):
-        left, right = self.time_padding()
+    def _convolve(self, window):
+        """The layer's computation on time-padded frames: valid in time, ``freq_padding`` in frequency."""
         p = self.freq_padding
-        x = ops.pad(inputs, [[0, 0], [left, right], [p, p], [0, 0]])
-        kernel = _block_kernel(self.real_kernel, self.imag_kernel, in_axis=2, out_axis=3)
+        x = ops.pad(window, [[0, 0], [0, 0], [p, p], [0, 0]])
+        kernel = block_kernel(self.real_kernel, self.imag_kernel, in_axis=2, out_axis=3)
         y = ops.conv(
             x,
             kernel,
@@ -154,10 +206,33 @@ class ComplexConv2D(keras.layers.Layer):
             dilation_rate=(self.dilation_rate[1], self.dilation_rate[0]),
         )
         if self.use_bias:
-            # real = real_conv(xr) - imag_conv(xi); imag = real_conv(xi) + imag_conv(xr)
-            bias = ops.concatenate([self.real_bias - self.imag_bias, self.real_bias + self.imag_bias])
-            y = y + bias
+            y = y + complex_bias(self.real_bias, self.imag_bias)
         return y
+
+    def call(self, inputs):
+        left, right = self.time_padding()
+        return self._convolve(ops.pad(inputs, [[0, 0], [left, right], [0, 0], [0, 0]]))
+
+    @property
+    def state_frames(self):
+        """Input frames a stream carries from chunk to chunk: ``(k_t - 1) * dil_t``."""
+        return sum(self.time_padding())
+
+    def step(self, inputs, state):
+        """Convolves the next chunk of frames with the carried input frames in front.
+
+        Args:
+            inputs: ``[batch, frames, freq, 2 * in_channels]``, the next frames.
+            state: ``[batch, state_frames, freq, 2 * in_channels]``, the last
+                input frames before them (zeros at the start).
+
+        Returns:
+            ``(outputs, new_state)``: ``[batch, frames, freq_out, 2 * filters]``
+            and the last ``state_frames`` input frames.
+        """
+        if not self.causal:
+            raise ValueError(f"{self.name}: only a causal convolution can stream; received causal=False.")
+        return self._step(self._convolve, inputs, state)
 
     def compute_output_shape(self, input_shape):
         batch, frames, freq, _ = input_shape
@@ -169,21 +244,12 @@ class ComplexConv2D(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            freq_padding=self.freq_padding,
-            causal=self.causal,
-            dilation_rate=self.dilation_rate,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
+        config.update(causal=self.causal, dilation_rate=self.dilation_rate)
         return config
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class ComplexConv2DTranspose(keras.layers.Layer):
+class ComplexConv2DTranspose(_ComplexConvBase):
     """Complex transposed 2-D convolution (DCCRN decoder layer).
 
     Equivalent to DCCRN's ``ComplexConvTranspose2d`` with
@@ -197,6 +263,14 @@ class ComplexConv2DTranspose(keras.layers.Layer):
     * ``"dccrn"``: frames ``[k_t - 1, k_t - 1 + frames)``: the official DCCRN
       code's ``out[..., 1:]`` for ``k_t = 2``, which lets output ``t`` see
       input ``t + k_t - 1`` (one frame of look-ahead per layer).
+
+    Output frame ``t`` of the full transposed convolution is
+    ``sum_k W[k] x[t - k]``: the layer stacks the ``k_t`` input frames of each
+    output frame on the channel axis (the time taps of the kernel on its input
+    axis) and runs one transposed convolution of time extent 1, computing only
+    the frames it keeps. ``call(inputs, crop_time=False)`` returns all
+    ``frames + k_t - 1`` frames; :meth:`crop` then keeps the ``time_crop``
+    ones (DCCRN's batch norm takes its training statistics in between).
 
     Args:
         filters: number of complex output channels.
@@ -212,13 +286,19 @@ class ComplexConv2DTranspose(keras.layers.Layer):
 
     Call arguments:
         inputs: ``[batch, frames, freq, 2 * in_channels]``.
+        crop_time: keep the ``time_crop`` frames (default) or all
+            ``frames + k_t - 1``.
 
     Input shape:
         ``[batch, frames, freq, 2 * in_channels]``.
 
     Output shape:
         ``[batch, frames, (freq - 1) * s_f + k_f - 2 * freq_padding + output_padding,
-        2 * filters]``.
+        2 * filters]`` (``frames + k_t - 1`` frames with ``crop_time=False``).
+
+    Streaming (``time_crop="causal"`` only): :meth:`step`
+    ``(chunk, state) -> (output, new_state)`` with ``state`` the last
+    ``k_t - 1`` input frames (zeros at the start, :meth:`initial_state`).
 
     References:
         Hu et al., "DCCRN", Interspeech 2020.
@@ -236,15 +316,7 @@ class ComplexConv2DTranspose(keras.layers.Layer):
         kernel_initializer=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
-        _check_filters(filters)
-        self.filters = filters
-        self.kernel_size = _pair(kernel_size, "kernel_size")
-        self.strides = _pair(strides, "strides")
-        if self.strides[1] != 1:
-            raise ValueError(f"Time stride must be 1; received strides={self.strides!r}.")
-        if not isinstance(freq_padding, int) or freq_padding < 0:
-            raise ValueError(f"`freq_padding` must be a non-negative integer; received {freq_padding!r}.")
+        super().__init__(filters, kernel_size, strides, freq_padding, use_bias, kernel_initializer, **kwargs)
         if not isinstance(output_padding, int) or not 0 <= output_padding < self.strides[0]:
             raise ValueError(
                 f"`output_padding` must be an integer in [0, freq stride); received {output_padding!r}."
@@ -255,64 +327,82 @@ class ComplexConv2DTranspose(keras.layers.Layer):
             )
         if time_crop not in TIME_CROPS:
             raise ValueError(f"`time_crop` must be one of {TIME_CROPS}; received {time_crop!r}.")
-        self.freq_padding = freq_padding
         self.output_padding = output_padding
         self.time_crop = time_crop
-        self.use_bias = bool(use_bias)
-        self.kernel_initializer = keras.initializers.get(
-            kernel_initializer or keras.initializers.RandomNormal(stddev=0.05)
-        )
 
-    def build(self, input_shape):
-        channels = input_shape[-1]
-        if channels is None or channels % 2:
-            raise ValueError(
-                f"{self.name}: input channels must be even (real | imag); received input shape {input_shape}."
-            )
-        cin = channels // 2
+    def _kernel_shape(self, in_channels):
         kf, kt = self.kernel_size
-        shape = (kt, kf, self.filters, cin)  # (time, freq, out, in) as keras.ops.conv_transpose
-        self.real_kernel = self.add_weight(
-            name="real_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        self.imag_kernel = self.add_weight(
-            name="imag_kernel", shape=shape, initializer=self.kernel_initializer
-        )
-        if self.use_bias:
-            self.real_bias = self.add_weight(name="real_bias", shape=(self.filters,), initializer="zeros")
-            self.imag_bias = self.add_weight(name="imag_bias", shape=(self.filters,), initializer="zeros")
+        return (kt, kf, self.filters, in_channels)  # (time, freq, out, in) as keras.ops.conv_transpose
 
-    def call(self, inputs):
+    def _transpose(self, window):
+        """The layer's computation: output frame ``t`` from window frames ``t .. t + k_t - 1``."""
         kf, kt = self.kernel_size
-        kernel = _block_kernel(self.real_kernel, self.imag_kernel, in_axis=3, out_axis=2)
-        y = ops.conv_transpose(inputs, kernel, strides=(1, self.strides[0]), padding="valid")
-        frames = ops.shape(inputs)[1]
-        freq = ops.shape(inputs)[2]
-        start_t = 0 if self.time_crop == "causal" else kt - 1
+        block = block_kernel(self.real_kernel, self.imag_kernel, in_axis=3, out_axis=2)  # [kt, kf, 2Co, 2Ci]
+        # window frame t + j holds x[t - k] for tap k = kt - 1 - j: taps stacked on the input axis
+        kernel = ops.concatenate([block[kt - 1 - j] for j in range(kt)], axis=-1)  # [kf, 2Co, kt * 2Ci]
+        kernel = ops.expand_dims(kernel, 0)  # [kf, 2Co, kt * 2Ci] -> [1, kf, 2Co, kt * 2Ci]
+        frames = ops.shape(window)[1] - (kt - 1)
+        # kt shifted [B, frames, F, 2Ci] views -> [B, frames, F, kt * 2Ci]
+        stacked = ops.concatenate([window[:, j : j + frames] for j in range(kt)], axis=-1)
+        y = ops.conv_transpose(stacked, kernel, strides=(1, self.strides[0]), padding="valid")
+        freq = ops.shape(window)[2]
         freq_out = (freq - 1) * self.strides[0] + kf - 2 * self.freq_padding + self.output_padding
-        y = y[:, start_t : start_t + frames, self.freq_padding : self.freq_padding + freq_out, :]
+        y = y[:, :, self.freq_padding : self.freq_padding + freq_out, :]
         if self.use_bias:
-            bias = ops.concatenate([self.real_bias - self.imag_bias, self.real_bias + self.imag_bias])
-            y = y + bias
+            y = y + complex_bias(self.real_bias, self.imag_bias)
         return y
 
-    def compute_output_shape(self, input_shape):
+    def time_padding(self, crop_time=True):
+        """``(left, right)`` zero frames in front of ``call``'s core."""
+        span = self.kernel_size[1] - 1
+        if not crop_time:
+            return span, span
+        return (span, 0) if self.time_crop == "causal" else (0, span)
+
+    def call(self, inputs, crop_time=True):
+        left, right = self.time_padding(crop_time)
+        return self._transpose(ops.pad(inputs, [[0, 0], [left, right], [0, 0], [0, 0]]))
+
+    def crop(self, full):
+        """The ``time_crop`` frames of ``call(inputs, crop_time=False)`` (``frames + k_t - 1`` -> ``frames``)."""
+        span = self.kernel_size[1] - 1
+        start = 0 if self.time_crop == "causal" else span
+        return full[:, start : ops.shape(full)[1] - (span - start)]
+
+    @property
+    def state_frames(self):
+        """Input frames a stream carries from chunk to chunk: ``k_t - 1``."""
+        return self.kernel_size[1] - 1
+
+    def step(self, inputs, state):
+        """Causal transposed convolution of the next chunk with the carried frames in front.
+
+        Args:
+            inputs: ``[batch, frames, freq, 2 * in_channels]``, the next frames.
+            state: ``[batch, k_t - 1, freq, 2 * in_channels]``, the last input
+                frames before them (zeros at the start).
+
+        Returns:
+            ``(outputs, new_state)``: the causally cropped output frames and
+            the last ``k_t - 1`` input frames.
+        """
+        if self.time_crop != "causal":
+            raise ValueError(
+                f"{self.name}: only time_crop='causal' can stream; received time_crop={self.time_crop!r} "
+                "(it looks ahead)."
+            )
+        return self._step(self._transpose, inputs, state)
+
+    def compute_output_shape(self, input_shape, crop_time=True):
         batch, frames, freq, _ = input_shape
-        kf, _ = self.kernel_size
+        kf, kt = self.kernel_size
         if freq is not None:
             freq = (freq - 1) * self.strides[0] + kf - 2 * self.freq_padding + self.output_padding
+        if not crop_time and frames is not None:
+            frames = frames + kt - 1
         return (batch, frames, freq, 2 * self.filters)
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            filters=self.filters,
-            kernel_size=self.kernel_size,
-            strides=self.strides,
-            freq_padding=self.freq_padding,
-            output_padding=self.output_padding,
-            time_crop=self.time_crop,
-            use_bias=self.use_bias,
-            kernel_initializer=keras.initializers.serialize(self.kernel_initializer),
-        )
+        config.update(output_padding=self.output_padding, time_crop=self.time_crop)
         return config

@@ -1,9 +1,38 @@
-"""Complex LSTM (DCCRN-CL's ``NavieComplexLSTM``) over ``[batch, frames, 2 * D]``."""
+"""Complex LSTM (DCCRN-CL's ``NavieComplexLSTM``) over ``[batch, frames, 2 * D]``, and LSTM streaming steps."""
 
 import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import complex_merge, complex_split
+
+
+def lstm_initial_state(lstm, batch_size=1):
+    """All-zero streaming state ``[batch_size, 2, units]`` (rows ``h``, ``c``) of a Keras ``LSTM``."""
+    return ops.zeros((batch_size, 2, lstm.units), lstm.compute_dtype)
+
+
+def lstm_step(lstm, inputs, state):
+    """Runs a Keras ``LSTM`` layer's own cell over a chunk of frames, state in and out.
+
+    The cell is the computation the layer iterates offline, so the frames
+    equal the layer's output on the whole sequence. Frames are unrolled (the
+    chunk length is static), so the graph has no loop (full-int8 TFLite
+    calibration fails on the ``WHILE`` loop of a recurrent layer).
+
+    Args:
+        lstm: a built ``keras.layers.LSTM``.
+        inputs: ``[batch, frames, features]`` with a static frame count.
+        state: ``[batch, 2, units]``: ``h`` then ``c``.
+
+    Returns:
+        ``(outputs [batch, frames, units], new_state [batch, 2, units])``.
+    """
+    h, c = state[:, 0], state[:, 1]
+    outputs = []
+    for t in range(inputs.shape[1]):
+        out, (h, c) = lstm.cell(inputs[:, t], [h, c], training=False)
+        outputs.append(out)
+    return ops.stack(outputs, axis=1), ops.stack([h, c], axis=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
@@ -28,18 +57,19 @@ class ComplexLSTM(keras.layers.Layer):
 
     Call arguments:
         inputs: ``[batch, frames, 2 * D]``, real features then imaginary.
-        initial_state: optional list ``[h_r, c_r, h_i, c_i]`` of
-            ``[2 * batch, units]`` tensors (states of the real LSTM and of the
-            imaginary LSTM, rows ``[real input | imag input]``), for streaming.
-        return_state: also return the final states in the same layout.
         training: passed to the LSTMs.
 
     Input shape:
         ``[batch, frames, 2 * D]``.
 
     Output shape:
-        ``[batch, frames, 2 * out]`` with ``out = projection_dim or units``;
-        with ``return_state``, ``(output, [h_r, c_r, h_i, c_i])``.
+        ``[batch, frames, 2 * out]`` with ``out = projection_dim or units``.
+
+    Streaming: :meth:`step` ``(chunk, state) -> (output, new_state)`` with
+    ``state`` ``[batch, 4, 2, units]``: the :func:`lstm_step` states (``h``,
+    ``c``) of the real LSTM on the real input, the real LSTM on the imaginary
+    input, the imaginary LSTM on the real input and on the imaginary input
+    (zeros at the start, :meth:`initial_state`).
 
     References:
         Hu et al., "DCCRN", Interspeech 2020.
@@ -76,25 +106,51 @@ class ComplexLSTM(keras.layers.Layer):
             self.real_dense.build((None, input_shape[1], self.units))
             self.imag_dense.build((None, input_shape[1], self.units))
 
-    def call(self, inputs, initial_state=None, return_state=False, training=None):
-        xr, xi = complex_split(inputs)
-        batch = ops.shape(inputs)[0]
-        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D]
-        r_state = i_state = None
-        if initial_state is not None:
-            r_state, i_state = list(initial_state[:2]), list(initial_state[2:])
-        r_out, r_h, r_c = self.real_lstm(stacked, initial_state=r_state, training=training)
-        i_out, i_h, i_c = self.imag_lstm(stacked, initial_state=i_state, training=training)
-        # rows [:B] saw the real input, rows [B:] the imaginary input
-        real = r_out[:batch] - i_out[batch:]
-        imag = r_out[batch:] + i_out[:batch]
+    def _combine(self, real_on_real, real_on_imag, imag_on_real, imag_on_imag):
+        """Complex product rule and projection of the four real LSTM outputs ``[B, T, units]``."""
+        real = real_on_real - imag_on_imag
+        imag = real_on_imag + imag_on_real
         if self.projection_dim:
             real = self.real_dense(real)
             imag = self.imag_dense(imag)
-        out = complex_merge(real, imag)
-        if return_state:
-            return out, [r_h, r_c, i_h, i_c]
-        return out
+        return complex_merge(real, imag)
+
+    def call(self, inputs, training=None):
+        xr, xi = complex_split(inputs)
+        batch = ops.shape(inputs)[0]
+        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D]
+        r_out = self.real_lstm(stacked, training=training)[0]
+        i_out = self.imag_lstm(stacked, training=training)[0]
+        # rows [:B] saw the real input, rows [B:] the imaginary input
+        return self._combine(r_out[:batch], r_out[batch:], i_out[:batch], i_out[batch:])
+
+    def initial_state(self, batch_size=1):
+        """All-zero streaming state ``[batch_size, 4, 2, units]`` (see the class docstring)."""
+        return ops.zeros((batch_size, 4, 2, self.units), self.compute_dtype)
+
+    def step(self, inputs, state):
+        """Runs the next chunk of frames from the carried LSTM states.
+
+        Args:
+            inputs: ``[batch, frames, 2 * D]`` with a static frame count.
+            state: ``[batch, 4, 2, units]`` (see the class docstring).
+
+        Returns:
+            ``(outputs [batch, frames, 2 * out], new_state [batch, 4, 2, units])``.
+        """
+        if tuple(state.shape[1:]) != (4, 2, self.units):
+            raise ValueError(
+                f"{self.name}: the state must be [batch, 4, 2, {self.units}]; received shape {tuple(state.shape)}."
+            )
+        xr, xi = complex_split(inputs)
+        outs, states = [], []
+        for k, (lstm, x) in enumerate(
+            ((self.real_lstm, xr), (self.real_lstm, xi), (self.imag_lstm, xr), (self.imag_lstm, xi))
+        ):
+            out, new = lstm_step(lstm, x, ops.cast(state[:, k], inputs.dtype))
+            outs.append(out)
+            states.append(new)
+        return self._combine(*outs), ops.stack(states, axis=1)
 
     def compute_output_shape(self, input_shape):
         width = self.projection_dim or self.units

@@ -50,3 +50,34 @@ def complex_abs(x, epsilon=0.0):
     """Magnitude ``sqrt(re^2 + im^2 + epsilon)``, shape ``[..., C]``."""
     re, im = complex_split(x)
     return ops.sqrt(re * re + im * im + epsilon)
+
+
+def block_kernel(real, imag, in_axis, out_axis):
+    """Real kernel ``[[Wr, Wi], [-Wi, Wr]]`` of the complex linear map ``Wr + i Wi``.
+
+    Rows (``in_axis``) are fed by ``[xr | xi]``, columns (``out_axis``) give
+    ``[yr | yi]``: ``yr = Wr xr - Wi xi`` and ``yi = Wi xr + Wr xi``, so one
+    real convolution or matmul computes the complex product.
+
+    Args:
+        real: ``Wr``, any rank.
+        imag: ``Wi``, same shape as ``real``.
+        in_axis: axis of the input channels.
+        out_axis: axis of the output channels.
+
+    Returns:
+        The block kernel, twice as large along ``in_axis`` and ``out_axis``.
+    """
+    top = ops.concatenate([real, imag], axis=out_axis)  # from xr
+    bottom = ops.concatenate([-imag, real], axis=out_axis)  # from xi
+    return ops.concatenate([top, bottom], axis=in_axis)
+
+
+def complex_bias(real_bias, imag_bias):
+    """Output bias ``[2C]`` of DCCRN's pair of real layers with their own biases.
+
+    DCCRN computes ``real = real_layer(xr) - imag_layer(xi)`` and
+    ``imag = real_layer(xi) + imag_layer(xr)``, each real layer adding its bias,
+    so the real output carries ``br - bi`` and the imaginary output ``br + bi``.
+    """
+    return ops.concatenate([real_bias - imag_bias, real_bias + imag_bias])

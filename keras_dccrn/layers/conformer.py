@@ -28,7 +28,7 @@ import math
 import keras
 from keras import ops
 
-from keras_dccrn.layers.complex_ops import complex_merge, complex_split
+from keras_dccrn.layers.complex_ops import block_kernel, complex_abs, complex_merge, complex_split
 
 NEG_INF = -1e9
 
@@ -193,10 +193,7 @@ class ComplexDense(keras.layers.Layer):
             self.bias = self.add_weight(name="bias", shape=(2 * self.units,), initializer="zeros")
 
     def call(self, inputs):
-        wr, wi = self.real_kernel, self.imag_kernel
-        top = ops.concatenate([wr, wi], axis=1)  # rows fed by xr
-        bottom = ops.concatenate([-wi, wr], axis=1)  # rows fed by xi
-        y = ops.matmul(inputs, ops.concatenate([top, bottom], axis=0))
+        y = ops.matmul(inputs, block_kernel(self.real_kernel, self.imag_kernel, in_axis=0, out_axis=1))
         if self.use_bias:
             y = y + self.bias
         return y
@@ -741,9 +738,8 @@ class BranchInteraction(keras.layers.Layer):
     def call(self, inputs):
         z, m = inputs
         zr, zi = complex_split(z)
-        magnitude = ops.sqrt(zr * zr + zi * zi + 1e-8)
         gate_c = ops.sigmoid(self.complex_gate(m))
-        gate_m = ops.sigmoid(self.real_gate(magnitude))
+        gate_m = ops.sigmoid(self.real_gate(complex_abs(z, 1e-8)))
         return [complex_merge(zr * gate_c, zi * gate_c), m * gate_m]
 
     def compute_output_shape(self, input_shape):

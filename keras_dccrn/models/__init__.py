@@ -6,8 +6,6 @@ from keras_dccrn.models.dccrn import DCCRN
 from keras_dccrn.models.uformer import Uformer
 
 MODEL_CLASSES = {"DCCRN": DCCRN, "Uformer": Uformer}
-# The training loss of each model family in its paper (dccrn-train --loss=auto).
-DEFAULT_LOSSES = {"DCCRN": "si_snr", "Uformer": "uformer"}
 
 # Each preset is data: (model class name, constructor arguments, one-line description).
 PRESETS = {
@@ -82,9 +80,12 @@ def list_presets():
 
 
 def default_loss(name):
-    """The paper's training loss of a preset's model family: ``"si_snr"`` (DCCRN) or ``"uformer"``."""
+    """The paper's training loss of a preset's model family (the class's ``default_loss``).
+
+    ``"si_snr"`` for DCCRN, ``"uformer"`` for Uformer.
+    """
     class_name, _ = preset_config(name)
-    return DEFAULT_LOSSES[class_name]
+    return MODEL_CLASSES[class_name].default_loss
 
 
 def preset_config(name):

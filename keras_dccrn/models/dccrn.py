@@ -6,9 +6,14 @@ from keras import ops
 from keras_dccrn.layers.complex_conv import TIME_CROPS, ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_lstm import ComplexLSTM
 from keras_dccrn.layers.complex_norm import MODES as NORM_MODES
-from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
-from keras_dccrn.layers.complex_ops import complex_concat, complex_merge, complex_multiply, complex_split
-from keras_dccrn.layers.stft import ISTFT, STFT
+from keras_dccrn.layers.complex_ops import (
+    complex_abs,
+    complex_concat,
+    complex_merge,
+    complex_multiply,
+    complex_split,
+)
+from keras_dccrn.models.base import SpectralMaskingModel, norm_layer, prelu, run_layer
 
 MASKING_MODES = ("E", "C", "R")
 RNN_TYPES = ("complex", "real")
@@ -26,9 +31,9 @@ def apply_mask(spec, mask, masking_mode):
     * ``"R"``: real and imaginary parts masked separately.
     """
     if masking_mode == "E":
-        mr, mi = complex_split(mask)
-        mag = ops.sqrt(mr * mr + mi * mi + 1e-8)
+        mag = complex_abs(mask, 1e-8)
         gain = ops.tanh(mag) / mag
+        mr, mi = complex_split(mask)
         return complex_multiply(spec, complex_merge(mr * gain, mi * gain))
     if masking_mode == "C":
         return complex_multiply(spec, mask)
@@ -38,7 +43,7 @@ def apply_mask(spec, mask, masking_mode):
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class DCCRN(keras.Model):
+class DCCRN(SpectralMaskingModel):
     """Deep Complex Convolution Recurrent Network for speech enhancement.
 
     Waveform in, same-length waveform out::
@@ -53,7 +58,18 @@ class DCCRN(keras.Model):
     convolutions either causally (``time_crop="causal"``: the whole model is
     causal up to the STFT frame) or like the official code's ``out[..., 1:]``
     (``time_crop="dccrn"``: one frame of look-ahead per decoder layer). See
-    :attr:`lookahead_samples`.
+    :attr:`lookahead_samples`. As in the official code (``decoder[i]`` is
+    ``ConvTranspose -> BN -> PReLU``, the crop follows it), each decoder
+    layer's batch norm sees the **full** transposed-convolution output
+    (``frames + k_t - 1`` frames) and the time crop comes after the PReLU, so
+    training-mode batch statistics include the cropped frame(s). In
+    inference batch norm and PReLU act per element and the order does not
+    matter.
+
+    The STFT, the masking tail, streaming and the default loss are the
+    :class:`~keras_dccrn.models.base.SpectralMaskingModel` shell's; a causal
+    model (``time_crop="causal"``, e.g. the ``distil_dccrn`` preset) streams
+    with :meth:`step` (see :mod:`keras_dccrn.streaming`).
 
     Args:
         channels: encoder channel counts **in DCCRN's convention** (real +
@@ -68,11 +84,9 @@ class DCCRN(keras.Model):
         batch_norm: ``"naive"`` (``BatchNorm2d`` over real and imaginary
             channels, DCCRN's default) or ``"complex"`` (complex whitening BN).
         time_crop: ``"dccrn"`` or ``"causal"`` decoder time crop.
-        frame_length: STFT window (samples).
-        frame_step: STFT hop (samples).
-        fft_length: DFT size; ``fft_length // 2`` must be divisible by
-            ``2 ** len(channels)``.
-        window: STFT window type.
+        frame_length, frame_step, fft_length, window: the STFT (see
+            :class:`~keras_dccrn.models.base.SpectralMaskingModel`);
+            ``fft_length // 2`` must be divisible by ``2 ** len(channels)``.
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
 
     Call arguments:
@@ -109,7 +123,9 @@ class DCCRN(keras.Model):
         window="hann",
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, window=window, **kwargs
+        )
         channels = list(channels)
         if not channels or any(not isinstance(c, int) or c <= 0 or c % 2 for c in channels):
             raise ValueError(
@@ -140,17 +156,8 @@ class DCCRN(keras.Model):
         self.masking_mode = masking_mode
         self.batch_norm = batch_norm
         self.time_crop = time_crop
-        self.frame_length = frame_length
-        self.frame_step = frame_step
-        self.fft_length = fft_length
-        self.window = window
         self.bottom_freq = freq // 2 ** len(channels)
 
-        stft_args = dict(
-            frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, window=window
-        )
-        self.stft = STFT(name="stft", **stft_args)
-        self.istft = ISTFT(name="istft", **stft_args)
         pad_f = self.kernel_size[0] // 2
         n = len(channels)
         self.encoder_convs, self.encoder_norms, self.encoder_acts = [], [], []
@@ -160,8 +167,8 @@ class DCCRN(keras.Model):
                     c // 2, self.kernel_size, (2, 1), freq_padding=pad_f, causal=True, name=f"enc_conv_{i}"
                 )
             )
-            self.encoder_norms.append(self._norm(f"enc_norm_{i}"))
-            self.encoder_acts.append(self._prelu(f"enc_prelu_{i}"))
+            self.encoder_norms.append(norm_layer(self.batch_norm, f"enc_norm_{i}"))
+            self.encoder_acts.append(prelu(f"enc_prelu_{i}"))
 
         flat = self.bottom_freq * channels[-1] // 2  # features per part at the bottleneck
         self.rnns = []
@@ -172,9 +179,7 @@ class DCCRN(keras.Model):
             self.rnn_dense = None
         else:
             for i in range(rnn_layers):
-                self.rnns.append(
-                    keras.layers.LSTM(rnn_units, return_sequences=True, return_state=True, name=f"lstm_{i}")
-                )
+                self.rnns.append(keras.layers.LSTM(rnn_units, return_sequences=True, name=f"lstm_{i}"))
             self.rnn_dense = keras.layers.Dense(2 * flat, name="rnn_dense")
 
         self.decoder_convs, self.decoder_norms, self.decoder_acts = [], [], []
@@ -192,41 +197,36 @@ class DCCRN(keras.Model):
                 )
             )
             if i < n - 1:
-                self.decoder_norms.append(self._norm(f"dec_norm_{i}"))
-                self.decoder_acts.append(self._prelu(f"dec_prelu_{i}"))
-
-    def _norm(self, name):
-        if self.batch_norm == "naive":
-            return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-        return ComplexBatchNormalization(mode="complex", name=name)
-
-    @staticmethod
-    def _prelu(name):
-        # nn.PReLU(): one slope shared by every unit, initialised at 0.25.
-        return keras.layers.PReLU(
-            alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2, 3], name=name
-        )
+                self.decoder_norms.append(norm_layer(self.batch_norm, f"dec_norm_{i}"))
+                self.decoder_acts.append(prelu(f"dec_prelu_{i}"))
 
     @property
     def lookahead_frames(self):
-        """Future STFT frames the network (not the STFT) looks at."""
+        """Future STFT frames the network (not the STFT) looks at.
+
+        With :attr:`lookahead_samples` (the shell's): 399 samples (24.9 ms)
+        for the causal crop and 999 samples (62.4 ms) for DCCRN's crop with 6
+        decoder layers, at 400/100.
+        """
         if self.time_crop == "causal":
             return 0
         return len(self.channels) * (self.kernel_size[1] - 1)
 
-    @property
-    def lookahead_samples(self):
-        """Output sample ``n`` depends on input samples ``<= n + lookahead_samples``.
+    def streaming_refusal(self):
+        if self.time_crop != "causal":
+            return (
+                "only causal DCCRN models stream (time_crop='causal', e.g. preset 'distil_dccrn'); "
+                f"received time_crop={self.time_crop!r}"
+            )
+        return None
 
-        ``frame_length - 1`` from the STFT framing (a frame is synthesised
-        once its last sample has arrived) plus ``frame_step`` per frame of
-        network look-ahead: 399 samples (24.9 ms) for the causal crop and
-        999 samples (62.4 ms) for DCCRN's crop with 6 decoder layers, at
-        400/100.
-        """
-        return self.frame_length - 1 + self.lookahead_frames * self.frame_step
+    def stateful_layers(self):
+        return [*self.encoder_convs, *self.rnns, *self.decoder_convs]
 
-    def _bottleneck(self, x, training):
+    def apply_mask(self, spectrum, mask):
+        return apply_mask(spectrum, mask, self.masking_mode)
+
+    def _bottleneck(self, x, training, states, new):
         batch, frames = ops.shape(x)[0], ops.shape(x)[1]
         c = self.channels[-1] // 2
         if self.rnn_type == "complex":
@@ -236,7 +236,7 @@ class DCCRN(keras.Model):
             flat_i = ops.reshape(xi, (batch, frames, self.bottom_freq * c))
             y = complex_merge(flat_r, flat_i)
             for rnn in self.rnns:
-                y = rnn(y, training=training)
+                y = run_layer(rnn, y, states, new, training)
             yr, yi = complex_split(y)
             # [B, T, F * C] -> [B, T, F, C] for each part
             yr = ops.reshape(yr, (batch, frames, self.bottom_freq, c))
@@ -245,39 +245,31 @@ class DCCRN(keras.Model):
         # [B, T, F, 2C] -> [B, T, F * 2C]
         y = ops.reshape(x, (batch, frames, self.bottom_freq * 2 * c))
         for rnn in self.rnns:
-            y = rnn(y, training=training)[0]
+            y = run_layer(rnn, y, states, new, training)
         y = self.rnn_dense(y)
         # [B, T, F * 2C] -> [B, T, F, 2C]
         return ops.reshape(y, (batch, frames, self.bottom_freq, 2 * c))
 
-    def call(self, inputs, training=None, return_features=False):
-        wave = ops.cast(inputs, "float32")
-        length = ops.shape(wave)[1]
-        spec = self.stft(wave)  # [B, T, bins, 2]
-        x = ops.cast(spec[:, :, 1:, :], self.compute_dtype)  # drop DC: [B, T, bins - 1, 2]
-        skips, features = [], []
-        for conv, norm, act in zip(self.encoder_convs, self.encoder_norms, self.encoder_acts, strict=False):
-            x = act(norm(conv(x), training=training))
+    def estimate(self, spectrum, training=None, states=None):
+        x = spectrum
+        new = {}
+        skips = []
+        for conv, norm, act in zip(self.encoder_convs, self.encoder_norms, self.encoder_acts, strict=True):
+            x = act(norm(run_layer(conv, x, states, new), training=training))
             skips.append(x)
-        features.extend(skips)
-        x = self._bottleneck(x, training)
+        features = list(skips)
+        x = self._bottleneck(x, training, states, new)
         n = len(self.decoder_convs)
         for i, conv in enumerate(self.decoder_convs):
-            x = conv(complex_concat([x, skips[-1 - i]]))
+            inp = complex_concat([x, skips[-1 - i]])
+            # offline: BN and PReLU on the full transposed convolution, then the time crop (official order)
+            x = conv(inp, crop_time=False) if states is None else run_layer(conv, inp, states, new)
             if i < n - 1:
                 x = self.decoder_acts[i](self.decoder_norms[i](x, training=training))
+            if states is None:
+                x = conv.crop(x)
             features.append(x)
-        # DC bin gets mask 0, i.e. output 0 in every mode; masking bins 1: only and padding the DC with 0
-        # is the same value and avoids 0 / 0 in mode E when TFLite float16 flushes the 1e-8 to zero.
-        est = apply_mask(spec[:, :, 1:, :], ops.cast(x, "float32"), self.masking_mode)
-        est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [B, T, bins - 1, 2] -> [B, T, bins, 2]
-        out = ops.clip(self.istft(est, length=length), -1.0, 1.0)
-        if return_features:
-            return out, features
-        return out
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return x, features, new
 
     def get_config(self):
         config = super().get_config()
@@ -290,9 +282,5 @@ class DCCRN(keras.Model):
             masking_mode=self.masking_mode,
             batch_norm=self.batch_norm,
             time_crop=self.time_crop,
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window=self.window,
         )
         return config

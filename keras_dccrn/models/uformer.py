@@ -74,10 +74,15 @@ from keras import ops
 
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_norm import MODES as NORM_MODES
-from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
-from keras_dccrn.layers.complex_ops import complex_concat, complex_merge, complex_multiply, complex_split
+from keras_dccrn.layers.complex_ops import (
+    complex_abs,
+    complex_concat,
+    complex_merge,
+    complex_multiply,
+    complex_split,
+)
 from keras_dccrn.layers.conformer import BranchInteraction, DualPathConformerBlock, EncoderDecoderAttention
-from keras_dccrn.layers.stft import ISTFT, STFT
+from keras_dccrn.models.base import SpectralMaskingModel, norm_layer, prelu
 
 
 def _channel_list(value, name):
@@ -87,19 +92,16 @@ def _channel_list(value, name):
     return value
 
 
-def _prelu(name):
-    # nn.PReLU(): one slope shared by every unit, initialised at 0.25.
-    return keras.layers.PReLU(
-        alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2, 3], name=name
-    )
-
-
 @keras.saving.register_keras_serializable(package="keras_dccrn")
-class Uformer(keras.Model):
+class Uformer(SpectralMaskingModel):
     """Uformer speech enhancement (and dereverberation) network.
 
     Waveform in, same-length waveform out. See the module docstring for the
-    data flow and for every design choice not fixed by the paper.
+    data flow and for every design choice not fixed by the paper. The STFT,
+    the masking tail and the look-ahead arithmetic are the
+    :class:`~keras_dccrn.models.base.SpectralMaskingModel` shell's; the
+    Uformer does not stream (its attention, dilated convolutions and
+    magnitude branch have no streaming step), also when causal.
 
     Args:
         complex_channels: complex channels of the 6 complex encoder layers.
@@ -119,11 +121,9 @@ class Uformer(keras.Model):
         batch_norm: ``"complex"`` (whitening) or ``"naive"`` BN of the
             complex branch.
         dropout: dropout rate of the conformer modules.
-        frame_length: STFT window (samples).
-        frame_step: STFT hop (samples).
-        fft_length: DFT size; ``fft_length // 2`` must be divisible by
-            ``2 ** len(complex_channels)``.
-        window: STFT window type.
+        frame_length, frame_step, fft_length, window: the STFT (see
+            :class:`~keras_dccrn.models.base.SpectralMaskingModel`);
+            ``fft_length // 2`` must be divisible by ``2 ** len(complex_channels)``.
         **kwargs: base ``Model`` arguments (``name``, ``dtype``).
 
     Call arguments:
@@ -165,7 +165,9 @@ class Uformer(keras.Model):
         window="hann",
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(
+            frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, window=window, **kwargs
+        )
         complex_channels = _channel_list(complex_channels, "complex_channels")
         magnitude_channels = _channel_list(magnitude_channels, "magnitude_channels")
         if len(magnitude_channels) != len(complex_channels):
@@ -198,17 +200,7 @@ class Uformer(keras.Model):
         self.causal = bool(causal)
         self.batch_norm = batch_norm
         self.dropout = dropout
-        self.frame_length = frame_length
-        self.frame_step = frame_step
-        self.fft_length = fft_length
-        self.window = window
         self.time_crop = "causal" if self.causal else "dccrn"
-
-        stft_args = dict(
-            frame_length=frame_length, frame_step=frame_step, fft_length=fft_length, window=window
-        )
-        self.stft = STFT(name="stft", **stft_args)
-        self.istft = ISTFT(name="istft", **stft_args)
 
         kf, kt = kernel_size
         pad_f = kf // 2
@@ -222,13 +214,13 @@ class Uformer(keras.Model):
                     c, kernel_size, (2, 1), freq_padding=pad_f, causal=self.causal, name=f"enc_conv_{i}"
                 )
             )
-            self.encoder_norms.append(self._complex_norm(f"enc_norm_{i}"))
-            self.encoder_acts.append(_prelu(f"enc_prelu_{i}"))
+            self.encoder_norms.append(norm_layer(self.batch_norm, f"enc_norm_{i}"))
+            self.encoder_acts.append(prelu(f"enc_prelu_{i}"))
             self.mag_encoder_convs.append(
                 keras.layers.Conv2D(m, (kt, kf), strides=(1, 2), padding="valid", name=f"mag_enc_conv_{i}")
             )
-            self.mag_encoder_norms.append(self._real_norm(f"mag_enc_norm_{i}"))
-            self.mag_encoder_acts.append(_prelu(f"mag_enc_prelu_{i}"))
+            self.mag_encoder_norms.append(norm_layer("naive", f"mag_enc_norm_{i}"))
+            self.mag_encoder_acts.append(prelu(f"mag_enc_prelu_{i}"))
             self.encoder_fusions.append(BranchInteraction(name=f"enc_fusion_{i}"))
 
         block_args = dict(
@@ -281,24 +273,24 @@ class Uformer(keras.Model):
                 )
             )
             if level:
-                self.decoder_norms.append(self._complex_norm(f"dec_norm_{i}"))
-                self.decoder_acts.append(_prelu(f"dec_prelu_{i}"))
-                self.mag_decoder_norms.append(self._real_norm(f"mag_dec_norm_{i}"))
-                self.mag_decoder_acts.append(_prelu(f"mag_dec_prelu_{i}"))
+                self.decoder_norms.append(norm_layer(self.batch_norm, f"dec_norm_{i}"))
+                self.decoder_acts.append(prelu(f"dec_prelu_{i}"))
+                self.mag_decoder_norms.append(norm_layer("naive", f"mag_dec_norm_{i}"))
+                self.mag_decoder_acts.append(prelu(f"mag_dec_prelu_{i}"))
                 self.decoder_fusions.append(BranchInteraction(name=f"dec_fusion_{i}"))
 
-    def _complex_norm(self, name):
-        if self.batch_norm == "naive":
-            return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-        return ComplexBatchNormalization(mode="complex", name=name)
-
-    @staticmethod
-    def _real_norm(name):
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+    default_loss = "uformer"
 
     @property
     def lookahead_frames(self):
-        """Future STFT frames the network (not the STFT) looks at (``None``: unbounded)."""
+        """Future STFT frames the network (not the STFT) looks at (``None``: unbounded).
+
+        With :attr:`lookahead_samples` (the shell's): causal variant 399
+        samples (24.9 ms) at 400/160. Non-causal ``uformer_noncausal``: 12
+        frames from the encoder/decoder plus, per conformer block, 100
+        (attention) + 15 (dilated convolutions) frames: 472 frames = 75,919
+        samples (4.7 s); ``None`` with global time attention.
+        """
         if self.causal:
             return 0
         kt = self.kernel_size[1]
@@ -310,22 +302,11 @@ class Uformer(keras.Model):
         bottleneck = sum(block.lookahead_frames for block in self.blocks)
         return encoder + bottleneck + decoder
 
-    @property
-    def lookahead_samples(self):
-        """Output sample ``n`` depends on input samples ``<= n + lookahead_samples``.
-
-        ``frame_length - 1`` from the STFT framing (a frame is synthesised once
-        its last sample has arrived) plus ``frame_step`` per frame of network
-        look-ahead. Causal variant: 399 samples (24.9 ms) at 400/160.
-        Non-causal ``uformer_noncausal``: 12 frames from the encoder/decoder
-        plus, per conformer block, 100 (attention) + 15 (dilated convolutions)
-        frames: 472 frames = 75,919 samples (4.7 s); ``None`` with global
-        time attention.
-        """
-        frames = self.lookahead_frames
-        if frames is None:
-            return None
-        return self.frame_length - 1 + frames * self.frame_step
+    def streaming_refusal(self):
+        return (
+            "a Uformer has no streaming step (attention, dilated convolutions, magnitude branch); "
+            "only causal DCCRN models stream (time_crop='causal', e.g. preset 'distil_dccrn')"
+        )
 
     def _mag_conv(self, conv, x):
         kf, kt = self.kernel_size
@@ -343,13 +324,17 @@ class Uformer(keras.Model):
         pf = kf // 2
         return y[:, start_t : start_t + frames, pf : pf + 2 * freq, :]
 
-    def call(self, inputs, training=None, return_features=False):
-        wave = ops.cast(inputs, "float32")
-        length = ops.shape(wave)[1]
-        spec = self.stft(wave)  # [B, T, bins, 2]
-        x = ops.cast(spec[:, :, 1:, :], self.compute_dtype)  # drop DC: [B, T, bins - 1, 2]
-        re, im = x[..., :1], x[..., 1:]
-        m = ops.sqrt(re * re + im * im + 1e-8)  # |X|: [B, T, bins - 1, 1]
+    def apply_mask(self, spectrum, mask):
+        """``Y = X * (M_c / |M_c|) * (tanh(|M_c|) + sigmoid(M_m)) / 2`` (see the module docstring)."""
+        complex_mask, magnitude_mask = mask
+        mask_abs = complex_abs(complex_mask, 1e-8)  # [B, T, bins - 1, 1]
+        gain = 0.5 * (ops.tanh(mask_abs) + ops.sigmoid(magnitude_mask)) / mask_abs
+        mr, mi = complex_split(complex_mask)
+        return complex_multiply(spectrum, complex_merge(mr * gain, mi * gain))
+
+    def estimate(self, spectrum, training=None, states=None):
+        x = spectrum
+        m = complex_abs(x, 1e-8)  # |X|: [B, T, bins - 1, 1]
 
         skips, mag_skips, features = [], [], []
         for i, fusion in enumerate(self.encoder_fusions):
@@ -375,21 +360,7 @@ class Uformer(keras.Model):
                 m = self.mag_decoder_acts[i](self.mag_decoder_norms[i](m, training=training))
                 x, m = self.decoder_fusions[i]([x, m])
             features.append(x)
-
-        # The DC bin gets a zero mask (output 0). Masking bins 1: only and padding the DC afterwards gives the
-        # same value and avoids 0 / 0 at DC when TFLite float16 flushes the 1e-8 to zero (as in DCCRN.call).
-        mr, mi = complex_split(ops.cast(x, "float32"))  # each [B, T, bins - 1, 1]
-        mask_abs = ops.sqrt(mr * mr + mi * mi + 1e-8)
-        gain = 0.5 * (ops.tanh(mask_abs) + ops.sigmoid(ops.cast(m, "float32"))) / mask_abs
-        est = complex_multiply(spec[:, :, 1:, :], complex_merge(mr * gain, mi * gain))
-        est = ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [B, T, bins - 1, 2] -> [B, T, bins, 2]
-        out = ops.clip(self.istft(est, length=length), -1.0, 1.0)
-        if return_features:
-            return out, features
-        return out
-
-    def compute_output_shape(self, input_shape):
-        return input_shape
+        return (x, m), features, {}
 
     def get_config(self):
         config = super().get_config()
@@ -406,9 +377,5 @@ class Uformer(keras.Model):
             causal=self.causal,
             batch_norm=self.batch_norm,
             dropout=self.dropout,
-            frame_length=self.frame_length,
-            frame_step=self.frame_step,
-            fft_length=self.fft_length,
-            window=self.window,
         )
         return config
