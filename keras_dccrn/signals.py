@@ -1,8 +1,40 @@
-"""Synthetic test signals: noisy speech-like audio for calibration, tests and benchmarks."""
+"""Signals for int8 calibration, tests and benchmarks: synthetic noisy speech, or the start of audio files."""
+
+import os
 
 import numpy as np
 
 from keras_dccrn.audio import SAMPLE_RATE
+
+
+def file_signals(paths, seconds):
+    """The first ``seconds`` of each audio file in ``paths``, as 16 kHz mono float32 arrays.
+
+    Raises:
+        keras_dccrn.audio.AudioError: a file that cannot be read (the message names it).
+    """
+    from keras_dccrn.audio import read_audio
+
+    return [read_audio(path, SAMPLE_RATE)[0][: int(seconds * SAMPLE_RATE)] for path in paths]
+
+
+def folder_signals(folder, count, seconds):
+    """``(signals, paths)``: the first ``seconds`` of the first ``count`` audio files under ``folder``.
+
+    The files are those of :func:`keras_dccrn.data.files.audio_files` (recursive, in a fixed order) with
+    an extension this libsndfile build decodes.
+
+    Raises:
+        ValueError: ``folder`` is missing or holds no audio file (one line naming it).
+    """
+    from keras_dccrn.data.files import audio_files, readable_audio_extensions
+
+    if not os.path.isdir(folder):
+        raise ValueError(f"{folder}: no such folder")
+    paths = audio_files(folder, readable_audio_extensions())[:count]
+    if not paths:
+        raise ValueError(f"{folder}: no audio files ({', '.join(readable_audio_extensions())})")
+    return file_signals(paths, seconds), paths
 
 
 def speech_like_signals(count=8, seconds=2.0, seed=0, sample_rate=SAMPLE_RATE):

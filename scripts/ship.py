@@ -44,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
+from keras_dccrn.errors import UsageError, first_line  # noqa: E402
 from trainers import cli  # noqa: E402
 
 PROG = "ship"
@@ -132,10 +133,6 @@ SCORE_COLUMNS = [
     ("dnsmos_ovrl", "DNSMOS OVRL"),
     ("dnsmos_p808", "DNSMOS P.808"),
 ]
-
-
-class UsageError(Exception):
-    """A one-line problem with the command line or its inputs (exit status 2)."""
 
 
 # ----------------------------------------------------------------------------------------- run dirs
@@ -616,7 +613,7 @@ def ship():
     with cli.quiet_native_stderr():
         import keras_dccrn.models  # noqa: F401  (imports TensorFlow: its start-up chatter)
     from keras_dccrn import extras
-    from keras_dccrn.audio import make_temp, publish, remove_temp
+    from keras_dccrn.atomic import make_temp, publish, remove_temp
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
     from trainers.export import export_tflite_files
 
@@ -702,7 +699,7 @@ def main(argv):
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # e.g. a TFLite conversion refused by keras_dccrn.export
-        print(f"{PROG}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"{PROG}: {first_line(exc)}", file=sys.stderr)
         return 1
     print(f"shipped {final}")
     for line in _files_table(final):

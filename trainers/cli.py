@@ -113,7 +113,7 @@ class Interrupted(BaseException):
 
     It derives from ``BaseException`` so that the ``except Exception`` handlers that turn one bad file
     into a one-line failure do not swallow it; the ``finally`` / ``except BaseException`` blocks it
-    passes through remove the partial outputs (``keras_dccrn.audio.atomic_output``).
+    passes through remove the partial outputs (``keras_dccrn.atomic.atomic_output``).
     """
 
     def __init__(self, signum):

@@ -50,6 +50,7 @@ from absl import app, flags
 # Batch jobs therefore default to the plain kernels; export TF_ENABLE_ONEDNN_OPTS=1 to override.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from keras_dccrn.errors import UsageError, first_line
 from trainers import cli as cli_utils
 from trainers.cli import quiet_native_stderr
 from trainers.enhance import parse_flags
@@ -121,10 +122,6 @@ def _limits():
     }
 
 
-class UsageError(Exception):
-    """Bad command line; exit status 2."""
-
-
 def summary_markdown(rows, systems, columns):
     """Markdown table: one line per system, ``mean ± 95% CI`` per metric."""
     from keras_dccrn import evaluation
@@ -149,7 +146,7 @@ def summary_markdown(rows, systems, columns):
 
 def _save_figure(fig, path):
     """``fig.savefig`` into a temporary file next to ``path``, renamed when complete."""
-    from keras_dccrn.audio import atomic_output
+    from keras_dccrn.atomic import atomic_output
 
     with atomic_output(path) as tmp:
         fig.savefig(tmp, dpi=100, format=os.path.splitext(path)[1].lstrip(".") or "png")
@@ -311,9 +308,10 @@ def _main(argv):
     with quiet_native_stderr():
         from keras_dccrn import metrics as M
         from keras_dccrn import runtime
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
+    from keras_dccrn.data.files import readable_audio_extensions
 
-    extensions = set(runtime.audio_extensions())
+    extensions = readable_audio_extensions()
     groups = [m for m in METRIC_CHOICES if m in FLAGS.metrics]
     columns = M.metric_columns(groups)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -422,7 +420,7 @@ def _main(argv):
             title=cli_utils.printable(key),
         )
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         failures.append(f"spectrogram of {key}: {first}")
         print(cli_utils.printable(f"error: spectrogram of {key}: {first}"), file=sys.stderr)
     print(
