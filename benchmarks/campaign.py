@@ -62,11 +62,10 @@ def plot(curves, path):
         ax.grid(alpha=0.3)
     axes[0].legend()
     fig.tight_layout()
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = path + ".tmp.png"
-    fig.savefig(tmp, dpi=110)
+    from keras_dccrn.evaluation import save_figure
+
+    save_figure(fig, path, dpi=110)
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def main(argv):
@@ -79,7 +78,7 @@ def main(argv):
     if missing:
         print(f"campaign: no such run directory: {missing[0]}", file=sys.stderr)
         return 2
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
     from keras_dccrn.training import curves
     from keras_dccrn.training.progress import PROGRESS_FILE, read_progress
 

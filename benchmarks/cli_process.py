@@ -32,7 +32,6 @@ default thread counts, as a user would run it; the page states the machine's cor
 import json
 import os
 import platform
-import shlex
 import shutil
 import subprocess
 import sys
@@ -45,7 +44,9 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from keras_dccrn.audio import SAMPLE_RATE, read_audio, write_text  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import BenchmarkError  # noqa: E402
+from keras_dccrn.audio import SAMPLE_RATE, read_audio  # noqa: E402
 
 DEFAULT_OUTPUT = "docs/benchmarks/cli_process.md"
 DEFAULT_MODEL_DIR = os.path.join(ROOT, "saved_models", "distil_dccrn")
@@ -84,25 +85,14 @@ flags.DEFINE_string("worker_input", None, "Internal: peer worker input file.", f
 flags.DEFINE_string("worker_output", None, "Internal: peer worker output file.", flag_values=FLAGS)
 
 
-class BenchmarkError(Exception):
-    """Bad flags or inputs; one-line message, exit status 2."""
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Input files.
 
 
 def _audio_files(folder):
-    from keras_dccrn.runtime import audio_extensions
+    from keras_dccrn.data.files import audio_files, readable_audio_extensions
 
-    extensions = {f".{e}" for e in audio_extensions()}
-    found = []
-    for root, dirs, files in os.walk(folder):
-        dirs.sort()
-        found += [
-            os.path.join(root, f) for f in sorted(files) if os.path.splitext(f)[1].lower() in extensions
-        ]
-    return found
+    return audio_files(folder, readable_audio_extensions()) if os.path.isdir(folder) else []
 
 
 def _looped(paths):
@@ -125,8 +115,7 @@ def _take(stream, n, carry):
 
 def source_description(speech_dir, noise_dir):
     """What the input files are made of, and the speech/noise file lists (empty for synthetic)."""
-    speech = _audio_files(speech_dir) if os.path.isdir(speech_dir) else []
-    noise = _audio_files(noise_dir) if os.path.isdir(noise_dir) else []
+    speech, noise = _audio_files(speech_dir), _audio_files(noise_dir)
     if speech and noise:
         return f"real speech ({speech_dir}) + noise ({noise_dir}) at 5 dB SNR", speech, noise
     return "synthetic noisy speech (`keras_dccrn.signals.speech_like_signals`)", [], []
@@ -246,8 +235,7 @@ def peer_command(name, src, dst):
 
 def peer_worker(name, src, dst):
     """The peer process: import the peer, enhance ``src`` whole, write ``dst``; returns the exit status."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import peers
+    from benchmarks import peers
 
     try:
         system = peers.PEER_FACTORIES[name]()
@@ -263,8 +251,7 @@ def peer_worker(name, src, dst):
 
 def peer_available(name):
     """``None`` if the peer can be built here, else the one-line reason."""
-    sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-    import peers
+    from benchmarks import peers
 
     try:
         peers.PEER_FACTORIES[name]()
@@ -419,28 +406,20 @@ def run(argv):
                 results[seconds] = run_case(command(spec, src, dst), env, src, dst, FLAGS.repeats, log)
                 print(f"{name} {seconds:g} s: {results[seconds]}", file=sys.stderr)
             rows.append((f"`{name}`", results))
-        command_line = "python benchmarks/cli_process.py " + " ".join(shlex.quote(a) for a in argv[1:])
-        text = markdown(rows, lengths, unavailable, command_line.strip(), source, keras_note)
+        text = markdown(rows, lengths, unavailable, harness.command_line(__file__, argv), source, keras_note)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     if FLAGS.output != "-":
         path = FLAGS.output if os.path.isabs(FLAGS.output) else os.path.join(ROOT, FLAGS.output)
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        write_text(path, text)
+        harness.write_page(path, text)
     return text
 
 
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    if any(a in ("-h", "--help", "--helpfull") for a in argv[1:]):
-        print(__doc__.strip() + "\n\nFlags:\n" + FLAGS.get_help(include_special_flags=False))
-        return 0
-    FLAGS.unparse_flags()
-    try:
-        FLAGS(argv)
-    except flags.Error as exc:
-        print(f"cli_process.py: {exc}", file=sys.stderr)
-        return 2
+    status = harness.parse_flags(argv, FLAGS, "cli_process.py", __doc__)
+    if status is not None:
+        return status
     if FLAGS.peer_worker:
         return peer_worker(FLAGS.peer_worker, FLAGS.worker_input, FLAGS.worker_output)
     try:

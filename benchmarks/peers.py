@@ -100,9 +100,7 @@ import importlib.metadata
 import math
 import os
 import platform
-import shlex
 import sys
-import time
 import warnings
 
 import numpy as np
@@ -110,7 +108,9 @@ from absl import flags
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from keras_dccrn.audio import AudioError, read_audio, resample  # noqa: E402
+from benchmarks import harness  # noqa: E402
+from keras_dccrn.audio import AudioError, resample  # noqa: E402
+from keras_dccrn.errors import first_line, one_line  # noqa: E402
 
 SAMPLE_RATE = 16000
 DEFAULT_DEVSET = "/work/runs/devset"
@@ -439,7 +439,7 @@ def onnx_session(path):
     try:
         return ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     except Exception as exc:
-        raise PeerUnavailable(f"{path}: onnxruntime cannot load it ({str(exc).splitlines()[0]})") from None
+        raise PeerUnavailable(f"{path}: onnxruntime cannot load it ({first_line(exc)})") from None
 
 
 def nsnet2_model_path():
@@ -679,7 +679,7 @@ def deepfilternet3_system():
     try:
         assets = slim.runtime_assets()
     except Exception as exc:  # RuntimeAssetsNotFoundError: a wheel without its native files
-        raise PeerUnavailable(f"`{DEEPFILTER_DISTRIBUTION}`: {_one_line(exc)}") from None
+        raise PeerUnavailable(f"`{DEEPFILTER_DISTRIBUTION}`: {one_line(exc)}") from None
     if _sha256(assets.model_path) != assets.model_sha256:
         raise PeerUnavailable(
             f"{assets.model_path}: SHA-256 differs from the package's {assets.model_sha256}"
@@ -770,49 +770,6 @@ def build_systems(peers=PEER_NAMES, models=()):
 # Development set, running and scoring.
 
 
-def find_pairs(devset, limit=0):
-    """``[(name, noisy_path, clean_path), ...]`` of a dccrn-mix folder, sorted by name, first ``limit``.
-
-    Raises:
-        ValueError: one-line message naming the folder when it has no pairs.
-    """
-    noisy_dir, clean_dir = os.path.join(devset, "noisy"), os.path.join(devset, "clean")
-    for folder in (noisy_dir, clean_dir):
-        if not os.path.isdir(folder):
-            raise ValueError(f"{folder}: no such folder (expected a dccrn-mix set with noisy/ and clean/)")
-    if limit < 0:
-        raise ValueError(f"--limit must be >= 0; received {limit}")
-    names = sorted(f for f in os.listdir(noisy_dir) if f.lower().endswith(".wav"))
-    pairs = [
-        (n, os.path.join(noisy_dir, n), os.path.join(clean_dir, n))
-        for n in names
-        if os.path.isfile(os.path.join(clean_dir, n))
-    ]
-    if not pairs:
-        raise ValueError(f"{devset}: no noisy/NNNN.wav file with a matching clean/NNNN.wav")
-    return pairs[:limit] if limit else pairs
-
-
-def load_pairs(pairs):
-    """Reads the pairs at 16 kHz mono: ``[(name, noisy, clean), ...]`` (cut to the shorter length)."""
-    out = []
-    for name, noisy_path, clean_path in pairs:
-        noisy, _ = read_audio(noisy_path, SAMPLE_RATE)
-        clean, _ = read_audio(clean_path, SAMPLE_RATE)
-        n = min(noisy.shape[0], clean.shape[0])
-        out.append((name, noisy[:n], clean[:n]))
-    return out
-
-
-def limit_threads():
-    """One thread for BLAS/OpenMP pools (threadpoolctl, when installed); returns the controller or None."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:
-        return None
-    return threadpool_limits(limits=1)
-
-
 def run_system(system, data):
     """Runs ``system`` over every noisy signal; returns ``(outputs, wall_s, cpu_s, errors)``.
 
@@ -827,26 +784,20 @@ def run_system(system, data):
             system.prepare()
         system(data[0][1])
     except Exception as exc:
-        errors.append(f"{data[0][0]}: warm-up failed ({_one_line(exc)})")
+        errors.append(f"{data[0][0]}: warm-up failed ({one_line(exc)})")
     for name, noisy, _ in data:
         try:
             if system.prepare is not None:
                 system.prepare()
-            wall0, cpu0 = time.perf_counter(), time.process_time()
-            out = system(noisy)
+            out, seconds, cpu_seconds = harness.timed(system, noisy)
         except Exception as exc:
             outputs.append(None)
-            errors.append(f"{name}: {_one_line(exc)}")
+            errors.append(f"{name}: {one_line(exc)}")
             continue
-        wall += time.perf_counter() - wall0
-        cpu += time.process_time() - cpu0
+        wall += seconds
+        cpu += cpu_seconds
         outputs.append(out)
     return outputs, wall, cpu, errors
-
-
-def _one_line(exc):
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
 
 
 def score_outputs(outputs, data, metrics=METRICS):
@@ -888,7 +839,7 @@ def summarize(system, outputs, wall, cpu, errors, scores, data):
 
 
 def benchmark(systems, data, metrics=METRICS, log=print):
-    """Runs and scores every system on ``data`` (from :func:`load_pairs`); returns the table rows."""
+    """Runs and scores every system on ``data`` (:func:`benchmarks.harness.load_pairs`); returns the rows."""
     rows = []
     for system in systems:
         outputs, wall, cpu, errors = run_system(system, data)
@@ -968,9 +919,9 @@ def run(
     log=print,
 ):
     """The whole benchmark: returns the Markdown text (also written to ``output`` unless empty)."""
-    pairs = find_pairs(devset, limit)
-    data = load_pairs(pairs)
-    limiter = limit_threads()
+    pairs = harness.find_pairs(devset, limit)
+    data = harness.load_pairs(pairs)
+    limiter = harness.limit_blas_threads()
     if models:
         from keras_dccrn.runtime import configure_threads
 
@@ -1008,40 +959,31 @@ def run(
         header += ["", "No keras-dccrn model was given in this run (add one with `--model name=path`)."]
     text = markdown(rows, systems, unavailable, header)
     if output:
-        from keras_dccrn.audio import write_text
-
-        write_text(output, text)
+        harness.write_page(output, text)
     return text
 
 
 def usage():
-    """The ``--help`` text: the first paragraphs of this module's docstring, the peers and the flags."""
+    """The ``--help`` text before the flags: the first paragraphs of this module's docstring, the peers."""
     intro = "\n\n".join(__doc__.strip().split("\n\n")[:2])
     return (
         f"{intro}\n\nPeers (--peers): {', '.join(PEER_NAMES)}; each is described in the docstring of "
-        "benchmarks/peers.py and in the generated page.\n\n"
-        f"Flags:\n{FLAGS.get_help(prefix='  ', include_special_flags=False)}"
+        "benchmarks/peers.py and in the generated page."
     )
 
 
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    if any(a in ("-h", "-help", "--help", "--helpshort", "--helpfull") for a in argv[1:]):
-        print(usage())
-        return 0
-    FLAGS.unparse_flags()  # main() may be called more than once (tests)
-    try:
-        FLAGS(argv)
-    except flags.Error as exc:
-        print(f"peers.py: {exc}", file=sys.stderr)
-        return 2
+    status = harness.parse_flags(argv, FLAGS, "peers.py", usage())
+    if status is not None:
+        return status
     if not FLAGS.devset:
         print(f"peers.py: --devset is required ({DEFAULT_DEVSET} does not exist)", file=sys.stderr)
         return 2
-    command = "python benchmarks/peers.py " + " ".join(shlex.quote(a) for a in argv[1:])
+    command = harness.command_line(__file__, argv)
     try:
         models = parse_model_specs(FLAGS.model)
-        text = run(FLAGS.devset, FLAGS.limit, FLAGS.peers, models, FLAGS.output, command=command.strip())
+        text = run(FLAGS.devset, FLAGS.limit, FLAGS.peers, models, FLAGS.output, command=command)
     except (ValueError, AudioError) as exc:
         print(f"peers.py: {exc}", file=sys.stderr)
         return 2

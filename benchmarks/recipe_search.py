@@ -82,7 +82,7 @@ def _scores(run_dir, pairs):
     if os.path.exists(path):
         return json.load(open(path, encoding="utf-8"))
     rows = curves.score_files(os.path.join(run_dir, "model.keras"), pairs)
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
 
     write_text(path, json.dumps(rows) + "\n")
     return rows
@@ -147,7 +147,7 @@ def main(argv):
             + " | ".join(deltas)
             + " |"
         )
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
 
     write_text(FLAGS.output, "\n".join(lines) + "\n")
     print(f"Wrote {FLAGS.output}")

@@ -1,10 +1,10 @@
 r"""Results page: every trained system on the development set, next to the papers' published figures.
 
     python benchmarks/results.py --scores=results/devset \
-        --run teacher=/work/runs/uformer --run dccrn_cl=/work/runs/dccrn_cl \
-        --run student_nokd=/work/runs/student_nokd --run student_atkl=/work/runs/student_atkl \
-        --audio noisy=/work/runs/devset/noisy --audio clean=/work/runs/devset/clean \
-        --audio student_atkl=enhanced/student_atkl ... --output=docs/results.md
+        --run=teacher=/work/runs/uformer --run=dccrn_cl=/work/runs/dccrn_cl \
+        --run=student_nokd=/work/runs/student_nokd --run=student_atkl=/work/runs/student_atkl \
+        --audio=noisy=/work/runs/devset/noisy --audio=clean=/work/runs/devset/clean \
+        --audio=student_atkl=enhanced/student_atkl ... --output=docs/results.md
 
 Inputs:
 
@@ -15,6 +15,7 @@ Inputs:
   (``keras_dccrn.profiling``; the preset of its ``config.json`` when the run has not finished),
   the training budget and the validation SI-SNR curve are read from the run directory
   (``scripts/ship.py``'s readers: checkpoint counters, TensorBoard logs).
+  The scores are read with :func:`keras_dccrn.evaluation.read_scores`.
 * ``--audio name=folder`` (repeatable, optional): audio folders for the spectrogram figure (``clean``
   and ``noisy`` plus any systems); without them, the spectrogram figure of the evaluate run is
   copied.
@@ -23,19 +24,36 @@ Writes ``--output`` (Markdown, starting with the command that generated it) and 
 ``<output dir>/results/``; prints the main table.
 """
 
-import argparse
 import math
 import os
-import shlex
 import shutil
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
-sys.path.insert(0, os.path.join(ROOT, "scripts"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
-import ship  # noqa: E402  (scripts/ship.py: run-directory and score readers)
+from absl import flags  # noqa: E402
+
+from benchmarks import harness  # noqa: E402
+from keras_dccrn.errors import UsageError  # noqa: E402
+from scripts import ship  # noqa: E402  (the run-directory readers)
+from trainers import cli  # noqa: E402
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_string("scores", None, "dccrn-evaluate output folder (per_file.csv).", flag_values=FLAGS)
+flags.DEFINE_multi_string(
+    "run", [], "name=run_dir of a system's training run (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_multi_string(
+    "audio", [], "name=folder for the spectrogram figure (repeatable).", flag_values=FLAGS
+)
+flags.DEFINE_string(
+    "spectrogram_file", None, "Relative path (no extension) of the file to draw.", flag_values=FLAGS
+)
+flags.DEFINE_string("headline", "student_atkl,student_nokd", "better,worse system names.", flag_values=FLAGS)
+flags.DEFINE_float("macs_seconds", 10.0, "Audio length the MACs are counted on.", flag_values=FLAGS)
+flags.DEFINE_string("output", "docs/results.md", "Markdown page to write.", flag_values=FLAGS)
 
 # (column in per_file.csv, header); the table of the Distil-DCCRN paper reports these.
 TABLE_COLUMNS = [
@@ -76,17 +94,11 @@ PUBLISHED = [
 
 
 def parse_pairs(specs, flag):
-    pairs = []
-    for spec in specs or []:
-        name, sep, path = spec.partition("=")
-        if not sep or not name or not path:
-            raise ship.UsageError(f"--{flag} {spec!r}: expected name=path")
-        if not os.path.isdir(path):
-            raise ship.UsageError(f"{path}: --{flag} {name} folder does not exist")
-        pairs.append((name, path))
+    """``[(name, folder)]`` of ``--<flag>=name=folder`` values with unique names."""
+    pairs = cli.named_folders(specs, flag)
     names = [n for n, _ in pairs]
     if len(set(names)) != len(names):
-        raise ship.UsageError(f"--{flag} names must be unique; received {names}")
+        raise UsageError(f"--{flag} names must be unique; received {names}")
     return pairs
 
 
@@ -99,7 +111,9 @@ def run_profile(run_dir, seconds):
     else:
         model = ship.model_from_config(ship.read_run(run_dir)["config"])
         note = "no model.keras yet (unfinished run): architecture counted from its preset"
-    return ship.model_profile(model, seconds), note
+    from keras_dccrn.profiling import model_profile
+
+    return model_profile(model, seconds), note
 
 
 def _fmt(value, digits):
@@ -172,30 +186,32 @@ def plot_curves(runs, path):
     else:
         ax.text(0.5, 0.5, "no validation logged yet", ha="center", transform=ax.transAxes)
     fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    from keras_dccrn.evaluation import save_figure
+
+    save_figure(fig, path)
     plt.close(fig)
     return drawn
 
 
 def spectrogram_figure(audio, scores_dir, key, path):
     """Draws noisy / systems / clean of one file; returns a description of what was drawn."""
-    from keras_dccrn.evaluation import scan
-    from trainers.evaluate import plot_spectrograms
+    from keras_dccrn.data.files import readable_audio_extensions
+    from keras_dccrn.evaluation import plot_spectrograms, scan
 
     if key is not None:
         key = os.path.splitext(key)[0].replace(os.sep, "/")
     if audio:
         folders = dict(audio)
         if "clean" not in folders:
-            raise ship.UsageError("--audio needs clean=<folder> (the references) for the spectrogram figure")
-        found = {name: scan(folder, {"wav", "flac", "ogg"})[0] for name, folder in audio}
+            raise UsageError("--audio needs clean=<folder> (the references) for the spectrogram figure")
+        found = {name: scan(folder, readable_audio_extensions())[0] for name, folder in audio}
         common = sorted(set.intersection(*(set(files) for files in found.values())))
         if key is None:
             if not common:
-                raise ship.UsageError("--audio folders share no file (files pair by relative path)")
+                raise UsageError("--audio folders share no file (files pair by relative path)")
             key = common[0]
         if key not in common:
-            raise ship.UsageError(f"--spectrogram_file {key}: not in every --audio folder")
+            raise UsageError(f"--spectrogram_file {key}: not in every --audio folder")
         order = [n for n in ("noisy",) if n in folders] + [n for n in folders if n not in ("noisy", "clean")]
         named = [(n, found[n][key]) for n in order + ["clean"]]
         plot_spectrograms(named, path, title=key)
@@ -208,7 +224,12 @@ def spectrogram_figure(audio, scores_dir, key, path):
 
 
 def build_page(args, argv):
-    systems, rows = ship.read_scores(args.scores)
+    from keras_dccrn import evaluation
+
+    try:
+        systems, rows = evaluation.read_scores(args.scores)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     runs = parse_pairs(args.run, "run")
     audio = parse_pairs(args.audio, "audio")
     run_info, profiles, notes = {}, {}, []
@@ -221,7 +242,7 @@ def build_page(args, argv):
             notes.append(f"{name}: not in the scores ({args.scores}/per_file.csv)")
     order = [s for s in ("noisy",) if s in systems] + [n for n, _ in runs]
     order += [s for s in systems if s not in order]
-    stats = {s: ship.system_scores(rows, s) for s in systems}
+    stats = {s: evaluation.system_scores(rows, s, [c for c, _ in TABLE_COLUMNS]) for s in systems}
 
     header = (
         "| system | files | parameters (M) | GMACs / s | " + " | ".join(h for _, h in TABLE_COLUMNS) + " |"
@@ -265,7 +286,7 @@ def build_page(args, argv):
     spec_what = spectrogram_figure(audio, args.scores, args.spectrogram_file, spec_png)
     better, _, worse = args.headline.partition(",")
     labels = {n: system_label(n, run_info.get(n)) for n in (better, worse)}
-    command = " ".join(["python benchmarks/results.py", *(shlex.quote(a) for a in argv)])
+    command = harness.command_line(__file__, argv)
 
     lines = [
         "# Results",
@@ -324,29 +345,22 @@ def build_page(args, argv):
 
 
 def main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--scores", required=True, help="dccrn-evaluate output folder")
-    parser.add_argument("--run", action="append", default=[], help="name=run_dir (repeatable)")
-    parser.add_argument("--audio", action="append", default=[], help="name=folder for the spectrogram figure")
-    parser.add_argument("--spectrogram_file", default=None, help="relative path (no extension) of the file")
-    parser.add_argument("--headline", default="student_atkl,student_nokd", help="better,worse system names")
-    parser.add_argument("--macs_seconds", type=float, default=10.0)
-    parser.add_argument("--output", default="docs/results.md")
-    args = parser.parse_args(argv)
+    argv = list(sys.argv if argv is None else argv)
+    status = harness.parse_flags(argv, FLAGS, "results.py", __doc__)
+    if status is not None:
+        return status
     try:
-        if not os.path.isdir(args.scores):
-            raise ship.UsageError(f"{args.scores}: no such scores directory")
-        table, page = build_page(args, argv)
-    except ship.UsageError as exc:
+        if not FLAGS.scores:
+            raise UsageError("--scores is required (a dccrn-evaluate output folder)")
+        if not os.path.isdir(FLAGS.scores):
+            raise UsageError(f"{FLAGS.scores}: no such scores directory")
+        table, page = build_page(FLAGS, argv)
+    except UsageError as exc:
         print(f"results.py: {exc}", file=sys.stderr)
         return 2
-    tmp = args.output + ".tmp"
-    with open(tmp, "w") as f:
-        f.write(page)
-    os.replace(tmp, args.output)
+    harness.write_page(FLAGS.output, page)
     print(table)
-    print(f"wrote {args.output}", file=sys.stderr)
+    print(f"wrote {FLAGS.output}", file=sys.stderr)
     return 0
 
 

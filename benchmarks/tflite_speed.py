@@ -57,12 +57,10 @@ issue #10 (student, one thread, end to end: RTF <= 0.05 float32, <= 0.03
 quantized); "met" / "not met" is computed from the measured numbers.
 """
 
-import importlib.util
 import json
 import math
 import os
 import platform
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -74,6 +72,10 @@ from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
+
+from benchmarks import harness  # noqa: E402
+from benchmarks.harness import BenchmarkError  # noqa: E402
+from keras_dccrn.errors import first_line  # noqa: E402
 
 SAMPLE_RATE = 16000
 DEFAULT_OUTPUT = "docs/benchmarks/tflite.md"
@@ -129,36 +131,8 @@ flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to onl
 flags.DEFINE_string("worker", None, "Internal: run one variant from this job file (JSON).", flag_values=FLAGS)
 
 
-class BenchmarkError(ValueError):
-    """Bad input or a failed variant; one-line message."""
-
-
 # ----------------------------------------------------------------------------------------------------------
 # Worker (one fresh process per variant).
-
-
-def _proc_status_kb(field):
-    """``VmRSS`` / ``VmHWM`` of this process in kB (Linux ``/proc/self/status``)."""
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    raise RuntimeError(f"/proc/self/status has no {field}")
-
-
-def _tf_one_thread():
-    """Imports TensorFlow and limits it to one intra-op and one inter-op thread (before it runs anything)."""
-    import tensorflow as tf
-
-    tf.config.threading.set_intra_op_parallelism_threads(1)
-    tf.config.threading.set_inter_op_parallelism_threads(1)
-    got = (
-        tf.config.threading.get_intra_op_parallelism_threads(),
-        tf.config.threading.get_inter_op_parallelism_threads(),
-    )
-    if got != (1, 1):
-        raise RuntimeError(f"TensorFlow thread pools are {got}, not (1, 1)")
-    return tf
 
 
 def run_worker(job):
@@ -173,7 +147,7 @@ def run_worker(job):
     if kind == "tflite":
         from keras_dccrn.runtime.litert import TFLiteEnhancer
 
-        import_rss = _proc_status_kb("VmRSS")
+        import_rss = harness.proc_status_kb("VmRSS")
         runner = TFLiteEnhancer(job["path"], num_threads=1)
         fn = runner
         info = {
@@ -182,10 +156,10 @@ def run_worker(job):
             "hop": int(getattr(runner, "hop", 0)) or None,
         }
     else:
-        _tf_one_thread()
+        harness.tensorflow_threads(1)
         from keras_dccrn.runtime import KerasEnhancer, SavedModelEnhancer, load_keras_model
 
-        import_rss = _proc_status_kb("VmRSS")
+        import_rss = harness.proc_status_kb("VmRSS")
         if kind == "keras":
             enhancer = KerasEnhancer(load_keras_model(job["path"]))
         elif kind == "savedmodel":
@@ -202,12 +176,10 @@ def run_worker(job):
     fn(test)  # warm-up: tracing, allocation, XNNPACK packing
     best, best_cpu, out = math.inf, math.nan, None
     for _ in range(int(job["repeats"])):
-        wall0, cpu0 = time.perf_counter(), time.process_time()
-        out = fn(test)
-        wall = time.perf_counter() - wall0
+        out, wall, cpu = harness.timed(fn, test)
         if wall < best:
-            best, best_cpu = wall, time.process_time() - cpu0
-    peak_rss = _proc_status_kb("VmHWM")
+            best, best_cpu = wall, cpu
+    peak_rss = harness.proc_status_kb("VmHWM")
     dev_names = sorted((k for k in signals.files if k.startswith("dev_")), key=lambda k: int(k[4:]))
     outputs = {"test": np.asarray(out, np.float32)}
     for name in dev_names:
@@ -236,20 +208,12 @@ def _worker_main(job_path):
 # Parent: model, exports, signals, workers.
 
 
-def _peers_module():
-    spec = importlib.util.spec_from_file_location(
-        "peers_benchmark", os.path.join(ROOT, "benchmarks", "peers.py")
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def load_model(model_path, preset):
     """``(model, description)``: a trained ``.keras`` file, or ``preset`` with random weights (seed 0)."""
     import keras
 
     from keras_dccrn import build_model
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     if model_path:
         if not os.path.isfile(model_path):
@@ -257,10 +221,9 @@ def load_model(model_path, preset):
         if not model_path.lower().endswith(".keras"):
             raise BenchmarkError(f"{model_path}: --model must be a .keras file")
         try:
-            model = keras.saving.load_model(model_path, compile=False)
-        except Exception as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            raise BenchmarkError(f"{model_path}: cannot load the Keras model ({first})") from None
+            model = load_keras_model(model_path)
+        except ModelLoadError as exc:
+            raise BenchmarkError(str(exc)) from None
         if not getattr(model, "built", False):
             raise BenchmarkError(f"{model_path}: the loaded model is not built")
         return model, f"`{model_path}`, trained weights"
@@ -272,35 +235,27 @@ def load_model(model_path, preset):
     return model, f"preset `{preset}`, random weights"
 
 
-def _read_segment(path, seconds):
-    from keras_dccrn.audio import read_audio
-
-    audio, _ = read_audio(path, SAMPLE_RATE, frames=-1)
-    return audio[: int(seconds * SAMPLE_RATE)]
-
-
 def calibration_signals(calibration_dir, devset_rest, count, seconds):
     """``(signals, description)`` for full-int8 calibration, never overlapping the scored files.
 
     Args:
-        calibration_dir: folder of ``.wav`` / ``.flac`` files (recursive, sorted), or None.
+        calibration_dir: folder of audio files (:func:`keras_dccrn.signals.folder_signals`), or None.
         devset_rest: dev-set noisy paths that are not scored (may be empty).
         count: number of signals.
         seconds: maximum length of each.
     """
+    from keras_dccrn.signals import file_signals, folder_signals, speech_like_signals
+
     if calibration_dir:
-        if not os.path.isdir(calibration_dir):
-            raise BenchmarkError(f"{calibration_dir}: no such calibration folder")
-        files = sorted(
-            os.path.join(d, f)
-            for d, _, names in os.walk(calibration_dir)
-            for f in names
-            if f.lower().endswith((".wav", ".flac"))
-        )[:count]
-        if not files:
-            raise BenchmarkError(f"{calibration_dir}: no .wav or .flac file for calibration")
-        source = f"the first {len(files)} audio files of `{calibration_dir}`"
-    elif devset_rest:
+        try:
+            signals, files = folder_signals(calibration_dir, count, seconds)
+        except ValueError as exc:
+            raise BenchmarkError(f"calibration: {exc}") from None
+        return (
+            signals,
+            f"the first {len(files)} audio files of `{calibration_dir}`; at most the first {seconds:g} s of each",
+        )
+    if devset_rest:
         files = list(devset_rest[:count])
         names = [os.path.basename(f) for f in files]
         source = (
@@ -310,16 +265,12 @@ def calibration_signals(calibration_dir, devset_rest, count, seconds):
         )
         if len(files) < count:
             source += f" (only {len(files)} of the {count} requested are left after the scored ones)"
-    else:
-        from keras_dccrn.signals import speech_like_signals
-
-        signals = speech_like_signals(count=count, seconds=seconds, seed=1)
-        return (
-            signals,
-            f"{count} synthetic noisy speech-like signals of {seconds:g} s (seed 1, not the test signal)",
-        )
-    signals = [_read_segment(f, seconds) for f in files]
-    return signals, f"{source}; at most the first {seconds:g} s of each"
+        return file_signals(files, seconds), f"{source}; at most the first {seconds:g} s of each"
+    signals = speech_like_signals(count=count, seconds=seconds, seed=1)
+    return (
+        signals,
+        f"{count} synthetic noisy speech-like signals of {seconds:g} s (seed 1, not the test signal)",
+    )
 
 
 def _dir_size(path):
@@ -361,7 +312,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
                 chunk_samples=chunk_samples,
             )
         except ValueError as exc:
-            notes.append(f"{name}: export failed ({str(exc).splitlines()[0]})")
+            notes.append(f"{name}: export failed ({first_line(exc)})")
             continue
         log(f"exported {name} in {time.perf_counter() - start:.1f} s")
         variants.append(
@@ -644,14 +595,13 @@ def run(args, command, log=print):
 
     dev, rest, dev_text = [], [], None
     if args.devset:
-        peers = _peers_module()
         try:
-            pairs = peers.find_pairs(args.devset, 0)
+            pairs = harness.find_pairs(args.devset, 0)
         except ValueError as exc:
             raise BenchmarkError(str(exc)) from None
         scored = pairs[: args.devset_limit] if args.devset_limit else pairs
         rest = [noisy for _, noisy, _ in pairs[len(scored) :]]
-        dev = peers.load_pairs(scored)
+        dev = harness.load_pairs(scored)
         total = sum(d[1].shape[0] for d in dev) / SAMPLE_RATE
         dev_text = (
             f"Development set `{args.devset}` (dccrn-mix layout): the first {len(dev)} noisy/clean pairs sorted "
@@ -739,23 +689,18 @@ def run(args, command, log=print):
     }
     text = render(rows, info)
     if args.output:
-        from keras_dccrn.audio import write_text
-
-        write_text(args.output, text)
+        harness.write_page(args.output, text)
     return text
 
 
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
-    FLAGS.unparse_flags()  # main() may be called more than once (tests)
-    try:
-        FLAGS(argv)
-    except flags.Error as exc:
-        print(f"tflite_speed.py: {exc}", file=sys.stderr)
-        return 2
+    status = harness.parse_flags(argv, FLAGS, "tflite_speed.py", __doc__)
+    if status is not None:
+        return status
     if FLAGS.worker:
         return _worker_main(FLAGS.worker)
-    command = ("python benchmarks/tflite_speed.py " + " ".join(shlex.quote(a) for a in argv[1:])).strip()
+    command = harness.command_line(__file__, argv)
     try:
         text = run(FLAGS, command)
     except (ValueError, OSError) as exc:  # BenchmarkError, AudioError

@@ -4,18 +4,24 @@ Times ``train_on_batch`` on random noisy/clean batches after warm-up (tracing an
 excluded and reported separately), on this machine's CPU. Distillation (teacher forward included)
 is timed with ``--distill_teacher``. Run:
 
-    python benchmarks/training_speed.py --presets distil_dccrn dccrn_cl uformer \\
-        --settings float32 mixed_bfloat16 xla --distill_teacher uformer
+    python benchmarks/training_speed.py --presets=distil_dccrn,dccrn_cl,uformer \\
+        --settings=float32,mixed_bfloat16,xla --distill_teacher=uformer
 
 and it prints a Markdown table and writes ``docs/benchmarks/training_speed.md``.
 """
 
-import argparse
 import os
 import platform
+import sys
 import time
 
 import numpy as np
+from absl import flags
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness  # noqa: E402
+from keras_dccrn.errors import first_line  # noqa: E402
 
 SETTINGS = {
     "float32": dict(policy="float32", jit=False),
@@ -23,6 +29,33 @@ SETTINGS = {
     "xla": dict(policy="float32", jit=True),
     "xla_bfloat16": dict(policy="mixed_bfloat16", jit=True),
 }
+DEFAULT_OUTPUT = "docs/benchmarks/training_speed.md"
+
+FLAGS = flags.FlagValues()
+flags.DEFINE_list("presets", ["distil_dccrn"], "Presets to time.", flag_values=FLAGS)
+flags.DEFINE_list(
+    "settings", ["float32", "mixed_bfloat16", "xla"], f"Settings, any of {list(SETTINGS)}.", flag_values=FLAGS
+)
+flags.DEFINE_integer("batch", 8, "Batch size.", flag_values=FLAGS)
+flags.DEFINE_float("seconds", 4.0, "Seconds of audio per example.", flag_values=FLAGS)
+flags.DEFINE_integer("steps", 5, "Timed steps (the median is reported).", flag_values=FLAGS)
+flags.DEFINE_integer("warmup", 2, "Untimed warm-up steps (tracing, compilation).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "distill_teacher", None, "Also time distil_dccrn distilled from this preset.", flag_values=FLAGS
+)
+flags.DEFINE_bool(
+    "distill_cached",
+    False,
+    "With --distill_teacher: also time distillation from cached teacher knowledge (no teacher forward).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "threads",
+    0,
+    "TensorFlow intra-op threads (one inter-op thread; 0: TensorFlow's default).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown page to write ('' to only print).", flag_values=FLAGS)
 
 
 def _batch(batch, seconds, rng):
@@ -87,42 +120,26 @@ def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None, cac
     return step, warm
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", nargs="+", default=["distil_dccrn"])
-    parser.add_argument(
-        "--settings", nargs="+", default=["float32", "mixed_bfloat16", "xla"], choices=list(SETTINGS)
-    )
-    parser.add_argument("--batch", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=4.0)
-    parser.add_argument("--steps", type=int, default=5)
-    parser.add_argument("--warmup", type=int, default=2)
-    parser.add_argument(
-        "--distill_teacher", default=None, help="also time distil_dccrn distilled from this preset"
-    )
-    parser.add_argument(
-        "--distill_cached",
-        action="store_true",
-        help="with --distill_teacher: also time distillation from cached teacher knowledge (no teacher forward)",
-    )
-    parser.add_argument("--threads", type=int, default=0, help="TensorFlow intra-op threads (0: default)")
-    parser.add_argument("--output", default="docs/benchmarks/training_speed.md")
-    args = parser.parse_args()
-
-    if args.threads:
-        import tensorflow as tf
-
-        tf.config.threading.set_intra_op_parallelism_threads(args.threads)
-        tf.config.threading.set_inter_op_parallelism_threads(args.threads)
-    jobs = [(p, s, None, False) for p in args.presets for s in args.settings]
-    if args.distill_teacher:
-        jobs += [("distil_dccrn", s, args.distill_teacher, False) for s in args.settings]
-        if args.distill_cached:
-            jobs += [("distil_dccrn", s, args.distill_teacher, True) for s in args.settings]
-    lines = [
-        "| model | setting | step (s, median) | audio s / s | warm-up incl. tracing (s) |",
-        "|---|---|---:|---:|---:|",
-    ]
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    status = harness.parse_flags(argv, FLAGS, "training_speed.py", __doc__)
+    if status is not None:
+        return status
+    unknown = [s for s in FLAGS.settings if s not in SETTINGS]
+    if unknown:
+        print(
+            f"training_speed.py: --settings: unknown {unknown}; choose from {list(SETTINGS)}", file=sys.stderr
+        )
+        return 2
+    if FLAGS.threads:
+        harness.tensorflow_threads(FLAGS.threads)
+    jobs = [(p, s, None, False) for p in FLAGS.presets for s in FLAGS.settings]
+    if FLAGS.distill_teacher:
+        jobs += [("distil_dccrn", s, FLAGS.distill_teacher, False) for s in FLAGS.settings]
+        if FLAGS.distill_cached:
+            jobs += [("distil_dccrn", s, FLAGS.distill_teacher, True) for s in FLAGS.settings]
+    header = ("model", "setting", "step (s, median)", "audio s / s", "warm-up incl. tracing (s)")
+    rows = []
     for name, setting, teacher, cached in jobs:
         label = name
         if teacher is not None:
@@ -130,35 +147,32 @@ def main():
             label = f"{name} distilled (AT-KL) from {source} {teacher}"
         try:
             step, warm = time_setting(
-                name, SETTINGS[setting], args.batch, args.seconds, args.steps, args.warmup, teacher, cached
+                name,
+                SETTINGS[setting],
+                FLAGS.batch,
+                FLAGS.seconds,
+                FLAGS.steps,
+                FLAGS.warmup,
+                teacher,
+                cached,
             )
-            row = (
-                f"| {label} | {setting} | {step:.2f} | {args.batch * args.seconds / step:.1f} | {warm:.1f} |"
-            )
+            row = (label, setting, f"{step:.2f}", f"{FLAGS.batch * FLAGS.seconds / step:.1f}", f"{warm:.1f}")
         except Exception as exc:  # a setting that does not compile is reported, not fatal
-            row = f"| {label} | {setting} | failed: {str(exc).splitlines()[0][:80]} | | |"
-        print(row, flush=True)
-        lines.append(row)
-    table = "\n".join(lines)
+            row = (label, setting, f"failed: {first_line(exc)[:80]}", "", "")
+        print(harness.markdown_table(header, [row])[-1], flush=True)
+        rows.append(row)
+    table = "\n".join(harness.markdown_table(header, rows, align="llrrr"))
     print()
     print(table)
-    if args.output:
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-        with open(args.output, "w") as f:
-            f.write(
-                "# Training throughput\n\nGenerated by `python benchmarks/training_speed.py "
-                f"--presets {' '.join(args.presets)} --settings {' '.join(args.settings)}"
-                + (f" --distill_teacher {args.distill_teacher}" if args.distill_teacher else "")
-                + (" --distill_cached" if args.distill_cached else "")
-                + (f" --threads {args.threads}" if args.threads else "")
-                + f" --batch {args.batch} --seconds {args.seconds:g} --steps {args.steps} --warmup {args.warmup}"
-                + (f" --output {args.output}" if args.output != "docs/benchmarks/training_speed.md" else "")
-                + f"` on {platform.machine()} ({os.cpu_count()} cores); batch {args.batch} x {args.seconds:g} s, "
-                f"median of {args.steps} `train_on_batch` steps after {args.warmup} warm-up steps.\n\n"
-                + table
-                + "\n"
-            )
+    if FLAGS.output:
+        harness.write_page(
+            FLAGS.output,
+            f"# Training throughput\n\nGenerated by `{harness.command_line(__file__, argv)}` on "
+            f"{platform.machine()} ({os.cpu_count()} cores); batch {FLAGS.batch} x {FLAGS.seconds:g} s, "
+            f"median of {FLAGS.steps} `train_on_batch` steps after {FLAGS.warmup} warm-up steps.\n\n{table}\n",
+        )
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

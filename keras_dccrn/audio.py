@@ -6,17 +6,33 @@ Resampling is polyphase filtering with SciPy's ``resample_poly`` (a Kaiser
 windowed FIR low-pass, i.e. properly anti-aliased).
 """
 
-import contextlib
 import math
 import os
 import re
-import shutil
-import tempfile
 
 import numpy as np
 import soundfile as sf
 
+from keras_dccrn.atomic import atomic_output
+
 SAMPLE_RATE = 16000
+# Every file extension treated as audio (lower case, no dot) -> the libsndfile format of that container.
+AUDIO_FORMATS = {
+    "aif": "AIFF",
+    "aifc": "AIFF",
+    "aiff": "AIFF",
+    "au": "AU",
+    "caf": "CAF",
+    "flac": "FLAC",
+    "mp3": "MP3",
+    "oga": "OGG",
+    "ogg": "OGG",
+    "opus": "OGG",
+    "rf64": "RF64",
+    "snd": "AU",
+    "w64": "W64",
+    "wav": "WAV",
+}
 
 
 class AudioError(ValueError):
@@ -72,16 +88,14 @@ def audio_info(path):
     try:
         return sf.info(sf_path(path))
     except Exception as exc:  # libsndfile's message says what is wrong
-        raise AudioError(f"{path}: not a readable audio file ({_short(exc, path)})") from None
+        raise AudioError(f"{path}: not a readable audio file ({soundfile_message(exc)})") from None
 
 
-def _short(exc, path=None):
-    """The last line of ``exc``'s message; ``soundfile``'s ``Error opening b'...'`` prefix is dropped."""
+def soundfile_message(exc):
+    """libsndfile's reason in a ``soundfile`` error: the last line, without ``Error opening '<path>': ``."""
     text = str(exc).strip().splitlines()
     line = text[-1] if text else type(exc).__name__
-    if path is not None:
-        line = re.sub(r"^Error opening .*?: ", "", line)
-    return line
+    return re.sub(r"^Error opening (b?'.*?'|.*?): ", "", line)
 
 
 def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
@@ -106,7 +120,7 @@ def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
     try:
         data, rate = sf.read(sf_path(path), start=start, frames=frames, dtype="float32", always_2d=True)
     except Exception as exc:
-        raise AudioError(f"{path}: cannot decode audio ({_short(exc, path)})") from None
+        raise AudioError(f"{path}: cannot decode audio ({soundfile_message(exc)})") from None
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples")
     if not np.all(np.isfinite(data)):
@@ -120,143 +134,6 @@ def read_audio(path, sample_rate=SAMPLE_RATE, mono=True, start=0, frames=-1):
     return np.ascontiguousarray(data, dtype=np.float32), rate
 
 
-def _umask():
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def publish(tmp, path):
-    """Renames a finished temporary file or folder onto ``path`` with the default permissions.
-
-    ``tempfile.mkstemp`` / ``mkdtemp`` create private (0600 / 0700) entries; outputs get what a plain
-    ``open()`` / ``os.makedirs`` would give (0666 / 0777 minus the umask), so that other users and
-    services (e.g. a TF Serving container) can read them. Folders are made readable recursively.
-    """
-    mask = _umask()
-    if os.path.isdir(tmp):
-        for root, _dirs, files in os.walk(tmp):
-            os.chmod(root, 0o777 & ~mask)
-            for name in files:
-                os.chmod(os.path.join(root, name), 0o666 & ~mask)
-    else:
-        os.chmod(tmp, 0o666 & ~mask)
-    os.replace(tmp, path)
-
-
-# Temporary outputs are named ``.tmp-<pid>-<random><suffix>``: no folder scan of this project takes a
-# ``.tmp-`` entry for a result, and the pid tells a leftover of a killed process (removed by the next
-# :func:`make_temp` in that folder) from the work in progress of a running one.
-TEMP_PREFIX = ".tmp-"
-_TEMP_RE = re.compile(r"^\.tmp-(\d+)-")
-_MADE_HERE = set()  # temporary entries created by this process (a reused pid is not a live owner)
-_SCANNED = set()  # folders already cleaned of stale temporary entries by this process
-
-
-def is_temp_name(name):
-    """Whether ``name`` (a file or folder name) is a temporary output, never a result."""
-    return name.startswith(TEMP_PREFIX)
-
-
-def _pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except (PermissionError, OverflowError):
-        return pid > 0
-    return True
-
-
-def remove_stale_temps(folder):
-    """Removes the temporary outputs in ``folder`` left by processes that no longer run (e.g. SIGKILL).
-
-    Returns:
-        The paths removed.
-    """
-    removed = []
-    try:
-        names = os.listdir(folder)
-    except OSError:
-        return removed
-    for name in names:
-        match = _TEMP_RE.match(name)
-        path = os.path.join(folder, name)
-        if match is None or os.path.abspath(path) in _MADE_HERE:
-            continue
-        pid = int(match.group(1))
-        if pid != os.getpid() and _pid_alive(pid):
-            continue
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
-        except OSError:
-            continue
-        removed.append(path)
-    return removed
-
-
-def make_temp(folder, suffix="", directory=False):
-    """Creates an empty temporary file (or folder) in ``folder`` for an output written in place.
-
-    The folder is created if needed, and leftovers of killed processes in it are removed first
-    (:func:`remove_stale_temps`, once per folder and process). Pair with :func:`publish` and :func:`remove_temp`, or use
-    :func:`atomic_output`.
-
-    Returns:
-        The temporary path, ``<folder>/.tmp-<pid>-<random><suffix>``.
-    """
-    os.makedirs(folder, exist_ok=True)
-    key = os.path.abspath(folder)
-    if key not in _SCANNED:  # once per folder and process: many outputs into one folder stay O(n)
-        _SCANNED.add(key)
-        remove_stale_temps(folder)
-    prefix = f"{TEMP_PREFIX}{os.getpid()}-"
-    if directory:
-        tmp = tempfile.mkdtemp(prefix=prefix, suffix=suffix, dir=folder)
-    else:
-        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
-        os.close(fd)
-    _MADE_HERE.add(os.path.abspath(tmp))
-    return tmp
-
-
-def remove_temp(tmp):
-    """Removes a temporary entry of :func:`make_temp` if it still exists (file or folder)."""
-    _MADE_HERE.discard(os.path.abspath(tmp))
-    if os.path.isdir(tmp) and not os.path.islink(tmp):
-        shutil.rmtree(tmp, ignore_errors=True)
-    elif os.path.lexists(tmp):
-        os.remove(tmp)
-
-
-@contextlib.contextmanager
-def atomic_output(path, directory=False):
-    """Yields a temporary path next to ``path``; publishes it onto ``path`` if the block completes.
-
-    On any exception, including an interruption (``KeyboardInterrupt`` or a signal turned into an
-    exception), the temporary entry is removed and the exception propagates, so ``path`` is either
-    the complete new output or untouched. A folder output replaces an existing ``path`` only if that
-    is an empty folder.
-    """
-    folder = os.path.dirname(os.path.abspath(path))
-    tmp = make_temp(folder, suffix="" if directory else os.path.splitext(path)[1], directory=directory)
-    try:
-        yield tmp
-        publish(tmp, path)
-    finally:
-        remove_temp(tmp)
-
-
-def write_text(path, text):
-    """Writes a text file atomically (:func:`atomic_output`); undecodable file-name bytes are kept."""
-    with atomic_output(path) as tmp:
-        with open(tmp, "w", encoding="utf-8", errors="surrogateescape") as f:
-            f.write(text)
-
-
 def write_audio(path, audio, sample_rate, subtype=None, format=None):
     """Writes audio atomically (:func:`atomic_output`): a temporary file in the same folder, then rename.
 
@@ -265,19 +142,19 @@ def write_audio(path, audio, sample_rate, subtype=None, format=None):
         audio: ``[samples]`` or ``[channels, samples]`` float array.
         sample_rate: rate in Hz.
         subtype: libsndfile subtype (e.g. ``"PCM_16"``); default for the format.
-        format: libsndfile format; default from the extension.
+        format: libsndfile format; default from the extension (:data:`AUDIO_FORMATS`).
     """
     audio = np.asarray(audio, dtype=np.float32)
     if audio.ndim == 2:
         audio = audio.T  # soundfile wants [samples, channels]
     suffix = os.path.splitext(path)[1] or ".wav"
     if format is None:
-        format = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}.get(suffix.lower())
+        format = AUDIO_FORMATS.get(suffix.lower().lstrip("."))
     try:
         with atomic_output(path) as tmp:
             try:
                 sf.write(sf_path(tmp), audio, int(sample_rate), subtype=subtype, format=format)
             except Exception as exc:
-                raise AudioError(f"{path}: cannot write audio ({_short(exc, tmp)})") from None
+                raise AudioError(f"{path}: cannot write audio ({soundfile_message(exc)})") from None
     except OSError as exc:
         raise AudioError(f"{path}: cannot write audio ({exc.strerror or exc})") from None

@@ -1,4 +1,5 @@
-"""Scoring enhanced speech against clean references: file pairing, per-file metrics, confidence intervals.
+"""Scoring enhanced speech against clean references: file pairing, per-file metrics, confidence
+intervals, the ``per_file.csv`` reader and the spectrogram figure.
 
 The library half of ``dccrn-evaluate`` (which adds the command line, enhancement of a noisy folder
 and the reports); also used to score training snapshots on a development set
@@ -147,3 +148,92 @@ def confidence_interval(values):
         return float(v[0]), math.nan, 1
     half = stats.t.ppf(0.975, v.size - 1) * v.std(ddof=1) / math.sqrt(v.size)
     return float(v.mean()), float(half), int(v.size)
+
+
+def read_scores(scores_dir):
+    """``(systems in file order, rows)`` of a ``dccrn-evaluate`` folder's ``per_file.csv``.
+
+    Metric values are floats (NaN where empty or not a number); ``system``, ``file``, ``notes`` and
+    ``error`` stay text.
+
+    Raises:
+        ValueError: no ``per_file.csv`` or no rows (one line naming the file).
+    """
+    import csv
+
+    path = os.path.join(scores_dir, "per_file.csv")
+    if not os.path.isfile(path):
+        raise ValueError(f"{scores_dir}: no per_file.csv (not a dccrn-evaluate output folder)")
+    with open(path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    if not rows:
+        raise ValueError(f"{path}: no rows")
+    systems = []
+    for row in rows:
+        if row["system"] not in systems:
+            systems.append(row["system"])
+        for key, value in row.items():
+            if key not in ("system", "file", "notes", "error"):
+                try:
+                    row[key] = float(value) if value not in ("", None) else math.nan
+                except ValueError:
+                    row[key] = math.nan
+    return systems, rows
+
+
+def system_scores(rows, system, columns):
+    """``{column: (mean, 95% half width, n)}`` of one system's rows (:func:`confidence_interval`).
+
+    Args:
+        rows: rows of :func:`read_scores`.
+        system: the system's name.
+        columns: metric columns to summarise; those absent from the rows are left out.
+    """
+    mine = [r for r in rows if r["system"] == system]
+    return {
+        column: confidence_interval([r[column] for r in mine])
+        for column in columns
+        if mine and column in mine[0]
+    }
+
+
+def plot_spectrograms(named_paths, path, title):
+    """Writes one log-magnitude spectrogram row per ``(name, audio path)``, shared colour scale (atomic)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    from scipy.signal import stft
+
+    specs = []
+    for name, audio_path in named_paths:
+        _, _, z = stft(read_mono(audio_path), fs=16000, nperseg=512, noverlap=384)
+        specs.append((name, 20 * np.log10(np.abs(z) + 1e-10)))
+    top = max(s.max() for _, s in specs)
+    fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.2 * len(specs)), squeeze=False)
+    for ax, (name, spec) in zip(axes[:, 0], specs, strict=True):
+        seconds = spec.shape[1] * 128 / 16000
+        image = ax.imshow(
+            spec,
+            origin="lower",
+            aspect="auto",
+            vmin=top - 80,
+            vmax=top,
+            extent=[0, seconds, 0, 8],
+            cmap="magma",
+        )
+        ax.set_ylabel(f"{name}\nkHz")
+    axes[-1, 0].set_xlabel("seconds")
+    axes[0, 0].set_title(title)
+    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB")
+    save_figure(fig, path)
+    plt.close(fig)
+
+
+def save_figure(fig, path, dpi=100):
+    """``fig.savefig`` into a temporary file next to ``path``, renamed when complete."""
+    from keras_dccrn.atomic import atomic_output
+
+    with atomic_output(path) as tmp:
+        fig.savefig(tmp, dpi=dpi, format=os.path.splitext(path)[1].lstrip(".") or "png")

@@ -136,3 +136,18 @@ def count_macs(model, num_samples=160000, return_breakdown=False):
     counts = {}
     total = _graph_macs(graph, counts)
     return (total, counts) if return_breakdown else total
+
+
+def model_profile(model, seconds=10.0):
+    """``dict(trainable, total, macs_per_second, lookahead_samples, frame_step)`` of a built model."""
+    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    total = sum(int(np.prod(w.shape)) for w in model.weights)
+    macs = count_macs(model, int(round(seconds * 16000))) / seconds
+    return dict(
+        trainable=trainable,
+        total=total,
+        macs_per_second=macs,
+        lookahead_samples=getattr(model, "lookahead_samples", None),
+        frame_step=getattr(model, "frame_step", None),
+        frame_length=getattr(model, "frame_length", None),
+    )

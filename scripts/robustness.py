@@ -29,6 +29,7 @@ if ROOT not in sys.path:
 
 from absl import app, flags  # noqa: E402
 
+from keras_dccrn.errors import one_line  # noqa: E402
 from trainers import cli  # noqa: E402
 
 PROG = "robustness"
@@ -471,7 +472,7 @@ def main(argv):
     if len(argv) > 1:
         print(f"{PROG}: usage error: unexpected arguments {argv[1:]}", file=sys.stderr)
         return 2
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
 
     work = FLAGS.workdir or tempfile.mkdtemp(prefix="dccrn-robustness-")
     start = time.monotonic()
@@ -483,8 +484,7 @@ def main(argv):
             try:
                 step()
             except Exception as exc:  # the audit itself broke: one failed row, the other steps still run
-                first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-                audit.record("audit", step.__name__, "the step runs", f"{type(exc).__name__}: {first}", False)
+                audit.record("audit", step.__name__, "the step runs", one_line(exc), False)
     finally:
         if not FLAGS.workdir:
             shutil.rmtree(work, ignore_errors=True)

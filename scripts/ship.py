@@ -25,8 +25,8 @@ removed by the next run into the same ``--output_dir``.
 Exit status: 0 shipped, 1 export error, 2 usage error (one line: missing run dir, ``model.keras``,
 scores, unknown system, existing version, missing ``[tflite]`` extra), 128 + N stopped by signal N.
 
-The run-directory readers (:func:`read_run`, :func:`read_scores`, :func:`model_profile`) are also
-used by ``benchmarks/results.py``.
+The run-directory readers (:func:`read_run`, :func:`load_float32_model`) are also used by
+``benchmarks/results.py``.
 """
 
 import json
@@ -44,6 +44,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 from absl import app, flags  # noqa: E402
 
+from keras_dccrn.errors import UsageError, first_line  # noqa: E402
 from trainers import cli  # noqa: E402
 
 PROG = "ship"
@@ -132,10 +133,6 @@ SCORE_COLUMNS = [
     ("dnsmos_ovrl", "DNSMOS OVRL"),
     ("dnsmos_p808", "DNSMOS P.808"),
 ]
-
-
-class UsageError(Exception):
-    """A one-line problem with the command line or its inputs (exit status 2)."""
 
 
 # ----------------------------------------------------------------------------------------- run dirs
@@ -322,62 +319,7 @@ def model_from_config(config):
     return build_model(config.get("student_preset") or config.get("preset"))
 
 
-def model_profile(model, seconds=10.0):
-    """``dict(trainable, total, macs_per_second, lookahead_samples, frame_step)`` of a built model."""
-    import numpy as np
-
-    from keras_dccrn.profiling import count_macs
-
-    trainable = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
-    total = sum(int(np.prod(w.shape)) for w in model.weights)
-    macs = count_macs(model, int(round(seconds * SAMPLE_RATE))) / seconds
-    return dict(
-        trainable=trainable,
-        total=total,
-        macs_per_second=macs,
-        lookahead_samples=getattr(model, "lookahead_samples", None),
-        frame_step=getattr(model, "frame_step", None),
-        frame_length=getattr(model, "frame_length", None),
-    )
-
-
 # ----------------------------------------------------------------------------------------- scores
-def read_scores(scores_dir):
-    """``(systems in file order, rows)`` of ``<scores_dir>/per_file.csv`` (numbers as floats)."""
-    import csv
-
-    path = os.path.join(scores_dir, "per_file.csv")
-    if not os.path.isfile(path):
-        raise UsageError(f"{scores_dir}: no per_file.csv (not a dccrn-evaluate output folder)")
-    with open(path, newline="") as f:
-        rows = list(csv.DictReader(f))
-    systems = []
-    for row in rows:
-        if row["system"] not in systems:
-            systems.append(row["system"])
-        for key, value in row.items():
-            if key not in ("system", "file", "notes", "error"):
-                try:
-                    row[key] = float(value) if value not in ("", None) else math.nan
-                except ValueError:
-                    row[key] = math.nan
-    if not rows:
-        raise UsageError(f"{path}: no rows")
-    return systems, rows
-
-
-def system_scores(rows, system):
-    """``{column: (mean, 95% half width, n)}`` for one system (``trainers.evaluate.confidence_interval``)."""
-    from keras_dccrn.evaluation import confidence_interval
-
-    mine = [r for r in rows if r["system"] == system]
-    return {
-        column: confidence_interval([r[column] for r in mine])
-        for column, _ in SCORE_COLUMNS
-        if mine and column in mine[0]
-    }
-
-
 def _cell(stats, digits=3):
     mean, half, n = stats
     if n == 0:
@@ -573,6 +515,8 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
 
 # ----------------------------------------------------------------------------------------- shipping
 def _check_inputs():
+    from keras_dccrn import evaluation
+
     for flag in ("name", "run_dir", "scores", "system"):
         if not FLAGS[flag].value:
             raise UsageError(f"--{flag} is required (see --help)")
@@ -595,7 +539,10 @@ def _check_inputs():
         raise UsageError(f"{model_path}: no model.keras (is the run finished?)")
     if not os.path.isdir(FLAGS.scores):
         raise UsageError(f"{FLAGS.scores}: no such scores directory")
-    systems, rows = read_scores(FLAGS.scores)
+    try:
+        systems, rows = evaluation.read_scores(FLAGS.scores)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     if FLAGS.system not in systems:
         raise UsageError(
             f"--system={FLAGS.system}: not in {FLAGS.scores}/per_file.csv (systems: {', '.join(systems)})"
@@ -615,8 +562,8 @@ def ship():
     run = read_run(FLAGS.run_dir)
     with cli.quiet_native_stderr():
         import keras_dccrn.models  # noqa: F401  (imports TensorFlow: its start-up chatter)
-    from keras_dccrn import extras
-    from keras_dccrn.audio import make_temp, publish, remove_temp
+    from keras_dccrn import evaluation, extras, profiling
+    from keras_dccrn.atomic import make_temp, publish, remove_temp
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
     from trainers.export import export_tflite_files
 
@@ -629,10 +576,13 @@ def ship():
         except extras.MissingExtraError as exc:
             raise UsageError(str(exc)) from None
     model, policy = load_float32_model(model_path)
-    profile = model_profile(model, FLAGS.macs_seconds)
+    profile = profiling.model_profile(model, FLAGS.macs_seconds)
     profile.update(model_class=type(model).__name__, macs_seconds=FLAGS.macs_seconds)
     shown = [s for s in ("noisy", FLAGS.system) if s in systems]
-    scores = dict(dir=FLAGS.scores, stats={s: system_scores(rows, s) for s in shown})
+    scores = dict(
+        dir=FLAGS.scores,
+        stats={s: evaluation.system_scores(rows, s, [c for c, _ in SCORE_COLUMNS]) for s in shown},
+    )
 
     final = os.path.join(FLAGS.output_dir, FLAGS.name)
     tmp = make_temp(FLAGS.output_dir, suffix=f"-ship-{FLAGS.name}", directory=True)
@@ -702,7 +652,7 @@ def main(argv):
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 2
     except ValueError as exc:  # e.g. a TFLite conversion refused by keras_dccrn.export
-        print(f"{PROG}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", file=sys.stderr)
+        print(f"{PROG}: {first_line(exc)}", file=sys.stderr)
         return 1
     print(f"shipped {final}")
     for line in _files_table(final):

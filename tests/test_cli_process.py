@@ -1,6 +1,5 @@
 """Tests of benchmarks/cli_process.py: per-process figures, the input files and a tiny page."""
 
-import importlib.util
 import os
 import sys
 
@@ -8,12 +7,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks import cli_process
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location(
-    "cli_process", os.path.join(ROOT, "benchmarks", "cli_process.py")
-)
-cli_process = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(cli_process)
 
 
 def test_peak_rss_is_the_measured_process_alone(tmp_path):

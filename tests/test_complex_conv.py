@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
+from keras_dccrn.testing import run_layer_test
 
 
 def to_complex(x):
@@ -122,13 +123,8 @@ def test_odd_channels_rejected():
 
 @pytest.mark.parametrize("cls", [ComplexConv2D, ComplexConv2DTranspose])
 def test_config_round_trip(rng, cls):
-    layer = cls(3, (5, 2), (2, 1))
     x = rng.standard_normal((1, 4, 8, 4)).astype("float32")
-    y = layer(x)
-    clone = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    clone.set_weights(layer.get_weights())
-    assert clone.get_config() == layer.get_config()
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(clone(x)), keras.ops.convert_to_numpy(y), atol=1e-6)
+    run_layer_test(cls(3, (5, 2), (2, 1)), x)
 
 
 def _chunks(total, sizes):

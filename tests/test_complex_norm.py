@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
+from keras_dccrn.testing import run_layer_test
 
 
 def inv_sqrt_2x2(m):
@@ -60,6 +61,8 @@ def test_invalid_arguments(bad, match):
         ComplexBatchNormalization(**bad)
 
 
-def test_config_round_trip():
-    layer = ComplexBatchNormalization(mode="naive", momentum=0.8, epsilon=1e-3)
-    assert ComplexBatchNormalization.from_config(layer.get_config()).get_config() == layer.get_config()
+@pytest.mark.parametrize("mode", ["complex", "naive"])
+def test_config_round_trip(rng, mode):
+    x = rng.standard_normal((2, 5, 3, 8)).astype("float32")
+    layer = ComplexBatchNormalization(mode=mode, momentum=0.8, epsilon=1e-3)
+    run_layer_test(layer, x, training=False, expected_output_shape=x.shape)

@@ -14,6 +14,7 @@ from keras_dccrn.layers.conformer import (
     local_attention_mask,
     real_attention,
 )
+from keras_dccrn.testing import run_layer_test
 
 ATOL = 2e-5
 
@@ -374,17 +375,8 @@ LAYERS = [
 
 @pytest.mark.parametrize("make", LAYERS)
 def test_config_round_trip(rng, make):
-    layer = make()
     x = rng.standard_normal((2, 6, 4, 8)).astype("float32")
-    y = npy(layer(x))
-    config = layer.get_config()
-    clone = type(layer).from_config(config)
-    assert clone.get_config() == config
-    clone.build(x.shape)
-    clone.set_weights(layer.get_weights())
-    np.testing.assert_allclose(npy(clone(x)), y, atol=1e-6)
-    revived = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-    assert type(revived) is type(layer) and revived.get_config() == config
+    run_layer_test(make(), x)
 
 
 @pytest.mark.parametrize(
@@ -394,14 +386,7 @@ def test_config_round_trip_two_inputs(rng, make):
     layer = make()
     a = rng.standard_normal((2, 3, 4, 8)).astype("float32")
     b = rng.standard_normal((2, 3, 4, 6 if isinstance(layer, BranchInteraction) else 8)).astype("float32")
-    y = layer([a, b])
-    clone = type(layer).from_config(layer.get_config())
-    assert clone.get_config() == layer.get_config()
-    clone.build([a.shape, b.shape])
-    clone.set_weights(layer.get_weights())
-    got = clone([a, b])
-    for u, v in zip(keras.tree.flatten(got), keras.tree.flatten(y), strict=True):
-        np.testing.assert_allclose(npy(u), npy(v), atol=1e-6)
+    run_layer_test(layer, [a, b])
 
 
 @pytest.mark.parametrize(

@@ -202,7 +202,7 @@ def test_quantized_variants_run_and_stay_close(tiny, offline_float32, signal, tm
         _builtin_only(path)
         assert os.path.getsize(path) < os.path.getsize(offline_float32)
         y = TFLiteEnhancer(path)(signal)
-        results[quantization] = float(si_snr(y[None], reference[None])[0])
+        results[quantization] = float(si_snr(reference[None], y[None])[0])
     print("SI-SNR vs float32 TFLite (dB):", results)
     assert results["float16"] > 40
     assert results["dynamic_int8"] > 15
@@ -238,7 +238,7 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     speech = speech_like_signals(count=1, seconds=1.5, seed=2)[0]
     y8 = enhancer8(speech)
     assert np.all(np.isfinite(y8)) and y8.shape == speech.shape
-    quality = float(si_snr(y8[None], enhancer(speech)[None])[0])
+    quality = float(si_snr(enhancer(speech)[None], y8[None])[0])
     print("streaming int8 SI-SNR vs float32 TFLite on speech-like noisy audio (dB):", quality)
     # One packed state vector with the waveform ends in int8 gave about -19 dB here. With a scale per state
     # tensor and framing/DFT/mask/inverse DFT/overlap-add kept in float, this random-weight tiny model

@@ -5,30 +5,11 @@ import os
 import numpy as np
 import pytest
 from conftest import shared_data_dir
-from scipy.signal import lfilter
 
 from keras_dccrn import metrics as M
+from keras_dccrn.signals import harmonic_speech as speech_like
 
 SR = 16000
-
-
-def speech_like(seconds=3.0, sample_rate=SR, seed=0):
-    """Deterministic speech-like test signal: a gliding harmonic source through three formant
-    resonators, gated into 3 Hz 'syllables' with pauses; peak 0.3."""
-    rng = np.random.default_rng(seed)
-    n = int(seconds * sample_rate)
-    t = np.arange(n) / sample_rate
-    f0 = 120 + 30 * np.sin(2 * np.pi * 0.7 * t) + 15 * np.sin(2 * np.pi * 2.3 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / sample_rate
-    source = sum(np.cos(k * phase) / k for k in range(1, 30))
-    voiced = np.zeros(n)
-    for fc, bw in ((700, 130), (1200, 150), (2600, 250)):
-        r = np.exp(-np.pi * bw / sample_rate)
-        voiced += lfilter([1 - r], [1, -2 * r * np.cos(2 * np.pi * fc / sample_rate), r * r], source)
-    envelope = np.clip(np.sin(2 * np.pi * 3.0 * t + rng.uniform(0, 6)), 0, None) ** 0.7
-    envelope *= np.sin(2 * np.pi * 0.4 * t) > -0.6
-    x = voiced * envelope
-    return (0.3 * x / np.abs(x).max()).astype(np.float32)
 
 
 def mix_at_snr(clean, noise, snr_db):

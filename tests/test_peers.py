@@ -1,6 +1,5 @@
 """Tests of benchmarks/peers.py: pairing, running, scoring and the table, with or without the peer packages."""
 
-import importlib.util
 import math
 import os
 import sys
@@ -9,12 +8,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks import harness, peers
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-_spec = importlib.util.spec_from_file_location(
-    "peers_benchmark", os.path.join(ROOT, "benchmarks", "peers.py")
-)
-peers = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(peers)
 
 SR = 16000
 
@@ -70,23 +66,23 @@ def _hide_peer_packages(monkeypatch):
 
 
 def test_find_pairs_sorted_limited_and_errors(devset, tmp_path):
-    pairs = peers.find_pairs(devset)
+    pairs = harness.find_pairs(devset)
     assert [p[0] for p in pairs] == ["0000.wav", "0001.wav"]
     assert pairs[1][2] == os.path.join(devset, "clean", "0001.wav")
-    assert [p[0] for p in peers.find_pairs(devset, limit=1)] == ["0000.wav"]
+    assert [p[0] for p in harness.find_pairs(devset, limit=1)] == ["0000.wav"]
     with pytest.raises(ValueError, match="no such folder"):
-        peers.find_pairs(str(tmp_path / "missing"))
+        harness.find_pairs(str(tmp_path / "missing"))
     empty = tmp_path / "empty"
     (empty / "noisy").mkdir(parents=True)
     (empty / "clean").mkdir()
     with pytest.raises(ValueError, match=f"{empty}: no noisy"):
-        peers.find_pairs(str(empty))
+        harness.find_pairs(str(empty))
     with pytest.raises(ValueError, match="received -1"):
-        peers.find_pairs(devset, limit=-1)
+        harness.find_pairs(devset, limit=-1)
 
 
 def test_benchmark_scores_against_numpy_reference(devset):
-    data = peers.load_pairs(peers.find_pairs(devset))
+    data = harness.load_pairs(harness.find_pairs(devset))
     systems = [
         peers.identity_system(),
         peers.System("half", lambda x: 0.5 * x, "scaled input"),
@@ -119,7 +115,7 @@ def test_benchmark_scores_against_numpy_reference(devset):
 
 
 def test_nan_metrics_are_counted_not_averaged(devset):
-    data = peers.load_pairs(peers.find_pairs(devset))
+    data = harness.load_pairs(harness.find_pairs(devset))
     system = peers.identity_system()
     scores = [{"si_snr": 3.0}, {"si_snr": math.nan}]
     row = peers.summarize(system, [d[1] for d in data], 1.5, 1.5, [], scores, data)
@@ -249,7 +245,7 @@ def test_nsnet2_unity_gain_reconstruction(rng):
 
 
 def test_prepare_runs_before_every_call_untimed_and_failures_are_per_file(devset):
-    data = peers.load_pairs(peers.find_pairs(devset))
+    data = harness.load_pairs(harness.find_pairs(devset))
     calls = []
 
     def prepare():

@@ -4,7 +4,6 @@ import csv
 import os
 import re
 import shutil
-import sys
 
 import numpy as np
 import pytest
@@ -15,9 +14,7 @@ from keras_dccrn import build_model
 from keras_dccrn.profiling import count_macs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-
-import results  # noqa: E402
+from benchmarks import results  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COLUMNS = ["pesq_wb", "pesq_nb", "stoi", "si_snr"]
@@ -62,7 +59,7 @@ def page(tiny_runs, tmp_path_factory):
         "--macs_seconds=0.5",
         f"--output={out / 'results.md'}",
     ]
-    assert results.main(args) == 0
+    assert results.main(["results.py", *args]) == 0
     return out, (out / "results.md").read_text(), args
 
 
@@ -139,10 +136,10 @@ def test_figures_and_published_figures(page):
 
 
 def test_usage_errors_are_one_line(tiny_runs, tmp_path, capsys):
-    assert results.main([f"--scores={tmp_path / 'none'}", f"--output={tmp_path / 'r.md'}"]) == 2
+    assert results.main(["results.py", f"--scores={tmp_path / 'none'}", f"--output={tmp_path / 'r.md'}"]) == 2
     assert capsys.readouterr().err.strip() == f"results.py: {tmp_path / 'none'}: no such scores directory"
     args = [f"--scores={tiny_runs['scores']}", "--run=x=/nonexistent", f"--output={tmp_path / 'r.md'}"]
-    assert results.main(args) == 2
+    assert results.main(["results.py", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "/nonexistent: --run x folder does not exist" in err and "\n" not in err
     assert not (tmp_path / "r.md").exists()

@@ -85,6 +85,26 @@ def check_bounds(flag_values, limits):
     return None
 
 
+def named_folders(specs, flag):
+    """``[(name, folder)]`` of repeated ``--<flag>=name=folder`` values, in order.
+
+    Raises:
+        keras_dccrn.errors.UsageError: a value that is not ``name=folder``, or a folder that does not
+            exist (one line naming it).
+    """
+    from keras_dccrn.errors import UsageError
+
+    pairs = []
+    for spec in specs or []:
+        name, sep, folder = spec.partition("=")
+        if not sep or not name or not folder:
+            raise UsageError(f"--{flag} {spec!r}: expected name=folder")
+        if not os.path.isdir(folder):
+            raise UsageError(f"{folder}: --{flag} {name} folder does not exist")
+        pairs.append((name, folder))
+    return pairs
+
+
 def _number(value):
     """``value`` for a message: integers in full (``1920000``), other numbers compact (``1e+09``)."""
     if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e12:
@@ -113,7 +133,7 @@ class Interrupted(BaseException):
 
     It derives from ``BaseException`` so that the ``except Exception`` handlers that turn one bad file
     into a one-line failure do not swallow it; the ``finally`` / ``except BaseException`` blocks it
-    passes through remove the partial outputs (``keras_dccrn.audio.atomic_output``).
+    passes through remove the partial outputs (``keras_dccrn.atomic.atomic_output``).
     """
 
     def __init__(self, signum):

@@ -47,6 +47,7 @@ from absl import app, flags
 # Batch jobs therefore default to the plain kernels; export TF_ENABLE_ONEDNN_OPTS=1 to override.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from keras_dccrn.errors import UsageError, one_line
 from trainers import cli as cli_utils
 from trainers.cli import quiet_native_stderr
 
@@ -115,10 +116,6 @@ flags.DEFINE_float(
     "Seconds between progress lines when stderr is not a terminal (1 to 3600).",
     flag_values=FLAGS,
 )
-
-
-class UsageError(Exception):
-    """Bad command line; exit status 2."""
 
 
 def parse_flags(argv, flag_values=FLAGS, prog=PROG, doc=__doc__):
@@ -203,25 +200,17 @@ def _glob_base(pattern):
     return base if pattern.startswith(os.sep) or base else "."
 
 
-def _is_audio_name(name, extensions):
-    return not name.startswith(".tmp-") and os.path.splitext(name)[1].lower().lstrip(".") in extensions
-
-
-def _is_result_dir(name):
-    return not name.startswith(".tmp-")  # temporary output folders (keras_dccrn.audio.make_temp)
-
-
 def plan_jobs(input_spec, output):
     """``[(input_path, output_path)]`` for ``--input``/``--output``; raises :class:`UsageError`."""
-    from keras_dccrn.runtime import audio_extensions
+    from keras_dccrn.atomic import is_temp_name
+    from keras_dccrn.data.files import audio_files, readable_audio_extensions
 
-    extensions = set(audio_extensions())
     if _has_magic(input_spec):
         base = _glob_base(input_spec)
         matches = sorted(
             p
             for p in glob.glob(input_spec, recursive=True)
-            if not os.path.isdir(p) and not any(part.startswith(".tmp-") for part in p.split(os.sep))
+            if not os.path.isdir(p) and not any(is_temp_name(part) for part in p.split(os.sep))
         )
         if not matches:
             raise UsageError(f"{input_spec}: no files match the pattern")
@@ -233,18 +222,15 @@ def plan_jobs(input_spec, output):
             raise UsageError(f"{output}: --output must be a directory for a directory --input")
         out_real = os.path.realpath(output)
         same_tree = out_real == os.path.realpath(input_spec)
-        jobs = []
-        for root, dirs, files in os.walk(input_spec):
-            # Never descend into the output tree when it lies inside the input tree.
-            dirs[:] = sorted(
-                d
-                for d in dirs
-                if _is_result_dir(d) and (same_tree or os.path.realpath(os.path.join(root, d)) != out_real)
-            )
-            for name in sorted(files):
-                if _is_audio_name(name, extensions):
-                    path = os.path.join(root, name)
-                    jobs.append((path, os.path.join(output, os.path.relpath(path, input_spec))))
+        extensions = readable_audio_extensions()
+        # Never descend into the output tree when it lies inside the input tree.
+        paths = audio_files(
+            input_spec,
+            extensions,
+            prune=None if same_tree else lambda d: os.path.realpath(d) == out_real,
+            follow_links=False,
+        )
+        jobs = [(p, os.path.join(output, os.path.relpath(p, input_spec))) for p in paths]
         if not jobs:
             raise UsageError(
                 f"{input_spec}: no audio files (extensions: {', '.join(sorted(extensions))}) in this directory"
@@ -294,7 +280,7 @@ def main(argv):
 def enhance_jobs(enhancer, jobs, audio_error):
     """Enhances each ``(input, output)``; prints one line per failure and a summary; returns the status."""
     from keras_dccrn import runtime
-    from keras_dccrn.audio import remove_stale_temps
+    from keras_dccrn.atomic import remove_stale_temps
 
     say = cli_utils.printable
     for folder in sorted({os.path.dirname(os.path.abspath(dst)) for _, dst in jobs}):
@@ -322,7 +308,7 @@ def enhance_jobs(enhancer, jobs, audio_error):
         except audio_error as exc:
             message = str(exc)
         except Exception as exc:  # anything else still gets one line naming the file
-            message = f"{src}: {runtime.one_line(exc)}"
+            message = f"{src}: {one_line(exc)}"
         else:
             print(say(f"{src} -> {dst}"))
             continue

@@ -50,6 +50,7 @@ from absl import app, flags
 # Batch jobs therefore default to the plain kernels; export TF_ENABLE_ONEDNN_OPTS=1 to override.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
+from keras_dccrn.errors import UsageError, first_line
 from trainers import cli as cli_utils
 from trainers.cli import quiet_native_stderr
 from trainers.enhance import parse_flags
@@ -121,10 +122,6 @@ def _limits():
     }
 
 
-class UsageError(Exception):
-    """Bad command line; exit status 2."""
-
-
 def summary_markdown(rows, systems, columns):
     """Markdown table: one line per system, ``mean ± 95% CI`` per metric."""
     from keras_dccrn import evaluation
@@ -147,16 +144,10 @@ def summary_markdown(rows, systems, columns):
     return "\n".join(lines)
 
 
-def _save_figure(fig, path):
-    """``fig.savefig`` into a temporary file next to ``path``, renamed when complete."""
-    from keras_dccrn.audio import atomic_output
-
-    with atomic_output(path) as tmp:
-        fig.savefig(tmp, dpi=100, format=os.path.splitext(path)[1].lstrip(".") or "png")
-
-
 def plot_distributions(rows, systems, columns, path):
     import matplotlib
+
+    from keras_dccrn import evaluation
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -173,56 +164,8 @@ def plot_distributions(rows, systems, columns, path):
     for ax in list(axes.flat)[len(columns) :]:
         ax.axis("off")
     fig.tight_layout()
-    _save_figure(fig, path)
+    evaluation.save_figure(fig, path)
     plt.close(fig)
-
-
-def plot_spectrograms(named_paths, path, title):
-    """One log-magnitude spectrogram row per ``(name, audio path)``, shared colour scale."""
-    import matplotlib
-
-    from keras_dccrn import evaluation
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-    from scipy.signal import stft
-
-    specs = []
-    for name, audio_path in named_paths:
-        _, _, z = stft(evaluation.read_mono(audio_path), fs=16000, nperseg=512, noverlap=384)
-        specs.append((name, 20 * np.log10(np.abs(z) + 1e-10)))
-    top = max(s.max() for _, s in specs)
-    fig, axes = plt.subplots(len(specs), 1, figsize=(9, 2.2 * len(specs)), squeeze=False)
-    for ax, (name, spec) in zip(axes[:, 0], specs, strict=True):
-        seconds = spec.shape[1] * 128 / 16000
-        image = ax.imshow(
-            spec,
-            origin="lower",
-            aspect="auto",
-            vmin=top - 80,
-            vmax=top,
-            extent=[0, seconds, 0, 8],
-            cmap="magma",
-        )
-        ax.set_ylabel(f"{name}\nkHz")
-    axes[-1, 0].set_xlabel("seconds")
-    axes[0, 0].set_title(title)
-    fig.colorbar(image, ax=axes[:, 0].tolist(), label="dB")
-    _save_figure(fig, path)
-    plt.close(fig)
-
-
-def _parse_systems(specs):
-    systems = []
-    for spec in specs:
-        name, sep, folder = spec.partition("=")
-        if not sep or not name or not folder:
-            raise UsageError(f"--system {spec!r}: expected name=folder")
-        if not os.path.isdir(folder):
-            raise UsageError(f"{folder}: --system {name} folder does not exist")
-        systems.append((name, folder))
-    return systems
 
 
 def _enhance_noisy(noisy_files, clean_files, out_dir):
@@ -295,7 +238,7 @@ def _main(argv):
         raise UsageError("--model needs --noisy_dir (the inputs to enhance)")
     if FLAGS.noisy_dir and os.path.realpath(FLAGS.output_dir) == os.path.realpath(FLAGS.noisy_dir):
         raise UsageError("--output_dir must differ from --noisy_dir")
-    systems = _parse_systems(FLAGS.system)
+    systems = cli_utils.named_folders(FLAGS.system, "system")
     if FLAGS.noisy_dir:
         systems.insert(0, ("noisy", FLAGS.noisy_dir))
     model_name = None
@@ -311,9 +254,10 @@ def _main(argv):
     with quiet_native_stderr():
         from keras_dccrn import metrics as M
         from keras_dccrn import runtime
-    from keras_dccrn.audio import write_text
+    from keras_dccrn.atomic import write_text
+    from keras_dccrn.data.files import readable_audio_extensions
 
-    extensions = set(runtime.audio_extensions())
+    extensions = readable_audio_extensions()
     groups = [m for m in METRIC_CHOICES if m in FLAGS.metrics]
     columns = M.metric_columns(groups)
     os.makedirs(FLAGS.output_dir, exist_ok=True)
@@ -416,13 +360,13 @@ def _main(argv):
     named = ([("noisy", task[2])] if task[2] and "noisy" not in dict(task[3]) else []) + list(task[3])
     named.append(("clean", task[1]))
     try:
-        plot_spectrograms(
+        evaluation.plot_spectrograms(
             named,
             os.path.join(FLAGS.output_dir, f"spectrogram_{key.replace('/', '_')}.png"),
             title=cli_utils.printable(key),
         )
     except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         failures.append(f"spectrogram of {key}: {first}")
         print(cli_utils.printable(f"error: spectrogram of {key}: {first}"), file=sys.stderr)
     print(

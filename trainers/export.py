@@ -19,12 +19,12 @@ next export into the same folder.
 Exit status: 0 exported, 1 error (one line), 2 usage error, 128 + N stopped by signal N.
 """
 
-import glob
 import os
 import sys
 
 from absl import app, flags, logging
 
+from keras_dccrn.errors import first_line
 from trainers import cli
 
 FLAGS = flags.FlagValues()
@@ -84,30 +84,19 @@ def _load_model():
         try:
             model.load_weights(FLAGS.weights)
         except Exception as exc:
-            raise ValueError(
-                f"{FLAGS.weights}: cannot load weights ({str(exc).splitlines()[0][:200]})"
-            ) from None
+            raise ValueError(f"{FLAGS.weights}: cannot load weights ({first_line(exc)[:200]})") from None
     else:
         logging.warning("no --weights: exporting randomly initialised %s", FLAGS.preset)
     return model, FLAGS.name or FLAGS.preset
 
 
 def _calibration():
-    from keras_dccrn.audio import read_audio
+    from keras_dccrn.signals import folder_signals, speech_like_signals
 
     if not FLAGS.calibration_dir:
-        from keras_dccrn.signals import speech_like_signals
-
         logging.warning("int8 without --calibration_dir: calibrating on synthetic noisy speech-like signals")
         return speech_like_signals(count=8, seconds=2.0, seed=0)
-    files = sorted(
-        p
-        for ext in ("wav", "flac", "ogg")
-        for p in glob.glob(os.path.join(FLAGS.calibration_dir, "**", f"*.{ext}"), recursive=True)
-    )[: FLAGS.calibration_files]
-    if not files:
-        raise ValueError(f"{FLAGS.calibration_dir}: no .wav/.flac/.ogg files for calibration")
-    return [read_audio(p)[0][: 4 * 16000] for p in files]
+    return folder_signals(FLAGS.calibration_dir, FLAGS.calibration_files, seconds=4.0)[0]
 
 
 def main(argv):

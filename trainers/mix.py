@@ -121,7 +121,7 @@ def main(argv):
         print(cli.printable(f"{PROG}: usage error: {problem}"), file=sys.stderr)
         return 2
     from keras_dccrn import data
-    from keras_dccrn.audio import make_temp, remove_temp
+    from keras_dccrn.atomic import make_temp, remove_temp
 
     seconds = (
         FLAGS.min_seconds

@@ -1,33 +1,19 @@
 """Which files are audio, and the one folder scan that finds them.
 
-:data:`AUDIO_FORMATS` maps every file extension treated as audio (lower case, no dot) to the
-libsndfile format that reads it; :func:`audio_files` is the recursive, sorted scan used by the data
+:data:`AUDIO_EXTENSIONS` are the file extensions treated as audio (lower case, no dot: the keys of
+:data:`keras_dccrn.audio.AUDIO_FORMATS`, which maps each to the libsndfile format that reads and
+writes it); :func:`audio_files` is the recursive, sorted scan used by the data
 pipeline, the evaluation file pairing and the command-line tools. Temporary outputs of this package
-(``.tmp-*`` files and folders, :data:`keras_dccrn.audio.TEMP_PREFIX`) are never taken for audio.
+(``.tmp-*`` files and folders, :data:`keras_dccrn.atomic.TEMP_PREFIX`) are never taken for audio.
 """
 
 import os
 
 import soundfile as sf
 
-from keras_dccrn.audio import TEMP_PREFIX
+from keras_dccrn.atomic import TEMP_PREFIX
+from keras_dccrn.audio import AUDIO_FORMATS
 
-AUDIO_FORMATS = {
-    "aif": "AIFF",
-    "aifc": "AIFF",
-    "aiff": "AIFF",
-    "au": "AU",
-    "caf": "CAF",
-    "flac": "FLAC",
-    "mp3": "MP3",
-    "oga": "OGG",
-    "ogg": "OGG",
-    "opus": "OGG",
-    "rf64": "RF64",
-    "snd": "AU",
-    "w64": "W64",
-    "wav": "WAV",
-}
 AUDIO_EXTENSIONS = tuple(sorted(AUDIO_FORMATS))
 
 

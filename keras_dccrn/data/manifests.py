@@ -11,7 +11,7 @@ import io
 import json
 import os
 
-from keras_dccrn.audio import write_text
+from keras_dccrn.atomic import write_text
 
 MANIFEST_EXTENSIONS = (".csv", ".tsv", ".jsonl", ".ndjson", ".json")
 

@@ -4,7 +4,6 @@ No TensorFlow: the pipeline runs these inside ``tf.numpy_function``, the writers
 """
 
 import numpy as np
-from scipy import fft as sp_fft
 
 from keras_dccrn.audio import SAMPLE_RATE
 
@@ -31,6 +30,8 @@ def prepare_rir(rir, sample_rate=SAMPLE_RATE, early_ms=50.0):
 
 def _convolve(x, filters, n):
     """First ``n`` samples of ``x * h`` for each ``h`` (one FFT of ``x``, float32 FFTs, float64 out)."""
+    from scipy import fft as sp_fft  # imported when needed: the file scans of the apps import this package
+
     size = sp_fft.next_fast_len(len(x) + max(len(h) for h in filters) - 1, real=True)
     spectrum = sp_fft.rfft(x.astype(np.float32), size)
     return [

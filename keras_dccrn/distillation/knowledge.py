@@ -36,7 +36,7 @@ import os
 import numpy as np
 import tensorflow as tf
 
-from keras_dccrn.audio import write_text
+from keras_dccrn.atomic import write_text
 from keras_dccrn.data import MixtureConfig, MixtureSynthesizer, check_batch, example_indices
 from keras_dccrn.losses import ATKLLoss
 

@@ -20,7 +20,8 @@ import shutil
 
 import numpy as np
 
-from keras_dccrn.audio import SAMPLE_RATE, make_temp, publish, remove_temp
+from keras_dccrn.atomic import make_temp, publish, remove_temp
+from keras_dccrn.audio import SAMPLE_RATE
 from keras_dccrn.runtime.backends import SAVEDMODEL_METADATA
 
 
@@ -33,7 +34,7 @@ def _tf():
 def _atomic_dir(final_dir, write, overwrite):
     """Calls ``write(tmp_dir)`` then renames ``tmp_dir`` to ``final_dir``.
 
-    ``tmp_dir`` is a :func:`keras_dccrn.audio.make_temp` folder next to ``final_dir``: removed on any
+    ``tmp_dir`` is a :func:`keras_dccrn.atomic.make_temp` folder next to ``final_dir``: removed on any
     exception or interruption, and by the next export into that folder after a SIGKILL.
     """
     parent = os.path.dirname(os.path.abspath(final_dir))

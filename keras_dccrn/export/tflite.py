@@ -43,7 +43,9 @@ import tempfile
 
 import numpy as np
 
-from keras_dccrn.audio import SAMPLE_RATE, atomic_output
+from keras_dccrn.atomic import atomic_output
+from keras_dccrn.audio import SAMPLE_RATE
+from keras_dccrn.errors import first_line
 from keras_dccrn.export.savedmodel import export_archive, model_metadata
 from keras_dccrn.runtime.litert import METADATA_NAME, load_interpreter, tflite_op_names
 
@@ -268,8 +270,7 @@ def export_tflite(
         try:
             content = _quantize_network_only(converter) if quantization == "int8" else converter.convert()
         except Exception as exc:  # the converter's own message is many lines of MLIR
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise ValueError(f"{path}: TFLite conversion failed ({first})") from exc
+            raise ValueError(f"{path}: TFLite conversion failed ({first_line(exc)})") from exc
     content = add_metadata(content, model_metadata(model))
     _check_builtin(content, path)
     _check_finite(content, path)

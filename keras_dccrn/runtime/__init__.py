@@ -31,8 +31,8 @@ from keras_dccrn.runtime.chunking import (
     MAX_CONTEXT_SECONDS,
     enhance,
 )
-from keras_dccrn.runtime.errors import ModelLoadError, one_line
-from keras_dccrn.runtime.files import audio_extensions, enhance_file
+from keras_dccrn.runtime.errors import ModelLoadError
+from keras_dccrn.runtime.files import enhance_file
 from keras_dccrn.runtime.litert import TFLiteEnhancer, load_interpreter, tflite_op_names
 from keras_dccrn.runtime.loading import load_enhancer, load_keras_model
 from keras_dccrn.runtime.registry import (
@@ -60,7 +60,6 @@ __all__ = [
     "PerChannelEnhancer",
     "SavedModelEnhancer",
     "TFLiteEnhancer",
-    "audio_extensions",
     "audio_info",
     "configure_threads",
     "enhance",
@@ -70,7 +69,6 @@ __all__ = [
     "load_keras_model",
     "model_in_folder",
     "no_default_message",
-    "one_line",
     "shipped_model_dirs",
     "shipped_models",
     "tflite_op_names",

@@ -24,7 +24,8 @@ import warnings
 import numpy as np
 
 from keras_dccrn.audio import SAMPLE_RATE
-from keras_dccrn.runtime.errors import ModelLoadError, one_line
+from keras_dccrn.errors import one_line
+from keras_dccrn.runtime.errors import ModelLoadError
 
 # Used when a backend does not say how far it looks ahead / what its STFT hop is.
 DEFAULT_LOOKAHEAD_SAMPLES = 1600

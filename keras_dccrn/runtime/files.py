@@ -5,7 +5,9 @@ import os
 import numpy as np
 import soundfile as sf
 
-from keras_dccrn.audio import AudioError, audio_info, make_temp, publish, remove_temp, sf_path
+from keras_dccrn.atomic import make_temp, publish, remove_temp
+from keras_dccrn.audio import AUDIO_FORMATS, AudioError, audio_info, sf_path, soundfile_message
+from keras_dccrn.errors import one_line
 from keras_dccrn.runtime.chunking import (
     DEFAULT_CHUNK_SECONDS,
     DEFAULT_CONTEXT_SECONDS,
@@ -14,34 +16,7 @@ from keras_dccrn.runtime.chunking import (
     Plan,
     stream_windows,
 )
-from keras_dccrn.runtime.errors import one_line
 from keras_dccrn.runtime.loading import load_enhancer
-
-_EXTENSION_FORMATS = {
-    "wav": "WAV",
-    "flac": "FLAC",
-    "ogg": "OGG",
-    "oga": "OGG",
-    "opus": "OGG",
-    "mp3": "MP3",
-    "aif": "AIFF",
-    "aiff": "AIFF",
-    "aifc": "AIFF",
-    "au": "AU",
-    "snd": "AU",
-    "caf": "CAF",
-    "w64": "W64",
-    "rf64": "RF64",
-}
-
-
-def audio_extensions():
-    """Lower-case file extensions (no dot) treated as audio when scanning folders."""
-    formats = {name.lower() for name in sf.available_formats()}
-    return sorted(
-        {ext for ext, fmt in _EXTENSION_FORMATS.items() if fmt.lower() in formats} | {"wav", "flac"}
-    )
-
 
 # Lossy codecs: kept only when the output is in the input's own container; a lossless container gets PCM.
 _LOSSY_SUBTYPES = {"MPEG_LAYER_I", "MPEG_LAYER_II", "MPEG_LAYER_III", "VORBIS", "OPUS", "GSM610"}
@@ -66,7 +41,7 @@ def _output_format(info, input_path, output_path):
     out_ext = os.path.splitext(output_path)[1].lower().lstrip(".")
     fmt = info.format
     if out_ext != in_ext:
-        fmt = _EXTENSION_FORMATS.get(out_ext)
+        fmt = AUDIO_FORMATS.get(out_ext)
         if fmt is None:
             raise AudioError(f"{output_path}: unsupported output extension '.{out_ext}'")
     wanted = [info.subtype, _NEAREST_PCM.get(info.subtype), "PCM_16", sf.default_subtype(fmt)]
@@ -89,10 +64,9 @@ def _open_output(tmp, output_path, rate, channels, fmt, subtypes):
             return sf.SoundFile(sf_path(tmp), "w", rate, channels, subtype=subtype, format=fmt)
         except Exception as exc:  # e.g. "Supported file format but unsupported encoding"
             error = exc
-    message = str(error).strip().splitlines()[-1] if str(error).strip() else type(error).__name__
-    message = message.split("': ", 1)[-1]  # soundfile prefixes "Error opening '<temporary file>': "
     raise AudioError(
-        f"{output_path}: cannot write {fmt} audio at {rate} Hz, {channels} channel(s) ({message})"
+        f"{output_path}: cannot write {fmt} audio at {rate} Hz, {channels} channel(s) "
+        f"({soundfile_message(error)})"
     )
 
 

@@ -10,6 +10,7 @@ import sys
 import weakref
 import zipfile
 
+from keras_dccrn.errors import one_line
 from keras_dccrn.runtime import registry
 from keras_dccrn.runtime.backends import (
     Enhancer,
@@ -19,7 +20,7 @@ from keras_dccrn.runtime.backends import (
     litert_threads,
     tensorflow,
 )
-from keras_dccrn.runtime.errors import ModelLoadError, one_line
+from keras_dccrn.runtime.errors import ModelLoadError
 
 
 def load_enhancer(spec=None):

@@ -1,0 +1,1 @@
+"""Benchmark scripts (``python benchmarks/<name>.py``) and their shared :mod:`benchmarks.harness`."""

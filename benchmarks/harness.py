@@ -1,0 +1,168 @@
+"""What the benchmark scripts share: flag parsing, the page's command line, Markdown tables, the
+development-set pairs, timing, memory figures and thread limits.
+
+Every script in ``benchmarks/`` is run from the repository root as ``python benchmarks/<name>.py``
+with absl flags (``--flag=value``; lists comma-separated); its ``main(argv)`` takes the whole
+``argv`` (program name first) and returns the exit status: 0, or 2 after one line on stderr for bad
+flags or inputs (:class:`BenchmarkError`, :class:`keras_dccrn.errors.UsageError`, ``ValueError``).
+"""
+
+import os
+import shlex
+import sys
+import time
+
+from absl import flags
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLE_RATE = 16000
+_HELP_ARGS = ("-h", "-help", "--help", "--helpshort", "--helpfull")
+
+
+class BenchmarkError(ValueError):
+    """Bad flags or inputs, or a failed measurement; the message is one line."""
+
+
+def parse_flags(argv, flag_values, prog, help_text):
+    """Parses ``argv`` (program name first) into ``flag_values``.
+
+    Returns:
+        None when the run goes on; otherwise the exit status: 0 after printing ``help_text`` and the
+        flags for ``--help``, 2 after one line on stderr for a flag error.
+    """
+    if any(arg in _HELP_ARGS for arg in argv[1:]):
+        print(
+            help_text.strip()
+            + "\n\nFlags:\n"
+            + flag_values.get_help(prefix="  ", include_special_flags=False)
+        )
+        return 0
+    flag_values.unparse_flags()  # main() may run more than once in a process (tests)
+    try:
+        rest = flag_values(list(argv))
+    except flags.Error as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 2
+    if len(rest) > 1:
+        print(f"{prog}: unexpected arguments {rest[1:]} (flags are --name=value)", file=sys.stderr)
+        return 2
+    return None
+
+
+def command_line(script, argv):
+    """The command that reproduces a run, for the page: ``python benchmarks/<script> <argv[1:]>``."""
+    return " ".join(["python", f"benchmarks/{os.path.basename(script)}", *(shlex.quote(a) for a in argv[1:])])
+
+
+def markdown_table(header, rows, align=None):
+    """Lines of a Markdown table.
+
+    Args:
+        header: column titles.
+        rows: sequences of cell texts, one per column.
+        align: ``"l"`` / ``"r"`` per column (default: the first left, the others right).
+
+    Returns:
+        ``["| a | b |", "|---|---:|", ...]``.
+    """
+    align = align or "l" + "r" * (len(header) - 1)
+    lines = ["| " + " | ".join(header) + " |", "|" + "".join("---|" if a == "l" else "---:|" for a in align)]
+    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
+    return lines
+
+
+def write_page(path, text):
+    """Writes a generated page atomically (its folder is created); a path relative to the working folder."""
+    from keras_dccrn.atomic import write_text
+
+    write_text(path, text)
+
+
+def find_pairs(devset, limit=0):
+    """``[(name, noisy_path, clean_path), ...]`` of a ``dccrn-mix`` folder, sorted by name, first ``limit``.
+
+    Raises:
+        ValueError: one-line message naming the folder when it has no pairs.
+    """
+    noisy_dir, clean_dir = os.path.join(devset, "noisy"), os.path.join(devset, "clean")
+    for folder in (noisy_dir, clean_dir):
+        if not os.path.isdir(folder):
+            raise ValueError(f"{folder}: no such folder (expected a dccrn-mix set with noisy/ and clean/)")
+    if limit < 0:
+        raise ValueError(f"--limit must be >= 0; received {limit}")
+    names = sorted(f for f in os.listdir(noisy_dir) if f.lower().endswith(".wav"))
+    pairs = [
+        (n, os.path.join(noisy_dir, n), os.path.join(clean_dir, n))
+        for n in names
+        if os.path.isfile(os.path.join(clean_dir, n))
+    ]
+    if not pairs:
+        raise ValueError(f"{devset}: no noisy/NNNN.wav file with a matching clean/NNNN.wav")
+    return pairs[:limit] if limit else pairs
+
+
+def load_pairs(pairs):
+    """Reads the pairs at 16 kHz mono: ``[(name, noisy, clean), ...]`` (cut to the shorter length)."""
+    from keras_dccrn.audio import read_audio
+
+    out = []
+    for name, noisy_path, clean_path in pairs:
+        noisy, _ = read_audio(noisy_path, SAMPLE_RATE)
+        clean, _ = read_audio(clean_path, SAMPLE_RATE)
+        n = min(noisy.shape[0], clean.shape[0])
+        out.append((name, noisy[:n], clean[:n]))
+    return out
+
+
+def timed(fn, *args):
+    """``(fn(*args), wall seconds, CPU seconds of this process)`` of one call."""
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    out = fn(*args)
+    return out, time.perf_counter() - wall0, time.process_time() - cpu0
+
+
+def proc_status_kb(field):
+    """``VmRSS`` (resident now) / ``VmHWM`` (peak) of this process in kB (Linux ``/proc/self/status``)."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field}")
+
+
+def limit_blas_threads():
+    """One thread for the BLAS/OpenMP pools (threadpoolctl, when installed); the controller or None.
+
+    Call ``restore_original_limits()`` on the controller to undo.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return None
+    return threadpool_limits(limits=1)
+
+
+def tensorflow_threads(threads):
+    """Imports TensorFlow limited to ``threads`` intra-op threads and one inter-op thread.
+
+    The limits are :func:`keras_dccrn.runtime.configure_threads`'s, applied before TensorFlow runs
+    anything and checked.
+
+    Returns:
+        The ``tensorflow`` module.
+
+    Raises:
+        RuntimeError: TensorFlow had already run and kept other thread counts.
+    """
+    import tensorflow as tf
+
+    from keras_dccrn.runtime import configure_threads
+
+    configure_threads(threads)
+    got = (
+        tf.config.threading.get_intra_op_parallelism_threads(),
+        tf.config.threading.get_inter_op_parallelism_threads(),
+    )
+    if got != (threads, 1):
+        raise RuntimeError(f"TensorFlow thread pools are {got}, not ({threads}, 1)")
+    return tf
