@@ -513,6 +513,29 @@ def make_callbacks(
     return callbacks
 
 
+def model_state(model):
+    """``{name: variable}`` of every variable of ``model``, for ``tf.train.Checkpoint``.
+
+    Keras 3 layers held in Python lists are invisible to TensorFlow's checkpoint tracking, so a
+    checkpoint of the model object alone holds no variable; the trainable ones reach it through the
+    optimizer only. This dict adds the rest (batch-norm statistics, random-seed states). Weights are
+    named by their path; seed-generator states by their position, because their paths are numbered
+    per process rather than per model.
+    """
+    state = {}
+    seeds = 0
+    for variable in model.variables:
+        if variable.path.endswith("seed_generator_state"):
+            name = f"seed_generator_state_{seeds}"
+            seeds += 1
+        else:
+            name = variable.path
+        if name in state:
+            raise ValueError(f"Two variables of model {model.name!r} share the path {name!r}.")
+        state[name] = variable
+    return state
+
+
 def _best_so_far(run_dir, monitor, mode):
     """The best ``monitor`` value in the run's progress log (None before the first epoch)."""
     from keras_dccrn.training.progress import read_progress
@@ -611,7 +634,13 @@ def fit(
         step_var = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
         # Create the optimizer's slots now so that a restore fills them instead of deferring.
         model.optimizer.build(model.trainable_variables)
-    checkpoint = tf.train.Checkpoint(model=model, optimizer=model.optimizer, epoch=epoch_var, step=step_var)
+    checkpoint = tf.train.Checkpoint(
+        model=model,
+        optimizer=model.optimizer,
+        epoch=epoch_var,
+        step=step_var,
+        model_state=model_state(export_model or model),
+    )
     manager = tf.train.CheckpointManager(checkpoint, os.path.join(write_dir, "checkpoints"), max_to_keep=3)
     if manager.latest_checkpoint:
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
