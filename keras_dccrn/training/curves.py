@@ -8,38 +8,14 @@ snapshot to ``run_dir/devset_scores.jsonl``: the step, audio hours, CPU hours an
 metric. Scoring is separate from training so that it can run when the CPU is free.
 """
 
-import json
 import math
 import os
-import re
 
 import numpy as np
 
-SCORES_FILE = "devset_scores.jsonl"
+from keras_dccrn.training.run_dir import append_score, read_progress, read_scores, snapshots
+
 CURVE_METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
-_SNAPSHOT = re.compile(r"^step_(\d+)\.keras$")
-
-
-def read_scores(run_dir):
-    """The lines of ``run_dir/devset_scores.jsonl`` as dicts (``[]`` if none)."""
-    path = os.path.join(run_dir, SCORES_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def snapshots(run_dir):
-    """``[(step, path), ...]`` of the run's snapshots, by step."""
-    folder = os.path.join(run_dir, "snapshots")
-    if not os.path.isdir(folder):
-        return []
-    found = [
-        (int(m.group(1)), os.path.join(folder, name))
-        for name in os.listdir(folder)
-        if (m := _SNAPSHOT.match(name))
-    ]
-    return sorted(found)
 
 
 def devset_pairs(devset_dir, limit=None):
@@ -95,8 +71,6 @@ def score_model(model, pairs, metrics=CURVE_METRICS):
 
 
 def _progress_at(run_dir, step):
-    from keras_dccrn.training.progress import read_progress
-
     for entry in read_progress(run_dir):
         if entry["step"] == step:
             return entry
@@ -127,8 +101,7 @@ def score_snapshots(run_dir, devset_dir, limit=None, metrics=CURVE_METRICS, log=
             "cpu_hours": progress.get("cpu_hours"),
             **means,
         }
-        with open(os.path.join(run_dir, SCORES_FILE), "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+        append_score(run_dir, entry)
         log(
             f"{run_dir}: step {step}: "
             + ", ".join(f"{k} {v:.3f}" for k, v in means.items() if k in ("pesq_wb", "si_snr", "dnsmos_bak"))
