@@ -140,6 +140,7 @@ def fit(
     examples=None,
     start_example=None,
     export_model=None,
+    callbacks=(),
     log=print,
 ):
     """Trains ``model`` to the end of the run (or an interruption), resuming from the run's checkpoint.
@@ -156,6 +157,7 @@ def fit(
             next unseen example before each ``fit`` call.
         export_model: the model snapshots save and whose variables are checkpointed (default
             ``model``; the student of a distiller).
+        callbacks: more Keras callbacks, run after the run's own (:func:`make_callbacks`).
         log: callable for the resume, pause and timing lines.
 
     Returns:
@@ -174,10 +176,9 @@ def fit(
     if checkpoints.epochs_done >= config.epochs:
         log(f"Run already finished ({checkpoints.epochs_done} of {config.epochs} epochs).")
         return None
-    callbacks, received = make_callbacks(
-        model, run_dir, strategy, config, checkpoints, examples, export_model
-    )
-    stopper = next((c for c in callbacks if isinstance(c, cb.EarlyStopping)), None)
+    own, received = make_callbacks(model, run_dir, strategy, config, checkpoints, examples, export_model)
+    callbacks = own + list(callbacks)
+    stopper = next((c for c in own if isinstance(c, cb.EarlyStopping)), None)
     if stopper is not None:
         stopper.set_model(model)
         if stopper.replay():
