@@ -137,7 +137,7 @@ def test_a_signal_saves_a_checkpoint_and_stops_at_a_step_boundary(speech_corpus,
 
 
 def test_a_finished_run_is_not_trained_again(speech_corpus, tmp_path):
-    config = TrainingConfig(**{**SMOKE, "epochs": 1})
+    config = TrainingConfig(**{**SMOKE, "epochs": 1, "steps_per_epoch": 1})
     one_process(speech_corpus, tmp_path, config)
     lines = one_process(speech_corpus, tmp_path, config)
     assert any("Run already finished (1 of 1 epochs)" in line for line in lines)
