@@ -80,7 +80,7 @@ def main(argv):
         return 2
     from keras_dccrn.atomic import write_text
     from keras_dccrn.training import curves
-    from keras_dccrn.training.progress import PROGRESS_FILE, read_progress
+    from keras_dccrn.training.run_dir import PROGRESS_FILE, SCORES_FILE, read_progress, read_scores
 
     if FLAGS.score:
         if not FLAGS.devset:
@@ -118,8 +118,8 @@ def main(argv):
             + (", ".join(f"{k} {v:.2f} dB" for k, v in val.items()) or "n/a")
             + " |"
         )
-        all_scores[name] = curves.read_scores(run_dir)
-        for source, target in ((PROGRESS_FILE, "progress"), (curves.SCORES_FILE, "devset_scores")):
+        all_scores[name] = read_scores(run_dir)
+        for source, target in ((PROGRESS_FILE, "progress"), (SCORES_FILE, "devset_scores")):
             if os.path.exists(os.path.join(run_dir, source)):
                 shutil.copyfile(os.path.join(run_dir, source), os.path.join(folder, f"{name}.{target}.jsonl"))
     for name, entries in all_scores.items():

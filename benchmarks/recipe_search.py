@@ -60,7 +60,7 @@ def _differences(flags_, base):
 
 
 def _budget(run_dir):
-    from keras_dccrn.training.progress import read_progress
+    from keras_dccrn.training.run_dir import read_progress
 
     config = json.load(open(os.path.join(run_dir, "config.json"), encoding="utf-8"))
     steps = config["epochs"] * config["steps_per_epoch"]

@@ -191,23 +191,8 @@ def training_sessions(log_dir):
     return sorted(sessions.values())
 
 
-def _checkpoint_counters(run_dir):
-    """``(steps, epochs)`` stored in the latest checkpoint, or ``(None, None)``."""
-    import tensorflow as tf
-
-    latest = tf.train.latest_checkpoint(os.path.join(run_dir, "checkpoints"))
-    if not latest:
-        return None, None
-    reader = tf.train.load_checkpoint(latest)
-    values = []
-    for name in ("step", "epoch"):
-        key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
-        values.append(int(reader.get_tensor(key)) if reader.has_tensor(key) else None)
-    return tuple(values)
-
-
 def read_run(run_dir):
-    """Everything the card and the results page say about a run directory (see ``trainers/common.py``).
+    """Everything the card and the results page say about a run directory (see ``keras_dccrn.training.run_dir``).
 
     Returns:
         dict with ``config`` (config.json), ``kind`` (``"train"`` / ``"distill"``), ``preset``,
@@ -249,7 +234,9 @@ def read_run(run_dir):
     val_tag = "si_snr_clean" if "epoch_si_snr_clean" in validation else "si_snr"
     val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
     val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
-    steps, epochs_done = _checkpoint_counters(run_dir)
+    from keras_dccrn.training.run_dir import checkpoint_counters
+
+    steps, epochs_done = checkpoint_counters(run_dir)
     if steps is None and val_curve:
         steps = val_curve[-1][0]
     if epochs_done is None and val_epochs:

@@ -21,6 +21,27 @@ def shared_data_dir():
 
 
 @pytest.fixture(scope="session")
+def speech_corpus(tmp_path_factory):
+    """Speech-like harmonic signals and noise, 1-1.5 s each, as WAV files: ``<root>/{speech,noise}/{train,valid}``."""
+    import soundfile as sf
+
+    root = tmp_path_factory.mktemp("corpus")
+    rng = np.random.default_rng(0)
+    for split in ("train", "valid"):
+        for kind in ("speech", "noise"):
+            os.makedirs(root / kind / split)
+        for i in range(4):
+            t = np.arange(16000) / 16000
+            f0 = rng.uniform(100, 250)
+            speech = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * (
+                0.5 + 0.5 * np.sin(6 * np.pi * t)
+            )
+            sf.write(root / "speech" / split / f"s{i}.wav", 0.1 * speech, 16000)
+            sf.write(root / "noise" / split / f"n{i}.wav", 0.05 * rng.standard_normal(24000), 16000)
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """Two finished 2-step runs of the tiny preset, a 3-file development set and its dccrn-evaluate scores.
 

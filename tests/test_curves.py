@@ -9,7 +9,7 @@ import soundfile as sf
 from test_metrics import mix_at_snr, speech_like
 
 from keras_dccrn import build_model
-from keras_dccrn.training import curves
+from keras_dccrn.training import curves, run_dir
 
 
 @pytest.fixture(scope="module")
@@ -43,7 +43,7 @@ def test_snapshots_are_scored_once_with_their_budget(tmp_path, devset):
     assert new[1]["audio_hours"] == pytest.approx(0.06) and new[1]["cpu_hours"] == pytest.approx(0.6)
     assert new[0]["files"] == 2 and np.isfinite(new[0]["si_snr"]) and np.isfinite(new[0]["si_snri"])
     assert curves.score_snapshots(str(run), str(devset), limit=2, metrics=("si_snr",)) == []  # done already
-    assert [e["step"] for e in curves.read_scores(str(run))] == [3, 6]
+    assert [e["step"] for e in run_dir.read_scores(str(run))] == [3, 6]
 
 
 def test_mean_scores_and_devset_pairs(tmp_path, devset):

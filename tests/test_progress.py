@@ -6,7 +6,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dccrn.training.progress import PROGRESS_FILE, ProgressLog, read_progress
+from keras_dccrn.training.progress import ProgressLog
+from keras_dccrn.training.run_dir import PROGRESS_FILE, read_progress
 
 
 def _fit(run_dir, steps_so_far, epochs):

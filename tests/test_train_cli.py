@@ -11,7 +11,6 @@ import time
 import keras
 import numpy as np
 import pytest
-import soundfile as sf
 
 import keras_dccrn  # noqa: F401  (registers the custom classes for load_model)
 
@@ -20,23 +19,9 @@ SMOKE = os.path.join(ROOT, "flags", "smoke.cfg")
 SMOKE_DISTILL = os.path.join(ROOT, "flags", "smoke_distill.cfg")
 
 
-@pytest.fixture(scope="module")
-def corpus(tmp_path_factory):
-    """Speech-like harmonic signals and noise, 1-1.5 s each, as WAV files."""
-    root = tmp_path_factory.mktemp("corpus")
-    rng = np.random.default_rng(0)
-    for split in ("train", "valid"):
-        for kind in ("speech", "noise"):
-            os.makedirs(root / kind / split)
-        for i in range(4):
-            t = np.arange(16000) / 16000
-            f0 = rng.uniform(100, 250)
-            speech = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6)) * (
-                0.5 + 0.5 * np.sin(6 * np.pi * t)
-            )
-            sf.write(root / "speech" / split / f"s{i}.wav", 0.1 * speech, 16000)
-            sf.write(root / "noise" / split / f"n{i}.wav", 0.05 * rng.standard_normal(24000), 16000)
-    return root
+@pytest.fixture
+def corpus(speech_corpus):
+    return speech_corpus
 
 
 def data_flags(corpus):
@@ -92,15 +77,25 @@ def test_smoke_recipe_trains_writes_run_dir_and_resumes(corpus, tmp_path):
         (["--snr_min=30"], "exceeds --snr_max"),
     ],
 )
-def test_bad_flags_give_one_line_errors(corpus, tmp_path, extra, message):
-    result = run_app(
-        "trainers.train", [f"--flagfile={SMOKE}", *data_flags(corpus), f"--run_dir={tmp_path}", *extra]
+def test_bad_flags_give_one_line_errors(corpus, tmp_path, capsys, extra, message):
+    from trainers import common, train
+
+    argv = train.cli.parse_flags(
+        ["dccrn-train", f"--flagfile={SMOKE}", *data_flags(corpus), f"--run_dir={tmp_path}", *extra],
+        common.FLAGS,
+        "dccrn-train",
+        train.__doc__,
     )
-    assert result.returncode == 2
-    assert message in result.stderr
-    assert "Traceback" not in result.stderr
+    try:
+        assert train.main(argv) == 2
+    finally:
+        common.FLAGS.unparse_flags()
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not any(tmp_path.iterdir())  # nothing written before the flags are checked
 
 
+@pytest.mark.slow
 def test_ctrl_c_saves_a_checkpoint(corpus, tmp_path):
     run_dir = tmp_path / "run"
     args = [
@@ -134,13 +129,12 @@ def test_ctrl_c_saves_a_checkpoint(corpus, tmp_path):
     assert not (run_dir / "model.keras").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known: the epochs, steps and data stream resume correctly (asserted first), but the final weights "
-    "of a paused-and-resumed run still differ from an uninterrupted run's (~3e-4 on a bias); cause not found yet",
-)
+@pytest.mark.slow
 def test_paused_and_resumed_run_equals_uninterrupted_run(corpus, tmp_path):
-    """--run_steps pauses mid-epoch; resuming continues that epoch and the data stream exactly."""
+    """--run_steps pauses mid-epoch; resuming continues that epoch and the data stream exactly.
+
+    The same in-process, on the library: tests/test_loop.py.
+    """
     common = [f"--flagfile={SMOKE}", *data_flags(corpus), "--snapshot_every=1", "--checkpoint_every=100"]
     whole = run_app("trainers.train", [*common, f"--run_dir={tmp_path / 'whole'}"])
     assert whole.returncode == 0, whole.stderr[-3000:]
@@ -179,6 +173,7 @@ def _free_ports(n):
     return ports
 
 
+@pytest.mark.slow
 def test_multi_worker_two_processes_end_with_identical_weights(corpus, tmp_path):
     run_dir = tmp_path / "mw"
     workers = [f"127.0.0.1:{p}" for p in _free_ports(2)]
@@ -239,6 +234,7 @@ def test_distill_app_trains_student_from_teacher_file(corpus, tmp_path):
     assert student.name == "tiny" and student.frame_step == 100
 
 
+@pytest.mark.slow
 def test_teacher_cache_app_then_distill_from_the_cache(corpus, tmp_path):
     from keras_dccrn import build_model
 

@@ -112,10 +112,9 @@ def main(argv):
     except common.UsageError as exc:
         print(f"dccrn-distill: {exc}", file=sys.stderr)
         return 2
-    import keras
-
     from keras_dccrn import build_model
     from keras_dccrn.distillation import Distiller
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     teacher_frame = None
     if FLAGS.teacher_cache:
@@ -131,9 +130,9 @@ def main(argv):
         teacher = None
         if FLAGS.kd_mode != "none" and not FLAGS.teacher_cache:
             try:
-                teacher = keras.saving.load_model(teacher_path())
-            except Exception as exc:  # a broken or foreign file: one line, not a traceback
-                print(f"dccrn-distill: {teacher_path()}: cannot load the teacher ({exc})", file=sys.stderr)
+                teacher = load_keras_model(teacher_path())
+            except ModelLoadError as exc:
+                print(f"dccrn-distill: cannot load the teacher: {exc}", file=sys.stderr)
                 return 2
         student = build_model(FLAGS.student_preset)
         distiller = Distiller(

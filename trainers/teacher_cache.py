@@ -80,15 +80,13 @@ def main(argv):
         import tensorflow as tf
 
         tf.config.threading.set_intra_op_parallelism_threads(FLAGS.threads)
-    import keras
-
-    import keras_dccrn  # noqa: F401  (registers the model classes)
     from keras_dccrn.distillation.knowledge import KnowledgeError, write_knowledge
+    from keras_dccrn.runtime import ModelLoadError, load_keras_model
 
     try:
-        teacher = keras.saving.load_model(distill.teacher_path())
-    except Exception as exc:  # a broken or foreign file: one line, not a traceback
-        print(f"{PROG}: {distill.teacher_path()}: cannot load the teacher ({exc})", file=sys.stderr)
+        teacher = load_keras_model(distill.teacher_path())
+    except ModelLoadError as exc:
+        print(f"{PROG}: cannot load the teacher: {exc}", file=sys.stderr)
         return 2
     start = time.time()
     last = [0.0]

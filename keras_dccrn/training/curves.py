@@ -8,46 +8,22 @@ snapshot to ``run_dir/devset_scores.jsonl``: the step, audio hours, CPU hours an
 metric. Scoring is separate from training so that it can run when the CPU is free.
 """
 
-import json
 import math
 import os
-import re
 
 import numpy as np
 
-SCORES_FILE = "devset_scores.jsonl"
+from keras_dccrn.training.run_dir import append_score, read_progress, read_scores, snapshots
+
 CURVE_METRICS = ("pesq_wb", "stoi", "si_snr", "dnsmos")
-_SNAPSHOT = re.compile(r"^step_(\d+)\.keras$")
-
-
-def read_scores(run_dir):
-    """The lines of ``run_dir/devset_scores.jsonl`` as dicts (``[]`` if none)."""
-    path = os.path.join(run_dir, SCORES_FILE)
-    if not os.path.exists(path):
-        return []
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def snapshots(run_dir):
-    """``[(step, path), ...]`` of the run's snapshots, by step."""
-    folder = os.path.join(run_dir, "snapshots")
-    if not os.path.isdir(folder):
-        return []
-    found = [
-        (int(m.group(1)), os.path.join(folder, name))
-        for name in os.listdir(folder)
-        if (m := _SNAPSHOT.match(name))
-    ]
-    return sorted(found)
 
 
 def devset_pairs(devset_dir, limit=None):
     """``[(key, clean_path, noisy_path), ...]`` of a development set (sorted; the first ``limit``)."""
+    from keras_dccrn.data.files import readable_audio_extensions
     from keras_dccrn.evaluation import scan
-    from keras_dccrn.inference import audio_extensions
 
-    extensions = set(audio_extensions())
+    extensions = set(readable_audio_extensions())
     clean, _ = scan(os.path.join(devset_dir, "clean"), extensions)
     noisy, _ = scan(os.path.join(devset_dir, "noisy"), extensions)
     keys = sorted(k for k in clean if k in noisy)
@@ -63,16 +39,16 @@ def score_files(model, pairs, metrics=CURVE_METRICS):
     Returns:
         ``[{"file": key, column: value, ...}, ...]`` in the order of ``pairs``.
     """
-    from keras_dccrn import inference
+    from keras_dccrn import runtime
     from keras_dccrn.evaluation import read_mono
     from keras_dccrn.metrics import compute_metrics
 
-    enhancer = inference.load_enhancer(model)
+    enhancer = runtime.load_enhancer(model)
     rows = []
     for key, clean_path, noisy_path in pairs:
         clean, noisy = read_mono(clean_path), read_mono(noisy_path)
         n = min(len(clean), len(noisy))
-        enhanced = inference.enhance(noisy[:n], 16000, model=enhancer)
+        enhanced = runtime.enhance(noisy[:n], 16000, model=enhancer)
         scores = compute_metrics(clean[:n], enhanced, 16000, noisy=noisy[:n], metrics=metrics)
         rows.append({"file": key, **scores})
     return rows
@@ -95,8 +71,6 @@ def score_model(model, pairs, metrics=CURVE_METRICS):
 
 
 def _progress_at(run_dir, step):
-    from keras_dccrn.training.progress import read_progress
-
     for entry in read_progress(run_dir):
         if entry["step"] == step:
             return entry
@@ -127,8 +101,7 @@ def score_snapshots(run_dir, devset_dir, limit=None, metrics=CURVE_METRICS, log=
             "cpu_hours": progress.get("cpu_hours"),
             **means,
         }
-        with open(os.path.join(run_dir, SCORES_FILE), "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+        append_score(run_dir, entry)
         log(
             f"{run_dir}: step {step}: "
             + ", ".join(f"{k} {v:.3f}" for k, v in means.items() if k in ("pesq_wb", "si_snr", "dnsmos_bak"))

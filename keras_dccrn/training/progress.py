@@ -3,35 +3,16 @@
 Each line holds what a budgeted campaign needs to account for a run that spans many processes
 (resumes) and sessions: the step, the audio seen, the CPU time and wall time spent so far (summed
 over every process that worked on the run), the learning rate and every training and validation
-log value of the epoch. A resumed run continues the totals from the last line.
+log value of the epoch. A resumed run continues the totals from the last line. The file is read
+and written by :mod:`keras_dccrn.training.run_dir`.
 """
 
 import datetime
-import json
-import os
 import time
 
 import keras
 
-PROGRESS_FILE = "progress.jsonl"
-
-
-def read_progress(run_dir):
-    """The entries of ``run_dir/progress.jsonl`` as dicts (``[]`` if there is none).
-
-    A last line cut short by a killed process is ignored.
-    """
-    path = os.path.join(run_dir, PROGRESS_FILE)
-    if not os.path.exists(path):
-        return []
-    entries = []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            try:
-                entries.append(json.loads(line))
-            except json.JSONDecodeError:
-                continue
-    return entries
+from keras_dccrn.training.run_dir import append_progress, read_progress
 
 
 class ProgressLog(keras.callbacks.Callback):
@@ -81,6 +62,4 @@ class ProgressLog(keras.callbacks.Callback):
                 entry[key] = float(value)
             except (TypeError, ValueError):
                 continue
-        os.makedirs(self.run_dir, exist_ok=True)
-        with open(os.path.join(self.run_dir, PROGRESS_FILE), "a", encoding="utf-8") as f:
-            f.write(json.dumps(entry) + "\n")
+        append_progress(self.run_dir, entry)

@@ -1,0 +1,87 @@
+"""The settings of a training run's optimisation and bookkeeping, as one dataclass.
+
+The defaults are those of the ``dccrn-train`` / ``dccrn-distill`` flags (the apps take them from here).
+"""
+
+import dataclasses
+
+
+@dataclasses.dataclass
+class TrainingConfig:
+    """How long and how a run trains, and how it checkpoints and logs.
+
+    Attributes:
+        epochs: maximum number of epochs.
+        steps_per_epoch: training steps per epoch.
+        batch_size: global batch size (examples per step).
+        segment_seconds: length of a training example (for the audio counted in the progress log).
+        learning_rate: Adam learning rate (the peak of the cosine schedule).
+        lr_schedule: ``"plateau"`` (``learning_rate`` times ``lr_factor`` when validation stops
+            improving for ``lr_patience`` epochs) or ``"cosine"`` (linear warm-up for
+            ``warmup_steps``, then cosine decay to ``min_lr_ratio`` x ``learning_rate`` at the last step).
+        warmup_steps: linear warm-up steps (cosine).
+        min_lr_ratio: final learning rate as a fraction of ``learning_rate`` (cosine).
+        lr_factor: learning-rate factor on a plateau.
+        lr_patience: epochs without improvement before the learning rate is reduced (plateau).
+        early_stop_patience: epochs without improvement before training stops (0: never).
+        clip_norm: global gradient-norm clipping (0: off).
+        checkpoint_every: save a checkpoint every N steps (and at every epoch's end).
+        run_steps: stop this process after N steps, checkpoint saved (0: run to the end).
+        snapshot_every: save the model every N epochs as ``snapshots/step_<step>.keras`` (0: never).
+        verbose: Keras ``fit`` verbosity.
+        monitor: the validation log value that drives the plateau schedule, early stopping and the
+            best weights.
+        mode: ``"min"`` or ``"max"``: which way ``monitor`` improves.
+    """
+
+    epochs: int = 100
+    steps_per_epoch: int = 500
+    batch_size: int = 8
+    segment_seconds: float = 4.0
+    learning_rate: float = 1e-3
+    lr_schedule: str = "plateau"
+    warmup_steps: int = 0
+    min_lr_ratio: float = 0.05
+    lr_factor: float = 0.5
+    lr_patience: int = 2
+    early_stop_patience: int = 10
+    clip_norm: float = 5.0
+    checkpoint_every: int = 200
+    run_steps: int = 0
+    snapshot_every: int = 0
+    verbose: int = 1
+    monitor: str = "val_loss"
+    mode: str = "min"
+
+    def __post_init__(self):
+        for name in ("epochs", "steps_per_epoch", "batch_size", "checkpoint_every"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"`{name}` must be positive; received {getattr(self, name)!r}.")
+        for name in ("run_steps", "snapshot_every", "warmup_steps"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"`{name}` must be >= 0; received {getattr(self, name)!r}.")
+        if not self.segment_seconds > 0:
+            raise ValueError(f"`segment_seconds` must be positive; received {self.segment_seconds!r}.")
+        if not self.learning_rate > 0:
+            raise ValueError(f"`learning_rate` must be positive; received {self.learning_rate!r}.")
+        if self.lr_schedule not in ("plateau", "cosine"):
+            raise ValueError(f"`lr_schedule` must be 'plateau' or 'cosine'; received {self.lr_schedule!r}.")
+        if self.warmup_steps >= self.total_steps:
+            raise ValueError(
+                f"`warmup_steps` must be below epochs x steps_per_epoch = {self.total_steps}; "
+                f"received {self.warmup_steps!r}."
+            )
+        if not 0.0 <= self.min_lr_ratio <= 1.0:
+            raise ValueError(f"`min_lr_ratio` must be in [0, 1]; received {self.min_lr_ratio!r}.")
+        if self.mode not in ("min", "max"):
+            raise ValueError(f"`mode` must be 'min' or 'max'; received {self.mode!r}.")
+
+    @property
+    def total_steps(self):
+        """Training steps of the whole run."""
+        return self.epochs * self.steps_per_epoch
+
+    @property
+    def audio_seconds_per_step(self):
+        """Seconds of audio in one training batch."""
+        return self.batch_size * self.segment_seconds

@@ -1,0 +1,29 @@
+"""Tests of keras_dccrn.training.schedules (the optimizer and its learning-rate schedule)."""
+
+import numpy as np
+import pytest
+
+from keras_dccrn.training.config import TrainingConfig
+from keras_dccrn.training.schedules import learning_rate, make_optimizer
+
+
+def test_plateau_is_a_constant_learning_rate():
+    assert learning_rate(TrainingConfig(learning_rate=2e-3)) == 2e-3
+
+
+def test_cosine_warms_up_then_decays_to_the_floor():
+    config = TrainingConfig(
+        epochs=2, steps_per_epoch=50, lr_schedule="cosine", warmup_steps=10, min_lr_ratio=0.1
+    )
+    schedule = learning_rate(config)
+    values = {step: float(schedule(step)) for step in (0, 5, 10, 55, 100)}
+    assert values[0] == pytest.approx(1e-5)
+    assert values[5] == pytest.approx(1e-5 + 0.5 * (1e-3 - 1e-5))
+    assert values[10] == pytest.approx(1e-3)
+    assert values[55] == pytest.approx(1e-3 * (0.1 + 0.9 * 0.5 * (1 + np.cos(np.pi * 0.5))))
+    assert values[100] == pytest.approx(1e-4)
+
+
+def test_optimizer_clips_the_global_norm():
+    assert make_optimizer(TrainingConfig(clip_norm=5.0)).global_clipnorm == 5.0
+    assert make_optimizer(TrainingConfig(clip_norm=0.0)).global_clipnorm is None
