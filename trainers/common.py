@@ -123,6 +123,13 @@ flags.DEFINE_integer(
     "development set (0: never).",
     flag_values=FLAGS,
 )
+flags.DEFINE_string(
+    "init_weights",
+    None,
+    "Start a new run from these weights: a weight archive (.npz, e.g. campaign/weights/) or a .keras "
+    "file of the same preset (ignored once the run has a checkpoint).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.", flag_values=FLAGS)
 flags.DEFINE_enum(
     "mixed_precision",
@@ -142,8 +149,6 @@ flags.DEFINE_integer(
     "verbose", 1, "Keras fit verbosity (1: progress bar, 2: one line per epoch).", flag_values=FLAGS
 )
 flags.DEFINE_integer("threads", 0, "Intra-op threads (0: TensorFlow default).", flag_values=FLAGS)
-
-
 
 
 # Size-like flags and their limits (memory and disk grow with them): {name: (lower, upper, unit)}.
@@ -183,6 +188,8 @@ def validate_common_flags():
             f"batch: must be at most {MAX_BATCH_AUDIO_SECONDS} s (memory grows with it)."
         )
     positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
+    if FLAGS.init_weights and not os.path.isfile(FLAGS.init_weights):
+        raise UsageError(f"--init_weights={FLAGS.init_weights}: no such file.")
     for name in ("run_steps", "snapshot_every"):
         if FLAGS[name].value < 0:
             raise UsageError(f"--{name} must be >= 0; received {FLAGS[name].value}.")
@@ -290,6 +297,7 @@ def train_and_save(
 
     from keras_dccrn.training import distribute, loop, run_dir
     from keras_dccrn.training.datasets import make_datasets
+    from keras_dccrn.training.weights import WeightsError
 
     if distribute.is_chief(strategy):
         values = {name: FLAGS[name].value for name in FLAGS}
@@ -327,5 +335,8 @@ def train_and_save(
         )
     except loop.Interrupted as exc:
         return exc.code
+    except WeightsError as exc:
+        print(f"{prog}: --init_weights: {exc}", file=sys.stderr)
+        return 2
     loop.finish(model, FLAGS.run_dir, strategy, export_model=export_model)
     return 0

@@ -29,6 +29,9 @@ class TrainingConfig:
         run_steps: stop this process after N steps, checkpoint saved (0: run to the end).
         snapshot_every: save the model every N epochs as ``snapshots/step_<step>.keras`` (0: never).
         verbose: Keras ``fit`` verbosity.
+        init_weights: a weight archive (``.npz``, :mod:`keras_dccrn.training.weights`) or ``.keras``
+            file of the same architecture that a new run starts from (ignored once the run has a
+            checkpoint; None: the model's initialisation).
         monitor: the validation log value that drives the plateau schedule, early stopping and the
             best weights.
         mode: ``"min"`` or ``"max"``: which way ``monitor`` improves.
@@ -50,6 +53,7 @@ class TrainingConfig:
     run_steps: int = 0
     snapshot_every: int = 0
     verbose: int = 1
+    init_weights: str | None = None
     monitor: str = "val_loss"
     mode: str = "min"
 

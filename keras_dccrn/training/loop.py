@@ -17,6 +17,7 @@ from keras_dccrn.training import callbacks as cb
 from keras_dccrn.training import run_dir as rd
 from keras_dccrn.training.distribute import is_chief, prepare_model, worker_dir
 from keras_dccrn.training.progress import ProgressLog
+from keras_dccrn.training.weights import read_weights
 
 PAUSED_EXIT_CODE = 75  # EX_TEMPFAIL: try again (rerun the same command)
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
@@ -164,6 +165,7 @@ def fit(
         The Keras ``History`` of the last ``fit`` call (None if the run had already finished).
 
     Raises:
+        keras_dccrn.training.weights.WeightsError: ``config.init_weights`` does not fit the model.
         Interrupted: a signal stopped training (``code`` 128 + signal) or ``run_steps`` paused it
             (``code`` :data:`PAUSED_EXIT_CODE`); a checkpoint was saved either way.
     """
@@ -173,6 +175,9 @@ def fit(
             f"Resuming from {checkpoints.latest} "
             f"(epoch {checkpoints.epochs_done}, step {checkpoints.steps_done})"
         )
+    elif config.init_weights:
+        read_weights(export_model or model, config.init_weights)
+        log(f"Starting from the weights of {config.init_weights}")
     if checkpoints.epochs_done >= config.epochs:
         log(f"Run already finished ({checkpoints.epochs_done} of {config.epochs} epochs).")
         return None
