@@ -65,6 +65,62 @@ def resample(audio, orig_sr, target_sr, axis=-1):
     return out.astype(np.float32)
 
 
+class ResampleStream:
+    """:func:`resample` of a ``[channels, samples]`` signal pushed in pieces: the same samples as whole.
+
+    ``resample_poly``'s filter reaches ``10 * max(up, down)`` samples of the up-sampled signal either
+    side of an output sample, i.e. ``10 * max(up, down) / up`` input samples. Each push resamples the
+    new input with :attr:`margin` samples of history before it and holds back :attr:`margin` samples
+    for the next push, so every output sample sees the input it would see whole (zeros before the
+    start and after the end, as ``resample_poly`` pads); the margin and every piece resampled are
+    whole multiples of ``down`` input samples, so the pieces fall on the same filter phases. Memory
+    is that of one piece.
+
+    Args:
+        orig_sr: input rate in Hz.
+        target_sr: output rate in Hz.
+        channels: rows of the pushed arrays.
+    """
+
+    def __init__(self, orig_sr, target_sr, channels):
+        resample(np.zeros(0, np.float32), orig_sr, target_sr)  # the rates' checks
+        g = math.gcd(int(orig_sr), int(target_sr))
+        self.up, self.down = int(target_sr) // g, int(orig_sr) // g
+        reach = -(-10 * max(self.up, self.down) // self.up) + 1  # input samples an output sample sees
+        self.margin = -(-reach // self.down) * self.down
+        self.orig_sr, self.target_sr = int(orig_sr), int(target_sr)
+        self._buffer = np.zeros((int(channels), self.margin), np.float32)  # history, then pending input
+        self._received = 0
+        self._emitted = 0
+
+    def push(self, audio, final=False):
+        """Resamples what ``audio`` (``[channels, n]``) completes; ``final``: the signal ends with it.
+
+        Returns:
+            float32 ``[channels, m]``: the next output samples; over all pushes, ``ceil(n_total * up /
+            down)`` of them, as :func:`resample` of the whole signal.
+        """
+        audio = np.asarray(audio, np.float32)
+        if self.up == self.down:
+            return audio
+        self._received += audio.shape[1]
+        buffer = np.concatenate([self._buffer, audio], axis=1)
+        if final:  # zeros after the end: the look-ahead of the last samples, then whole multiples of down
+            pad = self.margin + (-(buffer.shape[1] - 2 * self.margin)) % self.down
+            buffer = np.pad(buffer, [(0, 0), (0, pad)])
+        ready = (buffer.shape[1] - 2 * self.margin) // self.down * self.down
+        if ready <= 0:
+            self._buffer = buffer
+            return np.zeros((buffer.shape[0], 0), np.float32)
+        block = resample(buffer[:, : ready + 2 * self.margin], self.orig_sr, self.target_sr)
+        out = block[:, self.margin * self.up // self.down : (self.margin + ready) * self.up // self.down]
+        self._buffer = buffer[:, ready:]
+        if final:
+            out = out[:, : -(-self._received * self.up // self.down) - self._emitted]
+        self._emitted += out.shape[1]
+        return out
+
+
 def sf_path(path):
     """``path`` as bytes for ``soundfile`` (which encodes ``str`` paths strictly).
 

@@ -17,8 +17,9 @@ all-zero start (see :class:`~keras_dccrn.models.base.SpectralMaskingModel`):
   every (transposed) convolution; ``clstm_<i>`` ``[1, 4, 2, units]`` or
   ``lstm_<i>`` ``[1, 2, units]``: the LSTM ``(h, c)`` states.
 
-This module holds the entry check and the one hop loop (:func:`run_hops`,
-NumPy only) that :func:`stream` and the TFLite calibration use.
+This module holds the entry check and :func:`stream`, which runs the model's
+step through the one hop loop of :mod:`keras_dccrn.runtime.hops` (NumPy only;
+the int8 calibration and the LiteRT runtime use it too).
 
 **Delay.** The sample emitted at stream position ``m`` is the offline
 model's output sample ``m - (frame_length - frame_step)`` (300 samples =
@@ -28,6 +29,8 @@ rounding (``tests/test_streaming.py``).
 """
 
 import numpy as np
+
+from keras_dccrn.runtime.hops import run_hops
 
 
 def streaming_refusal(model):
@@ -52,41 +55,25 @@ def delay_samples(model):
     return int(model.frame_length) - int(model.frame_step)
 
 
-def run_hops(step, states, audio, hop, delay, observe=None):
-    """The hop loop: ``audio`` through ``step`` one hop at a time, realigned.
-
-    Pads ``audio`` with zeros to whole hops covering ``len(audio) + delay``
-    samples, calls ``step`` on every hop and drops the first ``delay`` output
-    samples, so the result aligns with the offline output.
+def numpy_step(step, states):
+    """``(step, states)`` for :mod:`~keras_dccrn.runtime.hops` from a model step and its initial states.
 
     Args:
-        step: ``(audio [1, hop], states) -> (enhanced [1, hop], new_states)``,
-            e.g. ``model.step`` or a ``tf.function`` of it.
-        states: the initial ``{name: array}``.
-        audio: ``[samples]``.
-        hop: samples per step.
-        delay: samples of stream delay.
-        observe: optional ``(audio, states) -> None`` called with each step's
-            inputs (NumPy), e.g. to record int8 calibration samples.
+        step: ``model.step`` or a ``tf.function`` of it (``(audio, {name: tensor})`` ->
+            ``(enhanced, {name: tensor})``).
+        states: the initial ``{name: array}`` (``model.initial_states(1)``).
 
     Returns:
-        float32 NumPy array ``[samples]``.
+        ``(step, states)``: the step returning NumPy arrays (so that observers and the next hop get
+        NumPy), and the states as float32 NumPy arrays.
     """
-    audio = np.asarray(audio, "float32").reshape(-1)
-    length = audio.shape[0]
-    hops = -(-(length + delay) // hop)
-    padded = np.zeros(hops * hop, "float32")
-    padded[:length] = audio
-    states = {name: np.asarray(value, "float32") for name, value in states.items()}
-    out = np.empty(hops * hop, "float32")
-    for k in range(hops):
-        chunk = padded[None, k * hop : (k + 1) * hop]
-        if observe is not None:
-            observe(chunk, states)
-        enhanced, new = step(chunk, states)
-        out[k * hop : (k + 1) * hop] = np.asarray(enhanced)[0]
-        states = {name: np.asarray(new[name]) for name in states}
-    return out[delay : delay + length]
+    names = list(states)
+
+    def run(audio, current):
+        enhanced, new = step(audio, current)
+        return np.asarray(enhanced), {name: np.asarray(new[name]) for name in names}
+
+    return run, {name: np.asarray(value, "float32") for name, value in states.items()}
 
 
 def stream(model, audio, step=None):
@@ -102,5 +89,5 @@ def stream(model, audio, step=None):
         float32 NumPy array ``[samples]``, aligned with ``model(audio)``.
     """
     check_streamable(model)
-    initial = model.initial_states(1)
-    return run_hops(step or model.step, initial, audio, int(model.frame_step), delay_samples(model))
+    step, initial = numpy_step(step or model.step, model.initial_states(1))
+    return run_hops(step, initial, audio, int(model.frame_step), delay_samples(model))

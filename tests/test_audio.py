@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from keras_dccrn.audio import AudioError, read_audio, resample, write_audio
+from keras_dccrn.audio import AudioError, ResampleStream, read_audio, resample, write_audio
 
 
 def dominant_freq(x, sr):
@@ -26,6 +26,20 @@ def test_resample_removes_content_above_new_nyquist():
     y = resample(x, sr, 16000)
     # interior (away from the filter's edge transients) is > 60 dB down
     assert np.sqrt(np.mean(y[1000:-1000] ** 2)) < 1e-3
+
+
+@pytest.mark.parametrize(
+    "rates", [(44100, 16000), (16000, 44100), (22050, 16000), (16000, 8000), (16000, 16000)]
+)
+@pytest.mark.parametrize("piece", [1, 7, 500, 20000])
+def test_resample_stream_equals_resampling_whole(rates, piece):
+    x = np.random.default_rng(0).standard_normal((2, 12345)).astype("float32")
+    whole = resample(x, *rates)
+    stream = ResampleStream(*rates, channels=2)
+    starts = range(0, x.shape[1], piece)
+    got = np.concatenate([stream.push(x[:, s : s + piece], final=s == starts[-1]) for s in starts], axis=1)
+    assert got.shape == whole.shape
+    np.testing.assert_allclose(got, whole, atol=1e-6)
 
 
 def test_read_mixes_to_mono_and_resamples(tmp_path):

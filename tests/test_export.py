@@ -193,7 +193,11 @@ def test_offline_tflite_matches_keras_chunkwise(offline_float32, tiny, signal):
 
 
 def test_quantized_variants_run_and_stay_close(tiny, offline_float32, signal, tmp_path):
-    reference = TFLiteEnhancer(offline_float32)(signal)
+    offline = TFLiteEnhancer(offline_float32)
+    assert not offline.streams
+    with pytest.raises(ValueError, match="offline .tflite file cannot stream"):
+        offline.open_stream()
+    reference = offline(signal)
     results = {}
     for quantization in ("float16", "dynamic_int8"):
         path = export_tflite(
@@ -222,6 +226,15 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     y32 = enhancer(signal)
     err_db = 10 * np.log10(np.sum((y32 - keras_out) ** 2) / np.sum(keras_out**2))
     assert err_db < -40
+    # In pieces (two streams at once, as for two channels): the whole-signal output, bit for bit.
+    first, second = enhancer.open_stream(), enhancer.open_stream()
+    cuts = [0, 1, 150, 151, 2000, signal.size]
+    pieces = [
+        (first.push(signal[a:b], b == signal.size), second.push(-signal[a:b], b == signal.size))
+        for a, b in zip(cuts, cuts[1:], strict=False)
+    ]
+    np.testing.assert_array_equal(np.concatenate([p for p, _ in pieces]), y32)
+    np.testing.assert_array_equal(np.concatenate([q for _, q in pieces]), enhancer(-signal))
 
     # Full int8: calibrated on synthetic noisy speech, tested on another speech-like signal and the tone.
     path8 = export_tflite(

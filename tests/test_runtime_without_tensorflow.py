@@ -86,6 +86,7 @@ def _run(files, args, name, extra_env=None):
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
     imported = report.read_text().split()
     assert "keras_dccrn" in imported and "ai_edge_litert" in imported  # the report is real
+    assert "keras_dccrn.runtime.hops" in imported  # the one hop loop runs without TensorFlow
     assert not [m for m in imported if m.split(".")[0] in BLOCKED]
     return run
 

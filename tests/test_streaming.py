@@ -7,7 +7,7 @@ import pytest
 import tensorflow as tf
 
 from keras_dccrn import build_model
-from keras_dccrn.streaming import check_streamable, delay_samples, run_hops, stream
+from keras_dccrn.streaming import check_streamable, delay_samples, stream
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -128,18 +128,6 @@ def test_steps_of_several_hops_match_hop_by_hop(causal_tiny, tiny_step):
         np.testing.assert_allclose(np.asarray(chunked_states[name]), np.asarray(value), atol=1e-6)
     with pytest.raises(ValueError, match="lacks"):
         causal_tiny.step(audio[:, :100], {})
-
-
-def test_run_hops_pads_realigns_and_observes():
-    seen = []
-
-    def step(audio, states):  # a pure delay of one hop: out = previous hop
-        return states["previous"], {"previous": audio}
-
-    x = np.arange(250, dtype="float32")
-    y = run_hops(step, {"previous": np.zeros((1, 100))}, x, 100, 100, observe=lambda a, s: seen.append(a))
-    np.testing.assert_array_equal(y, x)
-    assert len(seen) == 4 and seen[0].shape == (1, 100)
 
 
 def _shipped_keras_model(name):

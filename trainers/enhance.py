@@ -13,7 +13,9 @@ mirrored relative to the pattern's first wildcard-free folder). Any sample
 rate and channel count: each channel is resampled to 16 kHz, enhanced
 separately and resampled back; the output keeps the input's rate, channels,
 format and subtype. Long files are streamed in ``--chunk_seconds`` windows
-(bounded memory; at most 120 s per window). MP3/Opus/Vorbis input written
+(bounded memory; at most 120 s per window); a streaming ``.tflite`` model
+carries its state across the chunks instead (no context, the whole-file
+output). MP3/Opus/Vorbis input written
 as WAV or FLAC gets PCM_16. Outputs are written to a temporary file
 ``.tmp-<pid>-*`` and renamed when complete; existing files (including the
 input) are only replaced with ``--overwrite``, or left alone and not
@@ -94,7 +96,8 @@ flags.DEFINE_float(
 flags.DEFINE_float(
     "context_seconds",
     2.0,
-    "History fed before each window so chunk borders are seamless (at most 30).",
+    "History fed before each window so chunk borders are seamless (at most 30); streaming .tflite "
+    "models need none (their state is carried across chunks).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(

@@ -106,11 +106,11 @@ def _representative(mode, data, chunk_samples, model, max_samples=400):
                 chunk[0, : part.size] = part
                 samples.append({"noisy": chunk})
     else:
-        from keras_dccrn.streaming import run_hops
+        from keras_dccrn.runtime.hops import run_hops
+        from keras_dccrn.streaming import numpy_step
 
-        step = tf.function(model.step)
+        step, initial = numpy_step(tf.function(model.step), model.initial_states(1))
         hop = int(model.frame_step)
-        initial = model.initial_states(1)
         for x in signals:
             # whole hops of the signal only, no delay compensation: the states are what matters
             run_hops(

@@ -6,7 +6,8 @@ Modules:
 * :mod:`~keras_dccrn.runtime.loading`: a model specification -> an enhancer backend;
 * :mod:`~keras_dccrn.runtime.backends`: the Keras, SavedModel and per-channel backends;
 * :mod:`~keras_dccrn.runtime.litert`: the LiteRT runner of ``.tflite`` files (no TensorFlow);
-* :mod:`~keras_dccrn.runtime.chunking`: window planning, the streaming loop, :func:`enhance`;
+* :mod:`~keras_dccrn.runtime.hops`: the one hop loop of streaming steps (NumPy only);
+* :mod:`~keras_dccrn.runtime.chunking`: window planning and loop, continuous streaming, :func:`enhance`;
 * :mod:`~keras_dccrn.runtime.files`: :func:`enhance_file` and the output format rules.
 
 Importing this package imports NumPy, SciPy and soundfile only; TensorFlow is imported when a

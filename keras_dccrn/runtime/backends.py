@@ -5,6 +5,10 @@
 * :class:`PerChannelEnhancer`: a callable on one 1-D signal (the LiteRT runner of
   :mod:`keras_dccrn.runtime.litert`), looped over channels.
 
+A backend whose model streams (:attr:`Enhancer.streams`: a streaming ``.tflite`` file) also opens
+streams (:meth:`Enhancer.open_stream`) that enhance a signal piece by piece with the state carried,
+which the chunked runner uses instead of windows.
+
 Every backend says how far it looks ahead (``lookahead_samples``) and what its STFT hop is
 (``alignment``), which the chunked runner (:mod:`keras_dccrn.runtime.chunking`) uses to place its
 windows. Keras models carry both as attributes; SavedModels and ``.tflite`` files written by
@@ -98,6 +102,20 @@ class Enhancer:
             DEFAULT_LOOKAHEAD_SAMPLES if lookahead_samples is None else lookahead_samples
         )
         self.alignment = int(alignment or DEFAULT_ALIGNMENT)
+
+    @property
+    def streams(self):
+        """Whether :meth:`open_stream` works: the backend carries its state across pieces of a signal."""
+        return False
+
+    def open_stream(self, channels):
+        """A stream enhancing ``channels`` signals piece by piece, its state carried across pieces.
+
+        The stream's ``push(audio [channels, n], final=False)`` returns the next enhanced samples
+        (``[channels, m]``; over all pushes as many as pushed, the signal's end marked by ``final``),
+        exactly the backend's output for the whole signal. Only backends with :attr:`streams` have one.
+        """
+        raise ValueError(f"{self.name}: this backend cannot stream; it enhances whole windows.")
 
     def run(self, batch):
         raise NotImplementedError
@@ -230,8 +248,30 @@ class PerChannelEnhancer(Enhancer):
         )
         self.fn = fn
 
+    @property
+    def streams(self):
+        """True for a callable that streams (``fn.streams``, e.g. a streaming ``.tflite`` file)."""
+        return bool(getattr(self.fn, "streams", False))
+
+    def open_stream(self, channels):
+        """One ``fn.open_stream()`` per channel (see :meth:`Enhancer.open_stream`)."""
+        if not self.streams:
+            return super().open_stream(channels)
+        return ChannelStreams([self.fn.open_stream() for _ in range(int(channels))])
+
     def run(self, batch):
         return np.stack([np.asarray(self.fn(channel), dtype=np.float32) for channel in batch])
+
+
+class ChannelStreams:
+    """Streams of one signal each (``push(audio [n], final) -> [m]``) as one stream of ``[channels, n]``."""
+
+    def __init__(self, streams):
+        self.channels = streams
+
+    def push(self, audio, final=False):
+        """Pushes row ``c`` of ``audio`` ``[channels, n]`` into stream ``c``; returns ``[channels, m]``."""
+        return np.stack([s.push(row, final) for s, row in zip(self.channels, audio, strict=True)])
 
 
 def scalar(value):

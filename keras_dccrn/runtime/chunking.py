@@ -1,4 +1,4 @@
-"""Chunked enhancement of arrays: the window planner, the streaming loop and :func:`enhance`.
+"""Chunked enhancement of arrays: the window planner, the streaming loops and :func:`enhance`.
 
 The models work on 16 kHz mono waveforms. :func:`enhance` (and
 :func:`keras_dccrn.runtime.files.enhance_file`) accept any rate and channel
@@ -15,13 +15,21 @@ are aligned to whole STFT hops at 16 kHz, so for a causal model the chunked
 output equals the whole-signal output up to the effect of the truncated
 recurrent history, which decays within the context. The look-ahead and hop
 are the backend's (:mod:`keras_dccrn.runtime.backends`).
+
+A backend that streams (``enhancer.streams``: a streaming ``.tflite`` file)
+needs no windows: :func:`stream_continuously` reads the signal in chunks and
+pushes them through one stream per channel that carries its state across the
+whole signal (resampling to and from 16 kHz piece by piece too, see
+:class:`keras_dccrn.audio.ResampleStream`), so the output equals the
+whole-signal output up to float rounding, no context is recomputed and memory
+is that of one chunk; ``context_seconds`` and ``fade_seconds`` do not apply.
 """
 
 import math
 
 import numpy as np
 
-from keras_dccrn.audio import SAMPLE_RATE, resample
+from keras_dccrn.audio import SAMPLE_RATE, ResampleStream, resample
 from keras_dccrn.runtime.loading import load_enhancer
 
 DEFAULT_CHUNK_SECONDS = 20.0
@@ -84,8 +92,13 @@ def stream_windows(enhancer, read, total, sample_rate, write, plan, progress=Non
     """Enhances ``total`` samples delivered by ``read(start, stop) -> [C, stop - start]``.
 
     ``read`` zero-pads outside ``[0, total)``; ``write([C, n])`` receives the
-    output in order, exactly ``total`` samples in all.
+    output in order, exactly ``total`` samples in all. A streaming backend goes
+    through :func:`stream_continuously` in chunks of ``plan``'s chunk instead.
     """
+    if enhancer.streams:
+        chunk = total if plan.whole else plan.chunk
+        stream_continuously(enhancer, read, total, sample_rate, write, chunk, progress)
+        return
     if plan.whole or total <= plan.window:
         write(run_window(enhancer, read(0, total), sample_rate))
         if progress:
@@ -115,6 +128,33 @@ def stream_windows(enhancer, read, total, sample_rate, write, plan, progress=Non
         progress(total, total)
 
 
+def stream_continuously(enhancer, read, total, sample_rate, write, chunk, progress=None):
+    """Enhances ``total`` samples with a streaming backend, reading ``chunk`` samples at a time.
+
+    Same ``read`` / ``write`` / ``progress`` contract as :func:`stream_windows`; the state of the
+    backend's streams (one per channel) and of the resamplers is carried across chunks, so the output
+    is the whole-signal output of :func:`run_window`.
+    """
+    stages, written = None, 0
+    for start in range(0, total, chunk):
+        stop = min(start + chunk, total)
+        y = read(start, stop)
+        if stages is None:
+            channels = y.shape[0]
+            stages = [
+                ResampleStream(sample_rate, SAMPLE_RATE, channels),
+                enhancer.open_stream(channels),
+                ResampleStream(SAMPLE_RATE, sample_rate, channels),
+            ]
+        for stage in stages:
+            y = stage.push(y, final=stop == total)
+        y = np.clip(y[:, : total - written], -1.0, 1.0)
+        written += y.shape[1]
+        write(y)
+        if progress:
+            progress(stop, total)
+
+
 def enhance(
     audio,
     sample_rate,
@@ -129,7 +169,10 @@ def enhance(
     back, so the output has the input's rate, shape and length. Long signals
     are processed in windows of ``chunk_seconds`` (plus ``context_seconds``
     of history and the model's look-ahead) that are cross-faded over
-    ``fade_seconds``; signals that fit in one window are processed whole.
+    ``fade_seconds``; signals that fit in one window are processed whole. A
+    streaming ``.tflite`` model instead streams through the whole signal in
+    pieces of ``chunk_seconds``, its state carried (the whole-signal output,
+    no context or fade).
 
     Args:
         audio: float array ``[samples]`` (mono) or ``[channels, samples]``.

@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from keras_dccrn.runtime.hops import HopStream
+
 STREAM_INPUTS = ("audio", "input_buffer", "ola_buffer")
 # Name of the flatbuffer metadata entry (UTF-8 JSON object) holding the model's integers.
 METADATA_NAME = "keras_dccrn"
@@ -92,10 +94,13 @@ class TFLiteEnhancer:
     ``noisy`` -> offline (the signal is cut into chunks of the model's
     length, the last one zero-padded; chunks are enhanced independently,
     so the recurrent state restarts at every chunk boundary), or ``audio`` +
-    ``input_buffer`` + ``ola_buffer`` + ``state`` -> streaming (hop loop
-    carrying the state; the fixed delay of ``input_buffer``'s length is
-    compensated by feeding that many trailing zeros and dropping as many
-    leading outputs).
+    ``input_buffer`` + ``ola_buffer`` + one input per state, each with its
+    ``next_<name>`` output -> streaming (the hop loop of
+    :mod:`keras_dccrn.runtime.hops` carrying the states; the fixed delay of
+    ``input_buffer``'s length is compensated by feeding that many trailing
+    zeros and dropping as many leading outputs). A streaming file also
+    enhances a signal piece by piece (:meth:`open_stream`), which is how
+    long files are processed (:mod:`keras_dccrn.runtime.chunking`).
 
     Args:
         path: ``.tflite`` file written by :func:`keras_dccrn.export.export_tflite`.
@@ -109,6 +114,7 @@ class TFLiteEnhancer:
 
     Attributes:
         mode: ``"offline"`` or ``"streaming"``.
+        streams: ``mode == "streaming"``.
         delay_samples: streaming delay compensated (0 offline).
         uses_xnnpack: whether LiteRT's XNNPACK delegate runs the graph (see
             :func:`load_interpreter`).
@@ -147,14 +153,14 @@ class TFLiteEnhancer:
             self.delay_samples = int(inputs["input_buffer"]["shape"][1])
             outputs = self.runner.get_output_details()
             carried = sorted(names - {"audio"})
-            # (input index, output index, initial zeros) of every tensor carried from hop to hop
-            self._carry = [
-                (inputs[n]["index"], outputs[f"next_{n}"]["index"], np.zeros(inputs[n]["shape"], "float32"))
-                for n in carried
-            ]
-            self._index_audio = inputs["audio"]["index"]
-            self._index_enhanced = outputs["enhanced"]["index"]
-            # The hop loop uses set_tensor / invoke / get_tensor on the tensor indices (less per-call
+            self._initial = [np.zeros(inputs[n]["shape"], "float32") for n in carried]
+            self._step = _interpreter_step(
+                self.interpreter,
+                inputs["audio"]["index"],
+                outputs["enhanced"]["index"],
+                [(inputs[n]["index"], outputs[f"next_{n}"]["index"]) for n in carried],
+            )
+            # The step uses set_tensor / invoke / get_tensor on the tensor indices (less per-call
             # overhead); a live signature runner holds buffer references that make invoke() refuse.
             self.runner = None
         else:
@@ -188,25 +194,25 @@ class TFLiteEnhancer:
             out[k * n : (k + 1) * n] = res["enhanced"][0]
         return out[: audio.size]
 
-    def _streaming(self, audio):
-        hop, delay = self.hop, self.delay_samples
-        hops = -(-(audio.size + delay) // hop)
-        padded = np.zeros(hops * hop, "float32")
-        padded[: audio.size] = audio
-        out = np.empty_like(padded)
-        it = self.interpreter
-        i_audio, o_enh = self._index_audio, self._index_enhanced
-        pairs = [(i, o) for i, o, _ in self._carry]
-        values = [zeros for _, _, zeros in self._carry]
-        frames = padded.reshape(hops, 1, hop)  # [hops * hop] -> [hops, 1, hop]
-        for k in range(hops):
-            it.set_tensor(i_audio, frames[k])
-            for (i, _), value in zip(pairs, values, strict=True):
-                it.set_tensor(i, value)
-            it.invoke()
-            out[k * hop : (k + 1) * hop] = it.get_tensor(o_enh)[0]
-            values = [it.get_tensor(o) for _, o in pairs]
-        return out[delay : delay + audio.size]
+    @property
+    def streams(self):
+        """Whether the file is a streaming one: :meth:`open_stream` carries its state across pieces."""
+        return self.mode == "streaming"
+
+    def open_stream(self):
+        """A new :class:`~keras_dccrn.runtime.hops.HopStream` of a streaming file, from zero state.
+
+        Pushing a signal through it in pieces of any length gives exactly this enhancer's output for
+        the whole signal (the same hops, the state carried), in memory independent of the length.
+        Streams opened on one enhancer share its interpreter but not their states (e.g. one per
+        channel); they must be pushed from one thread.
+
+        Raises:
+            ValueError: an offline file.
+        """
+        if not self.streams:
+            raise ValueError(f"{self.path}: an offline .tflite file cannot stream; it runs in chunks.")
+        return HopStream(self._step, list(self._initial), self.hop, self.delay_samples)
 
     def __call__(self, audio):
         audio = np.asarray(audio, dtype="float32")
@@ -216,4 +222,26 @@ class TFLiteEnhancer:
             return audio.copy()
         if self.mode == "offline":
             return self._offline(audio)
-        return self._streaming(audio)
+        return self.open_stream().push(audio, final=True)
+
+
+def _interpreter_step(interpreter, audio_index, enhanced_index, carried):
+    """A hop step (:mod:`keras_dccrn.runtime.hops`) of a streaming interpreter; states: a list of arrays.
+
+    Args:
+        interpreter: the allocated LiteRT interpreter.
+        audio_index, enhanced_index: tensor indices of the ``audio`` input and the ``enhanced`` output.
+        carried: ``[(input index, output index)]`` of every state, in the order of the states list.
+    """
+    set_tensor, get_tensor, invoke = interpreter.set_tensor, interpreter.get_tensor, interpreter.invoke
+    inputs = [i for i, _ in carried]
+    outputs = [o for _, o in carried]
+
+    def step(audio, states):
+        set_tensor(audio_index, audio)
+        for index, value in zip(inputs, states, strict=True):
+            set_tensor(index, value)
+        invoke()
+        return get_tensor(enhanced_index), [get_tensor(index) for index in outputs]
+
+    return step
