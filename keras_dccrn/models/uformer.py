@@ -73,7 +73,6 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
-from keras_dccrn.layers.complex_norm import MODES as NORM_MODES
 from keras_dccrn.layers.complex_ops import (
     complex_abs,
     complex_concat,
@@ -83,7 +82,7 @@ from keras_dccrn.layers.complex_ops import (
 )
 from keras_dccrn.layers.conformer import DualPathConformerBlock
 from keras_dccrn.layers.fusion import BranchInteraction, EncoderDecoderAttention
-from keras_dccrn.models.base import SpectralMaskingModel, norm_layer, prelu
+from keras_dccrn.models.base import NORM_MODES, SpectralMaskingModel, norm_layer, prelu
 
 
 def _channel_list(value, name):
