@@ -58,20 +58,30 @@ def write_config(run_dir, flags_text, values):
     write_text(os.path.join(run_dir, CONFIG_FILE), json.dumps(values, indent=2, default=str) + "\n")
 
 
+def _read_run_file(run_dir, name, parse):
+    """``parse(text)`` of ``run_dir/name``; ``ValueError`` naming the file when it is missing or unreadable."""
+    path = os.path.join(run_dir, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(f.read())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (not a training run directory)") from None
+    except (OSError, ValueError) as exc:  # JSON and UTF-8 decoding errors are ValueErrors
+        raise ValueError(f"{path}: unreadable ({exc})") from None
+
+
 def read_config(run_dir):
     """The run's ``config.json`` as a dict.
 
     Raises:
         ValueError: no readable ``config.json`` (one line naming the file).
     """
-    path = os.path.join(run_dir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file (not a training run directory)") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: unreadable ({exc})") from None
+    return _read_run_file(run_dir, CONFIG_FILE, json.loads)
+
+
+def _flag_pairs(text):
+    pairs = [line.strip()[2:].partition("=") for line in text.splitlines() if line.startswith("--")]
+    return {name: value for name, _, value in pairs}
 
 
 def read_flags(run_dir):
@@ -80,15 +90,7 @@ def read_flags(run_dir):
     Raises:
         ValueError: no readable ``flags.cfg`` (one line naming the file).
     """
-    path = os.path.join(run_dir, FLAGS_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            pairs = [line.strip()[2:].partition("=") for line in f if line.startswith("--")]
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file (not a training run directory)") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ValueError(f"{path}: unreadable ({exc})") from None
-    return {name: value for name, _, value in pairs}
+    return _read_run_file(run_dir, FLAGS_FILE, _flag_pairs)
 
 
 # --- per-epoch logs -----------------------------------------------------------------------------
