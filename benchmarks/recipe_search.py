@@ -11,6 +11,7 @@ wrote a progress log, CPU hours), the flags that differ from the baseline, the m
 difference to the baseline with its 95% confidence interval.
 """
 
+import dataclasses
 import json
 import os
 import re
@@ -24,6 +25,7 @@ os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 from absl import app, flags  # noqa: E402
 
+from keras_dccrn.errors import UsageError  # noqa: E402
 from trainers import cli  # noqa: E402
 
 FLAGS = flags.FlagValues()
@@ -39,30 +41,39 @@ COLUMNS = ("pesq_wb", "stoi", "si_snr", "dnsmos_bak", "dnsmos_ovrl")
 
 def _flags_of(run_dir):
     """``{name: value}`` of the run's resolved flags (``flags.cfg``), without ``--run_dir``."""
-    with open(os.path.join(run_dir, "flags.cfg"), encoding="utf-8") as f:
-        pairs = [line.strip()[2:].partition("=") for line in f if line.startswith("--")]
-    return {name: value for name, _, value in pairs if name != "run_dir"}
+    from keras_dccrn.training.run_dir import read_flags
+
+    try:
+        flags_ = read_flags(run_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    flags_.pop("run_dir", None)
+    return flags_
 
 
 def _differences(flags_, base):
-    """``--name=value`` of the flags that differ from ``base``; a flag the baseline's code did not have
-    yet counts only when it is not at its default."""
-    from trainers import common, train  # noqa: F401  (defines the training flags)
+    """``--name=value`` of the flags that differ from ``base``; a training setting the baseline's code did
+    not have yet counts only when it is not at its ``TrainingConfig`` default (any other new flag counts)."""
+    from keras_dccrn.training.config import TrainingConfig
 
+    defaults = {f.name: f.default for f in dataclasses.fields(TrainingConfig)}
     out = []
     for name, value in sorted(flags_.items()):
         if name in base:
             if base[name] != value:
                 out.append(f"--{name}={value}")
-        elif name in common.FLAGS and str(common.FLAGS[name].default).lower() != value.lower():
+        elif name not in defaults or str(defaults[name]).lower() != value.lower():
             out.append(f"--{name}={value}")
     return out
 
 
 def _budget(run_dir):
-    from keras_dccrn.training.run_dir import read_progress
+    from keras_dccrn.training.run_dir import read_config, read_progress
 
-    config = json.load(open(os.path.join(run_dir, "config.json"), encoding="utf-8"))
+    try:
+        config = read_config(run_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     steps = config["epochs"] * config["steps_per_epoch"]
     audio_hours = steps * config["batch_size"] * config["segment_seconds"] / 3600
     progress = read_progress(run_dir)
@@ -90,6 +101,14 @@ def _scores(run_dir, pairs):
 
 def main(argv):
     del argv
+    try:
+        return _search()
+    except UsageError as exc:
+        print(f"recipe_search: {exc}", file=sys.stderr)
+        return 2
+
+
+def _search():
     if not FLAGS.devset or not FLAGS.run or not FLAGS.baseline:
         print("recipe_search: --devset, --run and --baseline are required", file=sys.stderr)
         return 2

@@ -14,7 +14,7 @@ Inputs:
   the scores): parameters and GMACs per second of audio are counted on its ``model.keras``
   (``keras_dccrn.profiling``; the preset of its ``config.json`` when the run has not finished),
   the training budget and the validation SI-SNR curve are read from the run directory
-  (``scripts/ship.py``'s readers: checkpoint counters, TensorBoard logs).
+  (``keras_dccrn.training.run_dir``: checkpoint counters, TensorBoard logs).
   The scores are read with :func:`keras_dccrn.evaluation.read_scores`.
 * ``--audio name=folder`` (repeatable, optional): audio folders for the spectrogram figure (``clean``
   and ``noisy`` plus any systems); without them, the spectrogram figure of the evaluate run is
@@ -37,7 +37,7 @@ from absl import flags  # noqa: E402
 
 from benchmarks import harness  # noqa: E402
 from keras_dccrn.errors import UsageError  # noqa: E402
-from scripts import ship  # noqa: E402  (the run-directory readers)
+from keras_dccrn.training import run_dir as run_files  # noqa: E402
 from trainers import cli  # noqa: E402
 
 FLAGS = flags.FlagValues()
@@ -104,13 +104,18 @@ def parse_pairs(specs, flag):
 
 def run_profile(run_dir, seconds):
     """Profile of the run's model.keras (or of its preset when unfinished) and a note."""
-    path = os.path.join(run_dir, "model.keras")
-    if os.path.isfile(path):
-        model, _ = ship.load_float32_model(path)
-        note = ""
-    else:
-        model = ship.model_from_config(ship.read_run(run_dir)["config"])
-        note = "no model.keras yet (unfinished run): architecture counted from its preset"
+    from keras_dccrn.runtime import ModelLoadError
+
+    path = os.path.join(run_dir, run_files.MODEL_FILE)
+    try:
+        if os.path.isfile(path):
+            model, _ = run_files.load_float32_model(path)
+            note = ""
+        else:
+            model = run_files.model_from_config(run_files.read_run(run_dir)["config"])
+            note = "no model.keras yet (unfinished run): architecture counted from its preset"
+    except (ModelLoadError, ValueError) as exc:
+        raise UsageError(str(exc)) from None
     from keras_dccrn.profiling import model_profile
 
     return model_profile(model, seconds), note
@@ -234,7 +239,10 @@ def build_page(args, argv):
     audio = parse_pairs(args.audio, "audio")
     run_info, profiles, notes = {}, {}, []
     for name, run_dir in runs:
-        run_info[name] = ship.read_run(run_dir)
+        try:
+            run_info[name] = run_files.read_run(run_dir)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         profiles[name], note = run_profile(run_dir, args.macs_seconds)
         if note:
             notes.append(f"{name}: {note}")
@@ -273,8 +281,8 @@ def build_page(args, argv):
             f"| {name} | {run['preset']} | {run['objective']} | {run['steps'] if run['steps'] is not None else 'n/a'}"
             f" | {run['epochs_done'] if run['epochs_done'] is not None else 'n/a'} / {config.get('epochs')}"
             f" | {run['batch_size']} x {run['segment_seconds']} s | {hours}"
-            f" | {ship.format_duration(run['wall_active'])} ({len(run['sessions'])})"
-            f" | {ship.format_duration(run['wall_span'])} | {config.get('mixed_precision')} | {best} |"
+            f" | {run_files.format_duration(run['wall_active'])} ({len(run['sessions'])})"
+            f" | {run_files.format_duration(run['wall_span'])} | {config.get('mixed_precision')} | {best} |"
         )
 
     out_dir = os.path.dirname(os.path.abspath(args.output))

@@ -25,11 +25,9 @@ removed by the next run into the same ``--output_dir``.
 Exit status: 0 shipped, 1 export error, 2 usage error (one line: missing run dir, ``model.keras``,
 scores, unknown system, existing version, missing ``[tflite]`` extra), 128 + N stopped by signal N.
 
-The run-directory readers (:func:`read_run`, :func:`load_float32_model`) are also used by
-``benchmarks/results.py``.
+The run directory is read by ``keras_dccrn.training.run_dir`` (``read_run``, ``load_float32_model``).
 """
 
-import json
 import math
 import os
 import shutil
@@ -45,6 +43,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 from absl import app, flags  # noqa: E402
 
 from keras_dccrn.errors import UsageError, first_line  # noqa: E402
+from keras_dccrn.training import run_dir  # noqa: E402
 from trainers import cli  # noqa: E402
 
 PROG = "ship"
@@ -133,177 +132,6 @@ SCORE_COLUMNS = [
     ("dnsmos_ovrl", "DNSMOS OVRL"),
     ("dnsmos_p808", "DNSMOS P.808"),
 ]
-
-
-# ----------------------------------------------------------------------------------------- run dirs
-def _events(path):
-    """``tf.compat.v1.Event`` records of one TensorBoard event file."""
-    import tensorflow as tf
-
-    for record in tf.data.TFRecordDataset(path):
-        yield tf.compat.v1.Event.FromString(record.numpy())
-
-
-def _event_files(log_dir):
-    if not os.path.isdir(log_dir):
-        return []
-    return sorted(
-        os.path.join(log_dir, f) for f in os.listdir(log_dir) if f.startswith("events.out.tfevents.")
-    )
-
-
-def read_scalars(log_dir):
-    """``{tag: [(step, value), ...]}`` (sorted by step; a step logged twice keeps the later value)."""
-    import tensorflow as tf
-
-    found = {}
-    for path in _event_files(log_dir):
-        for event in _events(path):
-            for value in event.summary.value:
-                kind = value.WhichOneof("value")
-                if kind == "simple_value":
-                    number = float(value.simple_value)
-                elif kind == "tensor" and value.metadata.plugin_data.plugin_name in ("scalars", ""):
-                    array = tf.make_ndarray(value.tensor)
-                    if array.size != 1 or array.dtype.kind not in "fiu":
-                        continue
-                    number = float(array.reshape(()))
-                else:
-                    continue
-                found.setdefault(value.tag, {})[int(event.step)] = (event.wall_time, number)
-    return {tag: [(s, v) for s, (_, v) in sorted(steps.items())] for tag, steps in found.items()}
-
-
-def training_sessions(log_dir):
-    """``[(first, last)]`` event wall times (s since the epoch) of each process that wrote ``log_dir``.
-
-    Event files are named ``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; the files of one
-    (host, pid) are one training session (a resumed run has several).
-    """
-    sessions = {}
-    for path in _event_files(log_dir):
-        parts = os.path.basename(path).split(".")
-        key = tuple(parts[4:-2]) if len(parts) >= 7 else (path,)  # (host, pid)
-        times = [event.wall_time for event in _events(path)]
-        if times:
-            lo, hi = sessions.get(key, (math.inf, -math.inf))
-            sessions[key] = (min(lo, min(times)), max(hi, max(times)))
-    return sorted(sessions.values())
-
-
-def read_run(run_dir):
-    """Everything the card and the results page say about a run directory (see ``keras_dccrn.training.run_dir``).
-
-    Returns:
-        dict with ``config`` (config.json), ``kind`` (``"train"`` / ``"distill"``), ``preset``,
-        ``objective`` (loss or KD mode), ``teacher``, ``steps`` and ``epochs_done`` (latest checkpoint,
-        else the logs), ``batch_size``, ``segment_seconds``, ``audio_hours`` (steps x batch x segment),
-        ``sessions`` (``[(start, end)]`` wall times from ``logs/train``), ``wall_span`` (first to last
-        event, s), ``wall_active`` (sum over sessions, s), ``val_tag``, ``val_epochs`` (``[(epoch,
-        SI-SNR dB)]``, epochs counted from 1), ``val_curve`` (``[(training step, SI-SNR dB)]``),
-        ``best_val`` (``(SI-SNR, epoch)`` or None).
-    """
-    path = os.path.join(run_dir, "config.json")
-    if not os.path.isfile(path):
-        raise UsageError(f"{run_dir}: no config.json (not a dccrn-train/dccrn-distill run directory)")
-    try:
-        with open(path) as f:
-            config = json.load(f)
-    except (OSError, ValueError) as exc:
-        raise UsageError(f"{path}: unreadable ({exc})") from None
-    kind = "distill" if "student_preset" in config else "train"
-    preset = config.get("student_preset") if kind == "distill" else config.get("preset")
-    if kind == "distill":
-        objective = f"distillation, kd_mode={config.get('kd_mode')}"
-        if config.get("kd_mode") not in (None, "none"):
-            objective += (
-                f" (attention_dims={config.get('attention_dims')}, alpha={config.get('alpha')}, "
-                f"temperature={config.get('temperature')}, at_weight={config.get('at_weight')}, "
-                f"kl_weight={config.get('kl_weight')})"
-            )
-        teacher = config.get("teacher_file") or config.get("teacher")
-    else:
-        loss = config.get("loss", "auto")
-        if loss == "auto":
-            from keras_dccrn.models import PRESETS, default_loss
-
-            loss = default_loss(preset) if preset in PRESETS else "si_snr"
-        objective = f"supervised, loss={loss}"
-        teacher = None
-    validation = read_scalars(os.path.join(run_dir, "logs", "validation"))
-    val_tag = "si_snr_clean" if "epoch_si_snr_clean" in validation else "si_snr"
-    val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
-    val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
-    from keras_dccrn.training.run_dir import checkpoint_counters
-
-    steps, epochs_done = checkpoint_counters(run_dir)
-    if steps is None and val_curve:
-        steps = val_curve[-1][0]
-    if epochs_done is None and val_epochs:
-        epochs_done = val_epochs[-1][0]
-    batch, segment = config.get("batch_size"), config.get("segment_seconds")
-    sessions = training_sessions(os.path.join(run_dir, "logs", "train"))
-    best = max(val_epochs, key=lambda item: item[1]) if val_epochs else None
-    return dict(
-        run_dir=run_dir,
-        config=config,
-        kind=kind,
-        preset=preset,
-        objective=objective,
-        teacher=teacher,
-        steps=steps,
-        epochs_done=epochs_done,
-        batch_size=batch,
-        segment_seconds=segment,
-        audio_hours=steps * batch * segment / 3600 if None not in (steps, batch, segment) else None,
-        sessions=sessions,
-        wall_span=sessions[-1][1] - sessions[0][0] if sessions else None,
-        wall_active=sum(end - start for start, end in sessions) if sessions else None,
-        val_tag=val_tag,
-        val_epochs=val_epochs,
-        val_curve=val_curve,
-        best_val=(best[1], best[0]) if best else None,
-    )
-
-
-def format_duration(seconds):
-    if seconds is None:
-        return "n/a"
-    hours, rest = divmod(int(round(seconds)), 3600)
-    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
-
-
-# ----------------------------------------------------------------------------------------- models
-def load_float32_model(path):
-    """Loads a ``.keras`` model without optimizer; a mixed-precision model is rebuilt in float32.
-
-    Returns:
-        ``(model, trained_policy_name)``.
-    """
-    import numpy as np
-
-    from keras_dccrn.runtime import ModelLoadError, load_keras_model
-
-    try:
-        model = load_keras_model(path)
-    except ModelLoadError as exc:
-        raise UsageError(str(exc)) from None
-    policy = model.dtype_policy.name
-    if policy != "float32":
-        config = model.get_config()
-        config["dtype"] = "float32"
-        fresh = model.__class__.from_config(config)
-        fresh(np.zeros((1, 4 * getattr(model, "frame_step", 160) + 400), "float32"))  # build
-        fresh.set_weights(model.get_weights())
-        model = fresh
-    return model, policy
-
-
-def model_from_config(config):
-    """Builds (untrained, float32) the preset a run trained, for counting when it has no model.keras yet."""
-    from keras_dccrn.models import build_model
-
-    return build_model(config.get("student_preset") or config.get("preset"))
 
 
 # ----------------------------------------------------------------------------------------- scores
@@ -417,8 +245,8 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         f"- Precision: {config.get('mixed_precision')}; optimiser Adam, learning rate "
         f"{config.get('learning_rate')} (x{config.get('lr_factor')} after {config.get('lr_patience')} epochs "
         f"without improvement), gradient clipping {config.get('clip_norm')}",
-        f"- Wall-clock training time: {format_duration(run['wall_active'])} in {len(run['sessions'])} "
-        f"session(s) (first to last TensorBoard event: {format_duration(run['wall_span'])}), "
+        f"- Wall-clock training time: {run_dir.format_duration(run['wall_active'])} in {len(run['sessions'])} "
+        f"session(s) (first to last TensorBoard event: {run_dir.format_duration(run['wall_span'])}), "
         f"on {hardware}",
     ]
     if run["best_val"]:
@@ -521,7 +349,7 @@ def _check_inputs():
         raise UsageError(problem)
     if not os.path.isdir(FLAGS.run_dir):
         raise UsageError(f"{FLAGS.run_dir}: no such run directory")
-    model_path = os.path.join(FLAGS.run_dir, "model.keras")
+    model_path = os.path.join(FLAGS.run_dir, run_dir.MODEL_FILE)
     if not os.path.isfile(model_path):
         raise UsageError(f"{model_path}: no model.keras (is the run finished?)")
     if not os.path.isdir(FLAGS.scores):
@@ -546,12 +374,16 @@ def _check_inputs():
 def ship():
     """Ships the run; returns the final folder."""
     model_path, systems, rows = _check_inputs()
-    run = read_run(FLAGS.run_dir)
+    try:
+        run = run_dir.read_run(FLAGS.run_dir)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     with cli.quiet_native_stderr():
         import keras_dccrn.models  # noqa: F401  (imports TensorFlow: its start-up chatter)
     from keras_dccrn import evaluation, extras, profiling
     from keras_dccrn.atomic import make_temp, publish, remove_temp
     from keras_dccrn.export import QUANTIZATIONS, export_saved_model
+    from keras_dccrn.runtime import ModelLoadError
     from trainers.export import export_tflite_files
 
     bad = [q for q in FLAGS.quantizations if q not in QUANTIZATIONS]
@@ -562,7 +394,10 @@ def ship():
             extras.require(["ai_edge_litert"], f"{PROG} --tflite")
         except extras.MissingExtraError as exc:
             raise UsageError(str(exc)) from None
-    model, policy = load_float32_model(model_path)
+    try:
+        model, policy = run_dir.load_float32_model(model_path)
+    except ModelLoadError as exc:
+        raise UsageError(str(exc)) from None
     profile = profiling.model_profile(model, FLAGS.macs_seconds)
     profile.update(model_class=type(model).__name__, macs_seconds=FLAGS.macs_seconds)
     shown = [s for s in ("noisy", FLAGS.system) if s in systems]
@@ -589,7 +424,9 @@ def ship():
                 FLAGS.chunk_samples,
                 calibration=lambda: speech_like_signals(count=8, seconds=2.0, seed=0),
             )
-        shutil.copyfile(os.path.join(FLAGS.run_dir, "config.json"), os.path.join(tmp, "training_config.json"))
+        shutil.copyfile(
+            os.path.join(FLAGS.run_dir, run_dir.CONFIG_FILE), os.path.join(tmp, "training_config.json")
+        )
         if os.path.isdir(final):  # keep the other versions already shipped under this name
             for entry in sorted(os.listdir(final)):
                 source = os.path.join(final, entry)

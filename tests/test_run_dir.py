@@ -22,6 +22,21 @@ def test_config_round_trip_and_unreadable_config(tmp_path):
         run_dir.read_config(tmp_path)
 
 
+def test_read_flags_and_format_duration(tmp_path):
+    run_dir.write_config(tmp_path, "# recipe\n--preset=tiny\n--exclude=a=b,c\n--nojit_compile\n", {})
+    assert run_dir.read_flags(tmp_path) == {"preset": "tiny", "exclude": "a=b,c", "nojit_compile": ""}
+    with pytest.raises(ValueError, match="flags.cfg: no such file"):
+        run_dir.read_flags(tmp_path / "none")
+    assert run_dir.format_duration(None) == "n/a"
+    assert run_dir.format_duration(65.4) == "1 min 05 s"
+    assert run_dir.format_duration(2 * 3600 + 7 * 60 + 59) == "2 h 07 min"
+
+
+def test_read_run_of_a_folder_without_config(tmp_path):
+    with pytest.raises(ValueError, match="config.json: no such file"):
+        run_dir.read_run(str(tmp_path))
+
+
 def test_progress_and_scores_logs_skip_a_cut_line(tmp_path):
     run_dir.append_progress(tmp_path, {"epoch": 1, "step": 3, "val_loss": 2.0})
     run_dir.append_progress(tmp_path, {"epoch": 2, "step": 6, "val_loss": 1.5})

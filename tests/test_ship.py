@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from keras_dccrn import build_model
+from keras_dccrn.training import run_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "scripts"))
@@ -210,7 +211,7 @@ def test_training_data_of_the_shared_corpus_is_non_commercial():
 
 
 def test_training_time_sums_sessions(tiny_runs):
-    info = ship.read_run(str(tiny_runs["runs"]["student_atkl"]))
+    info = run_dir.read_run(str(tiny_runs["runs"]["student_atkl"]))
     assert info["kind"] == "distill" and info["steps"] == 2 and info["epochs_done"] == 2
     assert len(info["sessions"]) == 1 and 0 < info["wall_active"] < 300
     assert math.isclose(info["wall_active"], info["wall_span"])

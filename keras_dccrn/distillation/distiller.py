@@ -16,7 +16,6 @@ from keras import ops
 
 from keras_dccrn.layers.stft import STFT
 from keras_dccrn.losses import (
-    ATTENTION_DIMS,
     DEFAULT_RESOLUTIONS,
     EPSILON,
     ATKLLoss,
@@ -24,6 +23,7 @@ from keras_dccrn.losses import (
     compressed_spectral_distance,
     si_snr,
 )
+from keras_dccrn.losses.validation import check_fraction, check_non_negative, check_positive
 
 KD_MODES = ("none", "output", "at", "kl", "at_kl")
 # Every value tracked as a metric (and returned by ``train_step``/``test_step``).
@@ -171,10 +171,6 @@ class Distiller(keras.Model):
         super().__init__(**kwargs)
         if kd_mode not in KD_MODES:
             raise ValueError(f"`kd_mode` must be one of {KD_MODES}; received {kd_mode!r}.")
-        if attention_dims not in ATTENTION_DIMS:
-            raise ValueError(
-                f"`attention_dims` must be one of {ATTENTION_DIMS}; received {attention_dims!r}."
-            )
         if not isinstance(student, keras.Model):
             raise ValueError(f"`student` must be a keras.Model; received {type(student).__name__}.")
         if teacher is None and kd_mode != "none" and teacher_frame is None:
@@ -186,10 +182,6 @@ class Distiller(keras.Model):
             raise ValueError(f"`teacher` must be a keras.Model or None; received {type(teacher).__name__}.")
         if teacher is student:
             raise ValueError("`teacher` and `student` must be different models; received the same object.")
-        if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0.0 <= alpha <= 1.0:
-            raise ValueError(f"`alpha` must be a number in [0, 1]; received {alpha!r}.")
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
-            raise ValueError(f"`epsilon` must be a positive number; received {epsilon!r}.")
         self.teacher = teacher
         self.student = student
         if teacher is not None:
@@ -201,19 +193,11 @@ class Distiller(keras.Model):
             teacher.trainable = False
         self.kd_mode = kd_mode
         self.attention_dims = attention_dims
-        self.alpha = float(alpha)
-        self.epsilon = float(epsilon)
-        if (
-            isinstance(spectral_weight, bool)
-            or not isinstance(spectral_weight, (int, float))
-            or spectral_weight < 0
-        ):
-            raise ValueError(
-                f"`spectral_weight` must be a non-negative number; received {spectral_weight!r}."
-            )
-        self.spectral_weight = float(spectral_weight)
+        self.alpha = check_fraction("alpha", alpha)
+        self.epsilon = check_positive("epsilon", epsilon)
+        self.spectral_weight = check_non_negative("spectral_weight", spectral_weight)
         self._spectral_stfts = [STFT(*r, name=f"distiller_spectral_stft_{r[0]}") for r in DEFAULT_RESOLUTIONS]
-        # ATKLLoss validates the remaining numbers.
+        # ATKLLoss validates attention_dims and the remaining numbers.
         use_at = kd_mode in ("at", "at_kl")
         use_kl = kd_mode in ("kl", "at_kl")
         self.at_kl = ATKLLoss(

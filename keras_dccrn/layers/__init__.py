@@ -6,18 +6,13 @@ values, **real parts first, imaginary parts second**. Spectra are
 ``[batch, frames, freq, 2]``; complex feature maps ``[batch, frames, freq, 2C]``.
 """
 
+from keras_dccrn.layers.attention import AxialAttention
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
+from keras_dccrn.layers.complex_dense import ComplexDense
 from keras_dccrn.layers.complex_lstm import ComplexLSTM
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
-from keras_dccrn.layers.conformer import (
-    AxialAttention,
-    BranchInteraction,
-    ComplexDense,
-    DilatedConvModule,
-    DualPathConformerBlock,
-    EncoderDecoderAttention,
-    FeedForward,
-)
+from keras_dccrn.layers.conformer import DilatedConvModule, DualPathConformerBlock, FeedForward
+from keras_dccrn.layers.fusion import BranchInteraction, EncoderDecoderAttention
 from keras_dccrn.layers.stft import ISTFT, STFT
 
 __all__ = [

@@ -1,11 +1,11 @@
-"""Complex batch normalization (DCCRN ``ComplexBatchNorm`` and the naive variant)."""
+"""Complex batch normalization (DCCRN ``ComplexBatchNorm``, the whitening BN of ``use_cbn=True``)."""
 
 import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import complex_merge, complex_split
 
-MODES = ("complex", "naive")
+MODES = ("complex",)
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
@@ -16,15 +16,15 @@ class ComplexBatchNormalization(keras.layers.Layer):
     ``use_cbn=True``: each complex channel is centred and whitened with the
     inverse square root of its 2x2 real/imaginary covariance, then scaled by a
     learned symmetric 2x2 matrix ``[[Wrr, Wri], [Wri, Wii]]`` and shifted by
-    ``(Br, Bi)``. ``mode="naive"`` normalizes the real and the imaginary
-    channels independently (``nn.BatchNorm2d(2C)``, DCCRN's default), with a
-    scale and offset per real channel.
+    ``(Br, Bi)``. DCCRN's default BN, which normalizes the real and the
+    imaginary channels independently (``nn.BatchNorm2d(2C)``), is
+    ``keras.layers.BatchNormalization`` (``models.base.norm_layer("naive")``).
 
     Statistics are taken over every axis but the last; moving averages are
     updated in training as ``moving = momentum * moving + (1 - momentum) * batch``.
 
     Args:
-        mode: ``"complex"`` (whitening) or ``"naive"`` (per part).
+        mode: ``"complex"`` (whitening), the only mode; kept in the config of saved layers.
         momentum: moving-average momentum (PyTorch's 0.1 is Keras' 0.9).
         epsilon: added to the variances.
         **kwargs: base ``Layer`` arguments.
@@ -47,7 +47,10 @@ class ComplexBatchNormalization(keras.layers.Layer):
     def __init__(self, mode="complex", momentum=0.9, epsilon=1e-5, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
-            raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
+            raise ValueError(
+                f"`mode` must be one of {MODES} (per-part BN is keras.layers.BatchNormalization); "
+                f"received {mode!r}."
+            )
         if not 0.0 <= momentum < 1.0:
             raise ValueError(f"`momentum` must be in [0, 1); received {momentum!r}.")
         if epsilon <= 0:
@@ -66,12 +69,6 @@ class ComplexBatchNormalization(keras.layers.Layer):
         def weight(name, size, init, trainable=True):
             return self.add_weight(name=name, shape=(size,), initializer=init, trainable=trainable)
 
-        if self.mode == "naive":
-            self.gamma = weight("gamma", 2 * c, "ones")
-            self.beta = weight("beta", 2 * c, "zeros")
-            self.moving_mean = weight("moving_mean", 2 * c, "zeros", False)
-            self.moving_variance = weight("moving_variance", 2 * c, "ones", False)
-            return
         self.w_rr = weight("w_rr", c, "ones")
         self.w_ri = weight("w_ri", c, "zeros")
         self.w_ii = weight("w_ii", c, "ones")
@@ -88,18 +85,6 @@ class ComplexBatchNormalization(keras.layers.Layer):
 
     def call(self, inputs, training=False):
         x = inputs
-        if self.mode == "naive":
-            if training:
-                mean = ops.mean(x, axis=self._axes)
-                var = ops.var(x, axis=self._axes)
-                self._update(self.moving_mean, mean)
-                self._update(self.moving_variance, var)
-            else:
-                mean = ops.cast(self.moving_mean, x.dtype)
-                var = ops.cast(self.moving_variance, x.dtype)
-            inv = ops.rsqrt(var + self.epsilon) * ops.cast(self.gamma, x.dtype)
-            return (x - mean) * inv + ops.cast(self.beta, x.dtype)
-
         if training:
             mean = ops.mean(x, axis=self._axes)
             centred = x - mean

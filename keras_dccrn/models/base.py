@@ -48,6 +48,10 @@ def prelu(name):
     )
 
 
+# The models' ``batch_norm`` argument: see :func:`norm_layer`.
+NORM_MODES = ("complex", "naive")
+
+
 def norm_layer(mode, name):
     """``"naive"``: ``BatchNorm2d`` over real and imaginary channels; ``"complex"``: whitening BN."""
     if mode == "naive":

@@ -5,7 +5,6 @@ from keras import ops
 
 from keras_dccrn.layers.complex_conv import TIME_CROPS, ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_lstm import ComplexLSTM
-from keras_dccrn.layers.complex_norm import MODES as NORM_MODES
 from keras_dccrn.layers.complex_ops import (
     complex_abs,
     complex_concat,
@@ -13,7 +12,7 @@ from keras_dccrn.layers.complex_ops import (
     complex_multiply,
     complex_split,
 )
-from keras_dccrn.models.base import SpectralMaskingModel, norm_layer, prelu, run_layer
+from keras_dccrn.models.base import NORM_MODES, SpectralMaskingModel, norm_layer, prelu, run_layer
 
 MASKING_MODES = ("E", "C", "R")
 RNN_TYPES = ("complex", "real")

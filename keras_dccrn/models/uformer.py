@@ -43,14 +43,14 @@ configuration is the ``uformer`` preset; see ``keras_dccrn.models.PRESETS``):
   10 ms hop) on each side, past only in the causal variant. Frequency
   attention is global over the 4 bottleneck bins. No positional encoding.
 * Complex attention: the 8 real attentions of the Complex Transformer
-  (``layers.conformer.complex_attention``).
+  (``layers.attention.complex_attention``).
 * Complex-real interaction (after every encoder layer, conformer block and
   decoder layer but the last): ``C * sigmoid(W M)`` and ``M * sigmoid(W |C|)``
-  (``layers.conformer.BranchInteraction``).
+  (``layers.fusion.BranchInteraction``).
 * Encoder-decoder attention: an attention gate (decoder input as query,
   encoder output as key/value) that reweights the encoder output of the skip
   per bin and channel before the usual concatenation
-  (``layers.conformer.EncoderDecoderAttention``).
+  (``layers.fusion.EncoderDecoderAttention``).
 * Batch norm: complex (whitening) BN in the complex branch, ordinary BN in
   the magnitude branch; layer norms everywhere in the bottleneck.
 * The magnitude branch sees the uncompressed ``|X|``; no power-law
@@ -73,7 +73,6 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
-from keras_dccrn.layers.complex_norm import MODES as NORM_MODES
 from keras_dccrn.layers.complex_ops import (
     complex_abs,
     complex_concat,
@@ -81,8 +80,9 @@ from keras_dccrn.layers.complex_ops import (
     complex_multiply,
     complex_split,
 )
-from keras_dccrn.layers.conformer import BranchInteraction, DualPathConformerBlock, EncoderDecoderAttention
-from keras_dccrn.models.base import SpectralMaskingModel, norm_layer, prelu
+from keras_dccrn.layers.conformer import DualPathConformerBlock
+from keras_dccrn.layers.fusion import BranchInteraction, EncoderDecoderAttention
+from keras_dccrn.models.base import NORM_MODES, SpectralMaskingModel, norm_layer, prelu
 
 
 def _channel_list(value, name):

@@ -23,6 +23,7 @@ optimizer) and the counters only; they still restore, with the other variables l
 """
 
 import json
+import math
 import os
 import re
 
@@ -57,20 +58,39 @@ def write_config(run_dir, flags_text, values):
     write_text(os.path.join(run_dir, CONFIG_FILE), json.dumps(values, indent=2, default=str) + "\n")
 
 
+def _read_run_file(run_dir, name, parse):
+    """``parse(text)`` of ``run_dir/name``; ``ValueError`` naming the file when it is missing or unreadable."""
+    path = os.path.join(run_dir, name)
+    try:
+        with open(path, encoding="utf-8") as f:
+            return parse(f.read())
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such file (not a training run directory)") from None
+    except (OSError, ValueError) as exc:  # JSON and UTF-8 decoding errors are ValueErrors
+        raise ValueError(f"{path}: unreadable ({exc})") from None
+
+
 def read_config(run_dir):
     """The run's ``config.json`` as a dict.
 
     Raises:
         ValueError: no readable ``config.json`` (one line naming the file).
     """
-    path = os.path.join(run_dir, CONFIG_FILE)
-    try:
-        with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such file (not a training run directory)") from None
-    except (OSError, ValueError) as exc:
-        raise ValueError(f"{path}: unreadable ({exc})") from None
+    return _read_run_file(run_dir, CONFIG_FILE, json.loads)
+
+
+def _flag_pairs(text):
+    pairs = [line.strip()[2:].partition("=") for line in text.splitlines() if line.startswith("--")]
+    return {name: value for name, _, value in pairs}
+
+
+def read_flags(run_dir):
+    """``{name: value}`` (both strings) of the ``--name=value`` lines of the run's ``flags.cfg``.
+
+    Raises:
+        ValueError: no readable ``flags.cfg`` (one line naming the file).
+    """
+    return _read_run_file(run_dir, FLAGS_FILE, _flag_pairs)
 
 
 # --- per-epoch logs -----------------------------------------------------------------------------
@@ -248,3 +268,168 @@ def checkpoint_counters(run_dir):
         key = f"{name}/.ATTRIBUTES/VARIABLE_VALUE"
         values.append(int(reader.get_tensor(key)) if reader.has_tensor(key) else None)
     return tuple(values)
+
+
+# --- reading a finished run -----------------------------------------------------------------
+def _events(path):
+    """``tf.compat.v1.Event`` records of one TensorBoard event file."""
+    import tensorflow as tf
+
+    for record in tf.data.TFRecordDataset(path):
+        yield tf.compat.v1.Event.FromString(record.numpy())
+
+
+def _event_files(log_dir):
+    if not os.path.isdir(log_dir):
+        return []
+    return sorted(
+        os.path.join(log_dir, f) for f in os.listdir(log_dir) if f.startswith("events.out.tfevents.")
+    )
+
+
+def read_scalars(log_dir):
+    """``{tag: [(step, value), ...]}`` (sorted by step; a step logged twice keeps the later value)."""
+    import tensorflow as tf
+
+    found = {}
+    for path in _event_files(log_dir):
+        for event in _events(path):
+            for value in event.summary.value:
+                kind = value.WhichOneof("value")
+                if kind == "simple_value":
+                    number = float(value.simple_value)
+                elif kind == "tensor" and value.metadata.plugin_data.plugin_name in ("scalars", ""):
+                    array = tf.make_ndarray(value.tensor)
+                    if array.size != 1 or array.dtype.kind not in "fiu":
+                        continue
+                    number = float(array.reshape(()))
+                else:
+                    continue
+                found.setdefault(value.tag, {})[int(event.step)] = (event.wall_time, number)
+    return {tag: [(s, v) for s, (_, v) in sorted(steps.items())] for tag, steps in found.items()}
+
+
+def training_sessions(log_dir):
+    """``[(first, last)]`` event wall times (s since the epoch) of each process that wrote ``log_dir``.
+
+    Event files are named ``events.out.tfevents.<time>.<host>.<pid>.<n>.v2``; the files of one
+    (host, pid) are one training session (a resumed run has several).
+    """
+    sessions = {}
+    for path in _event_files(log_dir):
+        parts = os.path.basename(path).split(".")
+        key = tuple(parts[4:-2]) if len(parts) >= 7 else (path,)  # (host, pid)
+        times = [event.wall_time for event in _events(path)]
+        if times:
+            lo, hi = sessions.get(key, (math.inf, -math.inf))
+            sessions[key] = (min(lo, min(times)), max(hi, max(times)))
+    return sorted(sessions.values())
+
+
+def read_run(run_dir):
+    """Everything a model card or a results page says about a run directory.
+
+    Returns:
+        dict with ``config`` (config.json), ``kind`` (``"train"`` / ``"distill"``), ``preset``,
+        ``objective`` (loss or KD mode), ``teacher``, ``steps`` and ``epochs_done`` (latest checkpoint,
+        else the logs), ``batch_size``, ``segment_seconds``, ``audio_hours`` (steps x batch x segment),
+        ``sessions`` (``[(start, end)]`` wall times from ``logs/train``), ``wall_span`` (first to last
+        event, s), ``wall_active`` (sum over sessions, s), ``val_tag``, ``val_epochs`` (``[(epoch,
+        SI-SNR dB)]``, epochs counted from 1), ``val_curve`` (``[(training step, SI-SNR dB)]``),
+        ``best_val`` (``(SI-SNR, epoch)`` or None).
+
+    Raises:
+        ValueError: no readable ``config.json`` (one line naming the file).
+    """
+    config = read_config(run_dir)
+    kind = "distill" if "student_preset" in config else "train"
+    preset = config.get("student_preset") if kind == "distill" else config.get("preset")
+    if kind == "distill":
+        objective = f"distillation, kd_mode={config.get('kd_mode')}"
+        if config.get("kd_mode") not in (None, "none"):
+            objective += (
+                f" (attention_dims={config.get('attention_dims')}, alpha={config.get('alpha')}, "
+                f"temperature={config.get('temperature')}, at_weight={config.get('at_weight')}, "
+                f"kl_weight={config.get('kl_weight')})"
+            )
+        teacher = config.get("teacher_file") or config.get("teacher")
+    else:
+        loss = config.get("loss", "auto")
+        if loss == "auto":
+            from keras_dccrn.models import PRESETS, default_loss
+
+            loss = default_loss(preset) if preset in PRESETS else "si_snr"
+        objective = f"supervised, loss={loss}"
+        teacher = None
+    validation = read_scalars(os.path.join(run_dir, LOGS, "validation"))
+    val_tag = "si_snr_clean" if "epoch_si_snr_clean" in validation else "si_snr"
+    val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
+    val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
+    steps, epochs_done = checkpoint_counters(run_dir)
+    if steps is None and val_curve:
+        steps = val_curve[-1][0]
+    if epochs_done is None and val_epochs:
+        epochs_done = val_epochs[-1][0]
+    batch, segment = config.get("batch_size"), config.get("segment_seconds")
+    sessions = training_sessions(os.path.join(run_dir, LOGS, "train"))
+    best = max(val_epochs, key=lambda item: item[1]) if val_epochs else None
+    return dict(
+        run_dir=run_dir,
+        config=config,
+        kind=kind,
+        preset=preset,
+        objective=objective,
+        teacher=teacher,
+        steps=steps,
+        epochs_done=epochs_done,
+        batch_size=batch,
+        segment_seconds=segment,
+        audio_hours=steps * batch * segment / 3600 if None not in (steps, batch, segment) else None,
+        sessions=sessions,
+        wall_span=sessions[-1][1] - sessions[0][0] if sessions else None,
+        wall_active=sum(end - start for start, end in sessions) if sessions else None,
+        val_tag=val_tag,
+        val_epochs=val_epochs,
+        val_curve=val_curve,
+        best_val=(best[1], best[0]) if best else None,
+    )
+
+
+def format_duration(seconds):
+    """``"H h MM min"`` (``"M min SS s"`` under an hour) of a duration in seconds; ``"n/a"`` for None."""
+    if seconds is None:
+        return "n/a"
+    hours, rest = divmod(int(round(seconds)), 3600)
+    return f"{hours} h {rest // 60:02d} min" if hours else f"{rest // 60} min {rest % 60:02d} s"
+
+
+def load_float32_model(path):
+    """Loads a ``.keras`` model without optimizer; a mixed-precision model is rebuilt in float32.
+
+    Returns:
+        ``(model, trained_policy_name)``.
+
+    Raises:
+        keras_dccrn.runtime.ModelLoadError: ``path`` is not a loadable ``.keras`` file (one line).
+    """
+    import numpy as np
+
+    from keras_dccrn.runtime import load_keras_model
+
+    model = load_keras_model(path)
+    policy = model.dtype_policy.name
+    if policy != "float32":
+        config = model.get_config()
+        config["dtype"] = "float32"
+        fresh = model.__class__.from_config(config)
+        fresh(np.zeros((1, 4 * getattr(model, "frame_step", 160) + 400), "float32"))  # build
+        fresh.set_weights(model.get_weights())
+        model = fresh
+    return model, policy
+
+
+def model_from_config(config):
+    """Builds (untrained, float32) the preset a run trained, for counting when it has no model.keras yet."""
+    from keras_dccrn.models import build_model
+
+    return build_model(config.get("student_preset") or config.get("preset"))
