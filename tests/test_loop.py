@@ -158,7 +158,7 @@ def test_phases_finish_the_interrupted_epoch_first(steps, epochs, expected):
     assert loop.phases(steps, epochs, TrainingConfig(**SMOKE)) == expected
 
 
-def test_a_new_run_starts_from_init_weights_and_a_resume_ignores_them(corpus, tmp_path):
+def test_a_new_run_starts_from_init_weights_and_a_resume_ignores_them(speech_corpus, tmp_path):
     from keras_dccrn.training.weights import write_weights
 
     keras.utils.set_random_seed(7)
@@ -167,9 +167,9 @@ def test_a_new_run_starts_from_init_weights_and_a_resume_ignores_them(corpus, tm
     archive = tmp_path / "donor.npz"
     write_weights(donor, archive)
     config = TrainingConfig(**{**SMOKE, "epochs": 1, "steps_per_epoch": 1}, init_weights=str(archive))
-    lines = one_process(corpus, tmp_path / "run", config)
+    lines = one_process(speech_corpus, tmp_path / "run", config)
     assert f"Starting from the weights of {archive}" in lines
     config = TrainingConfig(**{**SMOKE, "epochs": 2, "steps_per_epoch": 1}, init_weights=str(archive))
-    lines = one_process(corpus, tmp_path / "run", config)
+    lines = one_process(speech_corpus, tmp_path / "run", config)
     assert not any("Starting from" in line for line in lines)
     assert any(line.startswith("Resuming from") for line in lines)
