@@ -3,7 +3,7 @@
 #
 #   scripts/campaign.sh <step>
 #
-# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline log
+# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline log backup
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 # Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|log}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|log|backup}
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
     python -m trainers.mix --flagfile=flags/devset.cfg --output_dir="$DEV" ;;
@@ -55,6 +55,10 @@ case "$step" in
       --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
       --output_dir="$RUNS/scores/shipped_v0"
     mkdir -p docs/campaign && cp "$RUNS/scores/shipped_v0/summary.md" docs/campaign/shipped_devset.md ;;
+  backup)  # best weights of the long runs as committed weight archives (see README, "Training campaign")
+    python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
+      $(for r in teacher student_nokd student_atkl dccrn_cl; do
+          [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
       $(for r in teacher student_nokd student_atkl dccrn_cl; do

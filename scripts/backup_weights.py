@@ -1,0 +1,56 @@
+"""Backs up the best weights of training runs as weight archives (``.npz``) to commit.
+
+    python scripts/backup_weights.py --run=student_nokd=../runs/student_nokd --output_dir=campaign/weights
+
+Each run's ``best.weights.h5`` (model and optimizer state of the best validation epoch) is loaded into
+its preset and written as ``<output_dir>/<name>.npz`` holding the model's variables only, which
+``dccrn-train --init_weights=<file>`` starts a new run from (see README, "Training campaign").
+"""
+
+import os
+import sys
+
+from absl import app, flags
+
+FLAGS = flags.FLAGS
+flags.DEFINE_multi_string("run", [], "name=run_dir of a run to back up (repeatable).")
+flags.DEFINE_string("output_dir", "campaign/weights", "Folder of the archives.")
+flags.DEFINE_multi_string(
+    "float16", [], "Names of the runs stored in float16 (half the size; large models such as the teacher)."
+)
+
+
+def main(argv):
+    del argv
+    from keras_dccrn.errors import UsageError
+
+    try:
+        pairs = [spec.partition("=")[::2] for spec in FLAGS.run]
+        if not pairs or any(not name or not folder for name, folder in pairs):
+            raise UsageError("--run=name=run_dir is required (repeatable).")
+        for name, folder in pairs:
+            if not os.path.isfile(os.path.join(folder, "best.weights.h5")):
+                raise UsageError(
+                    f"--run={name}={folder}: no best.weights.h5 (has the run finished an epoch?)"
+                )
+    except UsageError as exc:
+        print(f"backup_weights: {exc}", file=sys.stderr)
+        return 2
+    import numpy as np
+
+    from keras_dccrn.training import run_dir
+    from keras_dccrn.training.weights import write_weights
+
+    for name, folder in pairs:
+        config = run_dir.read_config(folder)
+        model = run_dir.model_from_config(config)
+        model(np.zeros((1, 16000), "float32"))
+        model.load_weights(os.path.join(folder, "best.weights.h5"))
+        path = os.path.join(FLAGS.output_dir, f"{name}.npz")
+        write_weights(model, path, dtype="float16" if name in FLAGS.float16 else "float32")
+        print(f"{name}: {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

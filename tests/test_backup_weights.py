@@ -1,0 +1,50 @@
+"""Tests of scripts/backup_weights.py (best weights of a run -> a committed weight archive)."""
+
+import json
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+
+from keras_dccrn import build_model
+from keras_dccrn.training.weights import read_weights
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _run(*args):
+    env = dict(os.environ, PYTHONPATH=ROOT)
+    return subprocess.run(
+        [sys.executable, "scripts/backup_weights.py", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+
+def test_backs_up_the_best_weights_of_a_run(tmp_path):
+    keras.utils.set_random_seed(3)
+    model = build_model("tiny")
+    model(np.zeros((1, 1600), "float32"))
+    run = tmp_path / "run"
+    run.mkdir()
+    model.save_weights(run / "best.weights.h5")
+    (run / "config.json").write_text(json.dumps({"preset": "tiny"}))
+    proc = _run(f"--run=tiny={run}", f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 0, proc.stderr
+    fresh = build_model("tiny")
+    fresh(np.zeros((1, 1600), "float32"))
+    read_weights(fresh, tmp_path / "out" / "tiny.npz")
+    x = np.random.default_rng(0).standard_normal((1, 3200)).astype("float32") * 0.1
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(fresh(x)), keras.ops.convert_to_numpy(model(x)))
+
+
+def test_a_run_without_best_weights_is_one_line(tmp_path):
+    proc = _run(f"--run=x={tmp_path}", f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines()[-1].startswith("backup_weights: --run=x=")
+    assert "no best.weights.h5" in proc.stderr
+    assert not (tmp_path / "out").exists()
