@@ -63,6 +63,7 @@ def _positive(cell):
     return value
 
 
+@pytest.mark.slow
 def test_full_run_with_model_and_devset(tmp_path, devset, tiny_keras):
     output = tmp_path / "tflite.md"
     argv = [

@@ -158,6 +158,7 @@ def test_phases_finish_the_interrupted_epoch_first(steps, epochs, expected):
     assert loop.phases(steps, epochs, TrainingConfig(**SMOKE)) == expected
 
 
+@pytest.mark.slow
 def test_a_new_run_starts_from_init_weights_and_a_resume_ignores_them(speech_corpus, tmp_path):
     from keras_dccrn.training.weights import write_weights
 

@@ -142,6 +142,7 @@ def test_invalid_arguments(bad, match):
         build_model("uformer_tiny", build=False, **bad)
 
 
+@pytest.mark.slow
 def test_training_smoke_reduces_si_snr_loss():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)
