@@ -2,8 +2,8 @@
 
     python scripts/backup_weights.py --run=student_nokd=../runs/student_nokd --output_dir=campaign/weights
 
-Each run's ``best.weights.h5`` (model and optimizer state of the best validation epoch) is loaded into
-its preset and written as ``<output_dir>/<name>.npz`` holding the model's variables only, which
+Each supervised run's ``best.weights.h5`` (model and optimizer state of the best validation epoch) is
+loaded into its preset and written as ``<output_dir>/<name>.npz`` holding the model's variables only, which
 ``dccrn-train --init_weights=<file>`` starts a new run from (see README, "Training campaign").
 """
 
@@ -43,6 +43,13 @@ def main(argv):
 
     for name, folder in pairs:
         config = run_dir.read_config(folder)
+        if config.get("student_preset"):
+            print(
+                f"backup_weights: --run={name}={folder}: a distillation run (its best weights are the "
+                "distiller's, not a bare student's); not supported",
+                file=sys.stderr,
+            )
+            return 2
         model = run_dir.model_from_config(config)
         model(np.zeros((1, 16000), "float32"))
         model.load_weights(os.path.join(folder, "best.weights.h5"))

@@ -57,7 +57,7 @@ case "$step" in
     mkdir -p docs/campaign && cp "$RUNS/scores/shipped_v0/summary.md" docs/campaign/shipped_devset.md ;;
   backup)  # best weights of the long runs as committed weight archives (see README, "Training campaign")
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
-      $(for r in teacher student_nokd student_atkl dccrn_cl; do
+      $(for r in teacher student_nokd dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
           [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \

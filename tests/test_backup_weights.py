@@ -48,3 +48,12 @@ def test_a_run_without_best_weights_is_one_line(tmp_path):
     assert proc.stderr.strip().splitlines()[-1].startswith("backup_weights: --run=x=")
     assert "no best.weights.h5" in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_a_distillation_run_is_refused_in_one_line(tmp_path):
+    (tmp_path / "best.weights.h5").write_bytes(b"x")
+    (tmp_path / "config.json").write_text(json.dumps({"student_preset": "tiny", "preset": "tiny"}))
+    proc = _run(f"--run=s={tmp_path}", f"--output_dir={tmp_path / 'out'}")
+    assert proc.returncode == 2
+    assert "a distillation run" in proc.stderr.strip().splitlines()[-1]
+    assert not (tmp_path / "out").exists()

@@ -1,9 +1,9 @@
 """Weight archives: a model's variables as a small ``.npz`` file, to back up a run and warm-start another.
 
 A run's checkpoints (model, optimizer, counters) live in its run directory; a weight archive holds only
-the model's variables (weights and batch-norm statistics, in the model's order; random-seed states are left out), in
-float32 or float16, so that the best weights of a long run can be kept in version control and a new run
-can start from them (``dccrn-train --init_weights=<file>``).
+the model's variables (weights and batch-norm statistics, in the model's order; random-seed states are
+left out), in float32 or float16, so that the best weights of a long run can be kept in version control
+and a new run can start from them (``dccrn-train --init_weights=<file>``).
 """
 
 import os
