@@ -91,10 +91,11 @@ def complex_attention(q, k, v, mask=None):
     keys = ops.stack([kr, ki, kr, ki], axis=0)  # [4, ..., Tk, d]
     scores = ops.matmul(queries, ops.swapaxes(keys, -1, -2)) * scale  # [4, ..., Tq, Tk]
     out = ops.matmul(_softmax(scores, mask), ops.expand_dims(v, 0))  # [4, ..., Tq, 2dv]
-    dv = v.shape[-1] // 2
-    a_r, a_i = out[..., :dv], out[..., dv:]  # A(q_a, k_b, v_r), A(q_a, k_b, v_i)
-    real = a_r[0] - a_i[1] - a_i[2] - a_r[3]
-    imag = a_i[0] + a_r[1] + a_r[2] - a_i[3]
+    a_r, a_i = complex_split(out)  # A(q_a, k_b, v_r), A(q_a, k_b, v_i)
+    rr_r, ri_r, ir_r, ii_r = ops.unstack(a_r, 4, axis=0)  # 4 x [..., Tq, dv]
+    rr_i, ri_i, ir_i, ii_i = ops.unstack(a_i, 4, axis=0)
+    real = rr_r - ri_i - ir_i - ii_r
+    imag = rr_i + ri_r + ir_r - ii_i
     return complex_merge(real, imag)
 
 

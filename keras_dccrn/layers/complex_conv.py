@@ -23,6 +23,7 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import block_kernel, complex_bias
+from keras_dccrn.layers.slicing import take
 
 TIME_CROPS = ("causal", "dccrn")
 
@@ -98,7 +99,7 @@ class _ComplexConvBase(keras.layers.Layer):
                 f"received shape {tuple(state.shape)}."
             )
         window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, span + T, F, C]
-        return core(window), window[:, ops.shape(window)[1] - span :]
+        return core(window), take(window, 1, ops.shape(window)[1] - span)
 
     def get_config(self):
         config = super().get_config()
@@ -339,15 +340,16 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         kf, kt = self.kernel_size
         block = block_kernel(self.real_kernel, self.imag_kernel, in_axis=3, out_axis=2)  # [kt, kf, 2Co, 2Ci]
         # window frame t + j holds x[t - k] for tap k = kt - 1 - j: taps stacked on the input axis
-        kernel = ops.concatenate([block[kt - 1 - j] for j in range(kt)], axis=-1)  # [kf, 2Co, kt * 2Ci]
+        taps = ops.unstack(block, kt, axis=0)  # kt x [kf, 2Co, 2Ci]
+        kernel = ops.concatenate([taps[kt - 1 - j] for j in range(kt)], axis=-1)  # [kf, 2Co, kt * 2Ci]
         kernel = ops.expand_dims(kernel, 0)  # [kf, 2Co, kt * 2Ci] -> [1, kf, 2Co, kt * 2Ci]
         frames = ops.shape(window)[1] - (kt - 1)
         # kt shifted [B, frames, F, 2Ci] views -> [B, frames, F, kt * 2Ci]
-        stacked = ops.concatenate([window[:, j : j + frames] for j in range(kt)], axis=-1)
+        stacked = ops.concatenate([take(window, 1, j, j + frames) for j in range(kt)], axis=-1)
         y = ops.conv_transpose(stacked, kernel, strides=(1, self.strides[0]), padding="valid")
         freq = ops.shape(window)[2]
         freq_out = (freq - 1) * self.strides[0] + kf - 2 * self.freq_padding + self.output_padding
-        y = y[:, :, self.freq_padding : self.freq_padding + freq_out, :]
+        y = take(y, 2, self.freq_padding, self.freq_padding + freq_out)
         if self.use_bias:
             y = y + complex_bias(self.real_bias, self.imag_bias)
         return y
@@ -367,7 +369,7 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         """The ``time_crop`` frames of ``call(inputs, crop_time=False)`` (``frames + k_t - 1`` -> ``frames``)."""
         span = self.kernel_size[1] - 1
         start = 0 if self.time_crop == "causal" else span
-        return full[:, start : ops.shape(full)[1] - (span - start)]
+        return take(full, 1, start, ops.shape(full)[1] - (span - start))
 
     @property
     def state_frames(self):

@@ -4,6 +4,7 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import complex_merge, complex_split
+from keras_dccrn.layers.slicing import index
 
 
 def lstm_initial_state(lstm, batch_size=1):
@@ -27,10 +28,10 @@ def lstm_step(lstm, inputs, state):
     Returns:
         ``(outputs [batch, frames, units], new_state [batch, 2, units])``.
     """
-    h, c = state[:, 0], state[:, 1]
+    h, c = ops.unstack(state, 2, axis=1)
     outputs = []
     for t in range(inputs.shape[1]):
-        out, (h, c) = lstm.cell(inputs[:, t], [h, c], training=False)
+        out, (h, c) = lstm.cell(index(inputs, 1, t), [h, c], training=False)
         outputs.append(out)
     return ops.stack(outputs, axis=1), ops.stack([h, c], axis=1)
 
@@ -117,12 +118,11 @@ class ComplexLSTM(keras.layers.Layer):
 
     def call(self, inputs, training=None):
         xr, xi = complex_split(inputs)
-        batch = ops.shape(inputs)[0]
         stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D]
         r_out = self.real_lstm(stacked, training=training)[0]
         i_out = self.imag_lstm(stacked, training=training)[0]
         # rows [:B] saw the real input, rows [B:] the imaginary input
-        return self._combine(r_out[:batch], r_out[batch:], i_out[:batch], i_out[batch:])
+        return self._combine(*ops.split(r_out, 2, axis=0), *ops.split(i_out, 2, axis=0))
 
     def initial_state(self, batch_size=1):
         """All-zero streaming state ``[batch_size, 4, 2, units]`` (see the class docstring)."""
@@ -147,7 +147,7 @@ class ComplexLSTM(keras.layers.Layer):
         for k, (lstm, x) in enumerate(
             ((self.real_lstm, xr), (self.real_lstm, xi), (self.imag_lstm, xr), (self.imag_lstm, xi))
         ):
-            out, new = lstm_step(lstm, x, ops.cast(state[:, k], inputs.dtype))
+            out, new = lstm_step(lstm, x, ops.cast(index(state, 1, k), inputs.dtype))
             outs.append(out)
             states.append(new)
         return self._combine(*outs), ops.stack(states, axis=1)

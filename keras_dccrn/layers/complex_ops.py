@@ -20,8 +20,8 @@ def complex_split(x):
     c = x.shape[-1]
     if c is None or c % 2:
         raise ValueError(f"A complex tensor needs an even, known channel count; received shape {x.shape}.")
-    half = c // 2
-    return x[..., :half], x[..., half:]
+    real, imag = ops.split(x, 2, axis=-1)
+    return real, imag
 
 
 def complex_merge(real, imag):

@@ -190,10 +190,9 @@ class DilatedConvModule(ResidualModule):
     def _depthwise(self, x, kernel, bias, dilation):
         left, right = self.time_padding(dilation)
         pf = self.kernel_size[0] // 2
-        c = self.channels
         if self.complex_valued:
             xr, xi = complex_split(x)
-            kr, ki = kernel[:, :, :c], kernel[:, :, c:]
+            kr, ki = ops.split(kernel, 2, axis=2)
             # one depthwise conv for the four real products of (kr + i ki)(xr + i xi)
             x = ops.concatenate([xr, xi, xi, xr], axis=-1)
             kernel = ops.concatenate([kr, kr, -ki, ki], axis=2)
@@ -201,18 +200,19 @@ class DilatedConvModule(ResidualModule):
         y = ops.depthwise_conv(x, kernel, strides=1, padding="valid", dilation_rate=(dilation, 1))
         if self.complex_valued:
             # [kr xr | kr xi | -ki xi | ki xr] -> [kr xr - ki xi | kr xi + ki xr]
-            y = y[..., : 2 * c] + y[..., 2 * c :]
+            from_kr, from_ki = ops.split(y, 2, axis=-1)
+            y = from_kr + from_ki
         return y + bias
 
     def call(self, inputs, training=None):
         y = self.pointwise_in(self.norm(inputs))
-        c = self.channels
         if self.complex_valued:
             # complex pointwise output is [ar | br | ai | bi]; GLU per part: [ar s(br) | ai s(bi)]
-            ar, br, ai, bi = y[..., :c], y[..., c : 2 * c], y[..., 2 * c : 3 * c], y[..., 3 * c :]
+            ar, br, ai, bi = ops.split(y, 4, axis=-1)
             z = complex_merge(ar * ops.sigmoid(br), ai * ops.sigmoid(bi))
         else:
-            z = y[..., :c] * ops.sigmoid(y[..., c:])
+            a, b = ops.split(y, 2, axis=-1)
+            z = a * ops.sigmoid(b)
         for kernel, bias, norm, d in zip(
             self.depth_kernels, self.depth_biases, self.depth_norms, self.dilations, strict=True
         ):

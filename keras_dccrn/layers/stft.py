@@ -13,6 +13,8 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_dccrn.layers.slicing import take
+
 WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
 
 
@@ -123,8 +125,8 @@ def overlap_add(frames, frame_step):
     # [B, T, n * hop] -> [B, T, n, hop]
     blocks = ops.reshape(frames, (batch, count, n, frame_step))
     out = None
-    for k in range(n):
-        part = ops.pad(blocks[:, :, k, :], [[0, 0], [k, n - 1 - k], [0, 0]])
+    for k, block in enumerate(ops.unstack(blocks, n, axis=2)):  # n x [B, T, hop]
+        part = ops.pad(block, [[0, 0], [k, n - 1 - k], [0, 0]])
         out = part if out is None else out + part
     # [B, T + n - 1, hop] -> [B, (T + n - 1) * hop]
     return ops.reshape(out, (batch, -1))
@@ -248,7 +250,7 @@ class STFT(_FixedDFT):
         signal = ops.concatenate(
             [ops.cast(state, self.compute_dtype), ops.cast(inputs, self.compute_dtype)], 1
         )
-        return self._frames(signal), signal[:, ops.shape(signal)[1] - self.state_size :]
+        return self._frames(signal), take(signal, 1, ops.shape(signal)[1] - self.state_size)
 
     def compute_output_shape(self, input_shape):
         batch, length = input_shape[0], input_shape[1]
@@ -322,7 +324,7 @@ class ISTFT(_FixedDFT):
     def call(self, inputs, length):
         signal = self._normalise(self._overlap_add(inputs))
         left = stft_padding(self.frame_length, self.frame_step)
-        return signal[:, left : left + length]
+        return take(signal, 1, left, left + length)
 
     @property
     def state_size(self):
@@ -347,7 +349,7 @@ class ISTFT(_FixedDFT):
         tail = ops.cast(state, self.compute_dtype)
         signal = signal + ops.pad(tail, [[0, 0], [0, ops.shape(signal)[1] - self.state_size]])
         done = ops.shape(signal)[1] - self.state_size
-        return self._normalise(signal[:, :done]), signal[:, done:]
+        return self._normalise(take(signal, 1, 0, done)), take(signal, 1, done)
 
     def compute_output_shape(self, input_shape, length=None):
         return (input_shape[0], length if isinstance(length, int) else None)

@@ -44,7 +44,8 @@ def channel_attention(features, complex_channels=True):
             "`complex_channels=True` needs an even, known channel count; "
             f"received feature shape {tuple(features.shape)}."
         )
-    return energy[:, : channels // 2] + energy[:, channels // 2 :]
+    real, imag = ops.split(energy, 2, axis=-1)
+    return real + imag
 
 
 def proportional_positions(out_length, in_length):

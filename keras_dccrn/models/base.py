@@ -30,6 +30,7 @@ from keras import ops
 
 from keras_dccrn.layers.complex_lstm import lstm_initial_state, lstm_step
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
+from keras_dccrn.layers.slicing import take
 from keras_dccrn.layers.stft import ISTFT, STFT, STFT_ARGS
 
 # Name scopes of the signal-processing ends of a streaming step; the full-int8 TFLite export keeps the
@@ -182,14 +183,14 @@ class SpectralMaskingModel(keras.Model):
         # is the same value and avoids 0 / 0 in |M|-normalised masks when TFLite float16 flushes the 1e-8
         # under their square root to zero.
         mask = keras.tree.map_structure(lambda m: ops.cast(m, "float32"), mask)
-        est = self.apply_mask(ops.cast(spec[:, :, 1:, :], "float32"), mask)
+        est = self.apply_mask(ops.cast(take(spec, 2, 1), "float32"), mask)
         return ops.pad(est, [[0, 0], [0, 0], [1, 0], [0, 0]])  # [B, T, bins - 1, 2] -> [B, T, bins, 2]
 
     def call(self, inputs, training=None, return_features=False):
         wave = ops.cast(inputs, "float32")
         length = ops.shape(wave)[1]
         spec = self.stft(wave)  # [B, T, bins, 2]
-        mask, features, _ = self.estimate(ops.cast(spec[:, :, 1:, :], self.compute_dtype), training=training)
+        mask, features, _ = self.estimate(ops.cast(take(spec, 2, 1), self.compute_dtype), training=training)
         out = ops.clip(self.istft(self._masked(spec, mask), length=length), -1.0, 1.0)
         if return_features:
             return out, features
@@ -244,7 +245,7 @@ class SpectralMaskingModel(keras.Model):
             )
         with keras.name_scope(ANALYSIS_SCOPE):
             spec, input_buffer = self.stft.step(ops.cast(audio, "float32"), states[INPUT_BUFFER])
-        mask, _, new = self.estimate(ops.cast(spec[:, :, 1:, :], self.compute_dtype), False, states)
+        mask, _, new = self.estimate(ops.cast(take(spec, 2, 1), self.compute_dtype), False, states)
         with keras.name_scope(SYNTHESIS_SCOPE):
             wave, ola_buffer = self.istft.step(self._masked(spec, mask), states[OLA_BUFFER])
             wave = ops.clip(wave, -1.0, 1.0)

@@ -82,6 +82,7 @@ from keras_dccrn.layers.complex_ops import (
 )
 from keras_dccrn.layers.conformer import DualPathConformerBlock
 from keras_dccrn.layers.fusion import BranchInteraction, EncoderDecoderAttention
+from keras_dccrn.layers.slicing import take
 from keras_dccrn.models.base import NORM_MODES, SpectralMaskingModel, norm_layer, prelu
 
 
@@ -322,7 +323,7 @@ class Uformer(SpectralMaskingModel):
         y = conv(x)  # [B, T + kt - 1, 2 (F - 1) + kf, M]
         start_t = 0 if self.causal else kt - 1
         pf = kf // 2
-        return y[:, start_t : start_t + frames, pf : pf + 2 * freq, :]
+        return take(take(y, 1, start_t, start_t + frames), 2, pf, pf + 2 * freq)
 
     def apply_mask(self, spectrum, mask):
         """``Y = X * (M_c / |M_c|) * (tanh(|M_c|) + sigmoid(M_m)) / 2`` (see the module docstring)."""
