@@ -9,6 +9,7 @@ flags or inputs (:class:`BenchmarkError`, :class:`keras_dccrn.errors.UsageError`
 
 import os
 import shlex
+import subprocess
 import sys
 import time
 
@@ -52,6 +53,23 @@ def parse_flags(argv, flag_values, prog, help_text):
 def command_line(script, argv):
     """The command that reproduces a run, for the page: ``python benchmarks/<script> <argv[1:]>``."""
     return " ".join(["python", f"benchmarks/{os.path.basename(script)}", *(shlex.quote(a) for a in argv[1:])])
+
+
+def code_version(root=ROOT):
+    """``<commit> (<path>)`` of the checkout at ``root`` (``+changes`` when its tracked files differ)."""
+    try:
+        commit = subprocess.run(
+            ["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return f"not a git checkout ({root})"
+    return f"{commit}{'+changes' if dirty else ''} ({root})"
 
 
 def markdown_table(header, rows, align=None):

@@ -1,0 +1,32 @@
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from benchmarks import harness, training_speed  # noqa: E402
+
+
+def test_tiny_run_writes_a_page_naming_the_timed_code(tmp_path):
+    page = tmp_path / "speed.md"
+    argv = ["training_speed.py", "--presets=tiny", "--settings=float32", "--batch=1", "--seconds=0.25"]
+    argv += ["--steps=1", "--warmup=1", f"--output={page}"]
+    assert training_speed.main(argv) == 0
+    text = page.read_text()
+    assert "| tiny | float32 |" in text
+    assert f"code {harness.code_version()}" in text
+
+
+def test_source_without_the_package_is_one_line(tmp_path, capsys):
+    assert training_speed.main(["training_speed.py", f"--source={tmp_path}", "--output="]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "no keras_dccrn package there" in err and str(tmp_path) in err
+
+
+def test_unknown_setting_is_one_line(capsys):
+    assert training_speed.main(["training_speed.py", "--settings=fp8", "--output="]) == 2
+    assert "unknown ['fp8']" in capsys.readouterr().err
+
+
+def test_code_version(tmp_path):
+    assert harness.code_version().endswith(f"({harness.ROOT})")
+    assert harness.code_version(str(tmp_path)) == f"not a git checkout ({tmp_path})"
