@@ -218,6 +218,9 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     _builtin_only(path)
     enhancer = TFLiteEnhancer(path)
     assert enhancer.mode == "streaming" and enhancer.hop == 100 and enhancer.delay_samples == 300
+    # the whole streaming graph is one XNNPACK partition (an op XNNPACK lacks, e.g. UNPACK, splits it)
+    ops = enhancer.interpreter._get_ops_details()
+    assert enhancer.uses_xnnpack and [o["op_name"] for o in ops].count("DELEGATE") == 1
     assert (enhancer.lookahead_samples, enhancer.frame_step) == (tiny.lookahead_samples, tiny.frame_step)
     for length in (50, 1000, signal.size):
         y = enhancer(signal[:length])

@@ -28,7 +28,7 @@ def lstm_step(lstm, inputs, state):
     Returns:
         ``(outputs [batch, frames, units], new_state [batch, 2, units])``.
     """
-    h, c = ops.unstack(state, 2, axis=1)
+    h, c = index(state, 1, 0), index(state, 1, 1)
     outputs = []
     for t in range(inputs.shape[1]):
         out, (h, c) = lstm.cell(index(inputs, 1, t), [h, c], training=False)

@@ -13,7 +13,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_dccrn.layers.slicing import take
+from keras_dccrn.layers.slicing import index, take
 
 WINDOWS = ("hann", "sqrt_hann", "hamming", "rectangular")
 
@@ -125,8 +125,10 @@ def overlap_add(frames, frame_step):
     # [B, T, n * hop] -> [B, T, n, hop]
     blocks = ops.reshape(frames, (batch, count, n, frame_step))
     out = None
-    for k, block in enumerate(ops.unstack(blocks, n, axis=2)):  # n x [B, T, hop]
-        part = ops.pad(block, [[0, 0], [k, n - 1 - k], [0, 0]])
+    for k in range(n):
+        part = ops.pad(
+            index(blocks, 2, k), [[0, 0], [k, n - 1 - k], [0, 0]]
+        )  # [B, T, hop] -> [B, T + n - 1, hop]
         out = part if out is None else out + part
     # [B, T + n - 1, hop] -> [B, (T + n - 1) * hop]
     return ops.reshape(out, (batch, -1))
