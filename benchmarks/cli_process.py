@@ -13,7 +13,9 @@ time (user + system) and the peak resident set size of that process (``os.wait4`
 wall time starts at the fork, so it includes the interpreter start-up. Each run is repeated
 ``--repeats`` times and the fastest wall time is kept (with its CPU time and RSS).
 
-Variants (``--variants``): ``savedmodel`` (the shipped SavedModel of ``--model_dir``), ``keras`` (a
+Variants (``--variants``): ``default`` (no ``--model``: the README's main command, which runs the
+shipped default model's default file, see :mod:`keras_dccrn.runtime.registry`), ``savedmodel`` (the
+shipped SavedModel of ``--model_dir``), ``keras`` (a
 ``.keras`` file: ``--keras``, or the ``--preset`` with random weights saved by this script; speed does
 not depend on the weights) and ``tflite:<file>`` for every ``.tflite`` file in ``--model_dir``.
 
@@ -220,7 +222,9 @@ def child_env():
 
 
 def enhance_command(model, src, dst):
-    return [sys.executable, "-m", "trainers.enhance", f"--model={model}", f"--input={src}", f"--output={dst}"]
+    """``dccrn-enhance`` on ``src``; without ``--model`` when ``model`` is empty (the shipped default)."""
+    flags_ = [f"--model={model}"] if model else []
+    return [sys.executable, "-m", "trainers.enhance", *flags_, f"--input={src}", f"--output={dst}"]
 
 
 def peer_command(name, src, dst):
@@ -264,7 +268,7 @@ def variants(model_dir, keras_path, names):
     """``[(name, model spec)]`` of the selected keras-dccrn variants."""
     from keras_dccrn.runtime import registry
 
-    found = []
+    found = [("default", "")]  # the README's main command: no --model
     saved = registry.savedmodel_dir(model_dir) if os.path.isdir(model_dir) else None
     if saved:
         found.append(("savedmodel", saved))
@@ -281,6 +285,20 @@ def variants(model_dir, keras_path, names):
             raise BenchmarkError(f"--variants: unknown {unknown}; available: {[n for n, _ in found]}")
         found = [(n, spec) for n, spec in found if n in names]
     return found
+
+
+def default_note():
+    """What the ``default`` row runs: the file the shipped default model's folder serves."""
+    from keras_dccrn.runtime import ModelLoadError, registry
+
+    try:
+        folder = registry.shipped_models().get(registry.DEFAULT_MODEL)
+        served = registry.model_in_folder(folder) if folder else None
+    except ModelLoadError as exc:
+        return f"`default` row: no default model ({exc})."
+    if not served:
+        return f"`default` row: {registry.no_default_message()}."
+    return f"`default` row (no `--model`): `{os.path.relpath(served, ROOT)}`."
 
 
 def save_random_keras(preset, path):
@@ -379,6 +397,7 @@ def run(argv):
     try:
         keras_path = FLAGS.keras
         keras_note = f"`keras` row: `{keras_path}`." if keras_path else ""
+        keras_note = f"{default_note()} {keras_note}".strip()
         selected = variants(
             FLAGS.model_dir, keras_path or os.path.join(work, f"{FLAGS.preset}.keras"), FLAGS.variants
         )

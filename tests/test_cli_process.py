@@ -70,3 +70,13 @@ def test_bad_flags_are_one_line(capsys):
     assert cli_process.main(["cli_process.py", "--peers=nope"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and "--seconds" in err[0] and "unknown ['nope']" in err[1]
+
+
+def test_default_row_runs_the_readme_command(tmp_path):
+    page = tmp_path / "page.md"
+    argv = ["cli_process.py", "--seconds=1", "--variants=default", "--peers=", f"--output={page}"]
+    assert cli_process.main(argv + ["--speech_dir=/nonexistent"]) == 0
+    text = page.read_text()
+    assert "`default` row (no `--model`): `saved_models/distil_dccrn" in text
+    row = next(line for line in text.splitlines() if line.startswith("| `default`"))
+    assert float(row.strip("|").split("|")[1]) > 0  # wall seconds of a successful run
