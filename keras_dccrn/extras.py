@@ -1,11 +1,13 @@
 """Optional dependencies: which pip extra provides a module, and a one-line error when it is missing.
 
-The main install (``pip install -e .``) runs training, ``dccrn-enhance`` with ``.keras`` and SavedModel
-files, ``dccrn-mix`` and ``dccrn-export`` without ``--tflite``. The extras add:
+The main install (``pip install -e .``) runs training, ``dccrn-enhance`` with every model format
+(``ai-edge-litert`` runs ``.tflite`` files, among them the shipped default), ``dccrn-mix`` and
+``dccrn-export``. The extras add:
 
 * ``[eval]``: ``pystoi`` (STOI/ESTOI), ``speechmos`` + ``onnxruntime`` (DNSMOS), ``matplotlib`` (plots),
   ``librosa``: ``dccrn-evaluate`` and the benchmarks;
-* ``[tflite]``: ``ai-edge-litert``: running ``.tflite`` files (``dccrn-enhance``, ``dccrn-export --tflite``);
+* ``[tflite]``: ``ai-edge-litert`` alone, for a TensorFlow-free install (``pip install --no-deps -e .``
+  plus the runtime packages) or an install that predates it in the main dependencies;
 * ``[serving]``: ``tensorflow-serving-api`` + ``grpcio``: ``dccrn-serve-client --protocol=grpc``.
 """
 
