@@ -25,6 +25,10 @@ import sys
 
 from absl import flags
 
+# TensorFlow's oneDNN kernels grow a process with every new input length (the dev-set files all differ);
+# as in dccrn-enhance and dccrn-evaluate, the plain kernels keep the memory flat (set it to 1 to override).
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import harness  # noqa: E402
@@ -73,7 +77,8 @@ def run_system(spec, pairs, use_pesq):
         wall, cpu, seconds = wall + w, cpu + c, seconds + noisy.size / harness.SAMPLE_RATE
         snr.append(float(si_snr(clean, out)))
         pq.append(float(pesq_wb(clean, out)) if use_pesq else math.nan)
-    return dict(si_snr=snr, pesq_wb=pq, rtf=wall / seconds, cpu_rtf=cpu / seconds)
+    rss = harness.proc_status_kb("VmRSS") / 1024
+    return dict(si_snr=snr, pesq_wb=pq, rtf=wall / seconds, cpu_rtf=cpu / seconds, rss_mb=rss)
 
 
 def paired_cost(reference, variant):
@@ -156,7 +161,9 @@ def main(argv=None):
             )
         )
         print(
-            f"{name}: SI-SNR cost {snr_cost:+.3f} dB, PESQ-WB cost {pesq_cost:+.4f}, CPU RTF {res['cpu_rtf']:.4f}"
+            f"{name}: SI-SNR cost {snr_cost:+.3f} dB, PESQ-WB cost {pesq_cost:+.4f}, "
+            f"CPU RTF {res['cpu_rtf']:.4f}, process RSS {res['rss_mb']:.0f} MB",
+            flush=True,
         )
     chosen = choose(rows, FLAGS.max_si_snr_cost, FLAGS.max_pesq_cost)
     manifest = write_manifest(folder, chosen and chosen["name"]) if FLAGS.write_manifest else None

@@ -8,7 +8,15 @@ import soundfile as sf
 
 from keras_dccrn import build_model, runtime
 from keras_dccrn.audio import AudioError
-from keras_dccrn.runtime import ModelLoadError, enhance, enhance_file, litert, load_enhancer, registry
+from keras_dccrn.runtime import (
+    ModelLoadError,
+    enhance,
+    enhance_file,
+    litert,
+    load_enhancer,
+    load_keras_model,
+    registry,
+)
 
 
 @pytest.fixture(scope="module")
@@ -478,3 +486,27 @@ def test_plain_keras_loading_after_import(causal_model, tmp_path):
     assert run.returncode != 0 and "Could not locate class" in run.stderr
     fixed = other_order.replace("import keras\n", "import keras\nkeras_dccrn.register_keras_objects()\n")
     _python(fixed, path)
+
+
+def test_a_mixed_precision_keras_file_loads_as_float32_and_streams(tmp_path, rng):
+    import keras
+
+    from keras_dccrn.streaming import stream
+
+    keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    try:
+        keras.utils.set_random_seed(3)
+        trained = build_model("tiny", time_crop="causal")
+        trained(np.zeros((1, 1600), "float32"))
+        path = str(tmp_path / "bf16.keras")
+        trained.save(path)
+    finally:
+        keras.mixed_precision.set_global_policy("float32")
+    assert load_keras_model(path, float32=False).dtype_policy.name == "mixed_bfloat16"
+    model = load_keras_model(path)
+    assert model.dtype_policy.name == "float32"
+    for a, b in zip(model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    x = (0.1 * rng.standard_normal(1600)).astype("float32")
+    offline = np.asarray(model(x[None]))[0]
+    np.testing.assert_allclose(stream(model, x), offline, atol=1e-5)  # the step runs outside autocasting

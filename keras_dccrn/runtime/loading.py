@@ -159,11 +159,32 @@ def _keras_file_problem(path):
     return None
 
 
-def load_keras_model(path):
+def as_float32(model):
+    """``model`` itself if its dtype policy is float32, else a float32 copy with the same weights.
+
+    A mixed-precision policy (``mixed_bfloat16``, ``mixed_float16``) is a training setting: the
+    streaming step and the exporters run the layers' computations directly, outside Keras'
+    autocasting, and expect float32 weights and activations.
+    """
+    import numpy as np
+
+    if model.dtype_policy.name == "float32":
+        return model
+    config = model.get_config()
+    config["dtype"] = "float32"
+    fresh = model.__class__.from_config(config)
+    fresh(np.zeros((1, 4 * getattr(model, "frame_step", 160) + 400), "float32"))  # build
+    fresh.set_weights(model.get_weights())
+    return fresh
+
+
+def load_keras_model(path, float32=True):
     """Loads a ``.keras`` file (``keras.saving.load_model``, no optimizer); one truthful line on failure.
 
     Args:
         path: the ``.keras`` file.
+        float32: return a model saved under a mixed-precision policy as a float32 copy
+            (:func:`as_float32`), as inference and export need.
 
     Returns:
         The ``keras.Model``.
@@ -190,6 +211,7 @@ def load_keras_model(path):
     if problem is not None:
         raise ModelLoadError(f"{path}: {problem}")
     try:
-        return keras.saving.load_model(path, compile=False)
+        model = keras.saving.load_model(path, compile=False)
     except Exception as exc:
         raise ModelLoadError(f"{path}: cannot load the Keras model ({one_line(exc)})") from None
+    return as_float32(model) if float32 else model

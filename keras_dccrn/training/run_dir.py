@@ -412,20 +412,10 @@ def load_float32_model(path):
     Raises:
         keras_dccrn.runtime.ModelLoadError: ``path`` is not a loadable ``.keras`` file (one line).
     """
-    import numpy as np
+    from keras_dccrn.runtime.loading import as_float32, load_keras_model
 
-    from keras_dccrn.runtime import load_keras_model
-
-    model = load_keras_model(path)
-    policy = model.dtype_policy.name
-    if policy != "float32":
-        config = model.get_config()
-        config["dtype"] = "float32"
-        fresh = model.__class__.from_config(config)
-        fresh(np.zeros((1, 4 * getattr(model, "frame_step", 160) + 400), "float32"))  # build
-        fresh.set_weights(model.get_weights())
-        model = fresh
-    return model, policy
+    model = load_keras_model(path, float32=False)
+    return as_float32(model), model.dtype_policy.name
 
 
 def model_from_config(config):
