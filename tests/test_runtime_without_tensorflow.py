@@ -132,3 +132,14 @@ def test_shipped_default_can_be_a_tflite_file(files):
     env = {runtime.MODELS_ENV: str(files["tmp"] / "models")}
     _run(files, ["-m", "trainers.enhance", f"--input={files['wav']}", f"--output={out}"], "default", env)
     _check_output(files, out)
+
+
+def test_the_readme_main_command_runs_without_tensorflow(files):
+    # `dccrn-enhance --input=examples/noisy.wav --output=enhanced.wav`: the shipped default model's folder
+    # serves its manifest's .tflite file (benchmarks/default_variant.py chose it), so no TensorFlow import.
+    out = str(files["tmp"] / "readme.wav")
+    example = os.path.join(ROOT, "examples", "noisy.wav")
+    run = _run(files, ["-m", "trainers.enhance", f"--input={example}", f"--output={out}"], "readme")
+    assert "->" in run.stdout
+    enhanced, rate = sf.read(out, dtype="float32")
+    assert rate == sf.info(example).samplerate and enhanced.shape[0] == sf.info(example).frames
