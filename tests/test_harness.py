@@ -1,0 +1,45 @@
+"""Tests of benchmarks/harness.py: whole-process measurements (peak RSS of one process, output checks)."""
+
+import sys
+
+import numpy as np
+import soundfile as sf
+
+from benchmarks import harness
+
+
+def test_peak_rss_is_the_measured_process_alone(tmp_path):
+    ballast = bytearray(300 * 2**20)  # this process is larger than the measured ones
+    ballast[::4096] = b"x" * len(ballast[::4096])
+    log = str(tmp_path / "err.txt")
+    env = harness.child_env()
+    small = harness.measure([sys.executable, "-c", "pass"], env, log)
+    big = harness.measure(
+        [sys.executable, "-c", "b = bytearray(200 * 2**20); b[::4096] = b'x' * len(b[::4096])"], env, log
+    )
+    assert small[0] == big[0] == 0
+    assert small[3] < 60, small  # a bare interpreter, not this process's 300+ MB
+    assert 190 < big[3] - small[3] < 260, (small, big)
+    assert big[1] >= big[2] * 0.5 and big[2] > 0  # wall and CPU seconds
+    failed = harness.measure([sys.executable, "-c", "import sys; sys.exit(3)"], env, log)
+    assert failed[0] == 3
+
+
+def test_run_case_checks_the_output_file(tmp_path):
+    src, dst, log = (str(tmp_path / n) for n in ("in.wav", "out.wav", "err.txt"))
+    sf.write(src, np.zeros(1600, np.float32), 16000)
+    env = harness.child_env()
+    copy = "import shutil, sys; shutil.copy(sys.argv[1], sys.argv[2])"
+    ok = harness.run_case([sys.executable, "-c", copy, src, dst], env, src, dst, 2, log)
+    assert set(ok) == {"wall_s", "cpu_s", "rss_mb"} and ok["wall_s"] > 0
+    short = "import soundfile as sf, sys; sf.write(sys.argv[2], sf.read(sys.argv[1])[0][:-1], 16000)"
+    assert (
+        "output has 1599 frames, input 1600"
+        in harness.run_case([sys.executable, "-c", short, src, dst], env, src, dst, 1, log)["error"]
+    )
+    none = harness.run_case([sys.executable, "-c", "pass"], env, src, dst, 1, log)
+    assert none["error"].startswith("no readable output")
+    fail = "import sys; print('bad input file', file=sys.stderr); sys.exit(2)"
+    assert harness.run_case([sys.executable, "-c", fail], env, src, dst, 1, log) == {
+        "error": "exit 2: bad input file"
+    }
