@@ -263,6 +263,23 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     assert quality >= 10
 
 
+def test_streaming_tflite_with_several_hops_per_call(tiny, signal, tmp_path):
+    path = export_tflite(tiny, tmp_path / "stream4.tflite", mode="streaming", hops_per_call=4)
+    enhancer = TFLiteEnhancer(path)
+    # four hops per invoke; the stream delay (and so the alignment) is the model's
+    assert (enhancer.hop, enhancer.delay_samples, enhancer.frame_step) == (400, 300, 100)
+    assert enhancer.lookahead_samples == tiny.lookahead_samples
+    for length in (50, 1000, 1234, signal.size):
+        ref = np.asarray(tiny(signal[None, :length]))[0]
+        np.testing.assert_allclose(enhancer(signal[:length]), ref, atol=1e-5)
+    # dynamic-range int8 with four hops per call: close to the float32 file
+    path8 = export_tflite(
+        tiny, tmp_path / "stream4_int8.tflite", mode="streaming", quantization="dynamic_int8", hops_per_call=4
+    )
+    y8, y32 = TFLiteEnhancer(path8)(signal), enhancer(signal)
+    assert 10 * np.log10(np.sum((y8 - y32) ** 2) / np.sum(y32**2)) < -20
+
+
 def test_files_without_metadata_use_the_documented_rule(offline_float32, tiny, tmp_path):
     from keras_dccrn.runtime import load_enhancer
 
@@ -303,6 +320,10 @@ def test_bad_arguments(tiny, tmp_path):
         export_tflite(build_model("tiny"), tmp_path / "x.tflite", mode="streaming")
     with pytest.raises(ValueError, match="chunk_samples"):
         export_tflite(tiny, tmp_path / "x.tflite", chunk_samples=10)
+    with pytest.raises(ValueError, match="received 0"):
+        export_tflite(tiny, tmp_path / "x.tflite", mode="streaming", hops_per_call=0)
+    with pytest.raises(ValueError, match="mode='streaming' only; received mode='offline'"):
+        export_tflite(tiny, tmp_path / "x.tflite", hops_per_call=4)
     assert not list(tmp_path.iterdir())
     with pytest.raises(ValueError, match="no such TFLite file"):
         TFLiteEnhancer(tmp_path / "missing.tflite")

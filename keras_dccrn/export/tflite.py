@@ -52,6 +52,7 @@ from keras_dccrn.runtime.litert import METADATA_NAME, load_interpreter, tflite_o
 MODES = ("offline", "streaming")
 QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
 DEFAULT_CHUNK_SAMPLES = 4 * SAMPLE_RATE
+MAX_HOPS_PER_CALL = 64
 
 
 def _tf():
@@ -63,7 +64,7 @@ def _tf():
 # ---------------------------------------------------------------------------------------------- TFLite
 
 
-def _tflite_endpoint(model, mode, chunk_samples):
+def _tflite_endpoint(model, mode, chunk_samples, hops_per_call=1):
     tf = _tf()
     if mode == "offline":
         if not isinstance(chunk_samples, (int, np.integer)) or chunk_samples < model.frame_step:
@@ -85,13 +86,13 @@ def _tflite_endpoint(model, mode, chunk_samples):
         enhanced, new = model.step(audio, dict(zip(names, states, strict=True)))
         return {"enhanced": enhanced, **{f"next_{name}": new[name] for name in names}}
 
-    signature = [tf.TensorSpec([1, int(model.frame_step)], tf.float32, name="audio")] + [
+    signature = [tf.TensorSpec([1, hops_per_call * int(model.frame_step)], tf.float32, name="audio")] + [
         tf.TensorSpec(tuple(initial[name].shape), tf.float32, name=name) for name in names
     ]
     return step, signature
 
 
-def _representative(mode, data, chunk_samples, model, max_samples=400):
+def _representative(mode, data, chunk_samples, model, hops_per_call=1, max_samples=400):
     """Calibration samples (dicts keyed by input name) for full-int8 conversion."""
     tf = _tf()
     signals = [np.asarray(x, "float32").reshape(-1) for x in data]
@@ -110,7 +111,7 @@ def _representative(mode, data, chunk_samples, model, max_samples=400):
         from keras_dccrn.streaming import numpy_step
 
         step, initial = numpy_step(tf.function(model.step), model.initial_states(1))
-        hop = int(model.frame_step)
+        hop = hops_per_call * int(model.frame_step)
         for x in signals:
             # whole hops of the signal only, no delay compensation: the states are what matters
             run_hops(
@@ -207,6 +208,7 @@ def export_tflite(
     quantization="float32",
     representative_data=None,
     chunk_samples=DEFAULT_CHUNK_SAMPLES,
+    hops_per_call=1,
 ):
     """Converts ``model`` to a builtin-ops-only ``.tflite`` file.
 
@@ -223,6 +225,10 @@ def export_tflite(
             activation ranges (offline: cut into chunks; streaming: run
             through the Keras stream so the calibration states are real).
         chunk_samples: offline chunk length in samples.
+        hops_per_call: streaming only: STFT hops per call (``audio`` is
+            ``[1, hops_per_call * frame_step]``). More hops per call run the
+            same computation in fewer, larger ops (faster per hop) at
+            ``hops_per_call - 1`` hops of extra latency.
 
     Returns:
         ``path``.
@@ -249,7 +255,14 @@ def export_tflite(
         raise ValueError("quantization='int8' needs `representative_data` (an iterable of 1-D signals).")
     if not getattr(model, "built", False):
         raise ValueError("The model must be built (called once) before export.")
-    fn, signature = _tflite_endpoint(model, mode, chunk_samples)
+    if not isinstance(hops_per_call, (int, np.integer)) or not 1 <= hops_per_call <= MAX_HOPS_PER_CALL:
+        raise ValueError(
+            f"`hops_per_call` must be an integer in [1, {MAX_HOPS_PER_CALL}]; received {hops_per_call!r}."
+        )
+    if hops_per_call != 1 and mode != "streaming":
+        raise ValueError(f"`hops_per_call` applies to mode='streaming' only; received mode={mode!r}.")
+    hops_per_call = int(hops_per_call)
+    fn, signature = _tflite_endpoint(model, mode, chunk_samples, hops_per_call)
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
         export_archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)
@@ -261,7 +274,7 @@ def export_tflite(
             converter.target_spec.supported_types = [tf.float16]
         if quantization == "int8":
             converter.representative_dataset = _representative(
-                mode, representative_data, int(chunk_samples), model
+                mode, representative_data, int(chunk_samples), model, hops_per_call
             )
             converter.target_spec.supported_ops = [
                 tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
