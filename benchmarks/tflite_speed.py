@@ -130,6 +130,13 @@ flags.DEFINE_list(
     f"Rows to run, from {list(VARIANT_NAMES)} (keras always runs: it is the quality reference).",
     flag_values=FLAGS,
 )
+flags.DEFINE_list(
+    "hops_per_call",
+    ["1"],
+    "Streaming files with these STFT hops per invoke (export_tflite(hops_per_call=K)); K > 1 adds rows "
+    "streaming_kK_<quantization> for every streaming variant asked for.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to only print).", flag_values=FLAGS)
 flags.DEFINE_string("worker", None, "Internal: run one variant from this job file (JSON).", flag_values=FLAGS)
 
@@ -280,11 +287,17 @@ def _dir_size(path):
     return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
 
 
-def export_variants(model, keras_path, workdir, names, calibration, chunk_samples, log=print):
+def streaming_name(quantization, hops_per_call):
+    """Row name of a streaming file: ``streaming_<q>``, or ``streaming_k<K>_<q>`` for K hops per invoke."""
+    return f"streaming_{quantization}" if hops_per_call == 1 else f"streaming_k{hops_per_call}_{quantization}"
+
+
+def export_variants(model, keras_path, workdir, names, calibration, chunk_samples, log=print, hops=(1,)):
     """Writes the requested variants into ``workdir``; returns ``(variants, notes)``.
 
     Each variant is a dict with ``name``, ``kind``, ``mode``, ``quantization``,
-    ``path`` and ``size`` (bytes). A variant that cannot be exported is left
+    ``hops_per_call``, ``path`` and ``size`` (bytes); every streaming variant asked for is written
+    once per entry of ``hops`` (STFT hops per invoke). A variant that cannot be exported is left
     out with a note.
     """
     from keras_dccrn.export import export_saved_model, export_tflite
@@ -295,10 +308,14 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
         dict(name="keras", kind="keras", mode="whole signal", quantization="float32", path=keras_path,
              size=os.path.getsize(keras_path))
     )  # fmt: skip
-    for mode, quantization in TFLITE_VARIANTS:
-        name = f"{mode}_{quantization}"
-        if name not in names:
-            continue
+    jobs = [
+        (mode, quantization, k)
+        for mode, quantization in TFLITE_VARIANTS
+        if f"{mode}_{quantization}" in names
+        for k in (hops if mode == "streaming" else (1,))
+    ]
+    for mode, quantization, k in jobs:
+        name = streaming_name(quantization, k) if mode == "streaming" else f"{mode}_{quantization}"
         refusal = streaming_refusal(model) if mode == "streaming" else None
         if refusal is not None:
             notes.append(f"{name}: not exported (cannot stream: {refusal})")
@@ -313,6 +330,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
                 quantization=quantization,
                 representative_data=calibration if quantization == "int8" else None,
                 chunk_samples=chunk_samples,
+                hops_per_call=k,
             )
         except ValueError as exc:
             notes.append(f"{name}: export failed ({first_line(exc)})")
@@ -324,6 +342,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
                 kind="tflite",
                 mode=mode,
                 quantization=quantization,
+                hops_per_call=k,
                 path=path,
                 size=os.path.getsize(path),
             )
@@ -589,7 +608,9 @@ def _latency(model):
         f"({lookahead * ms:.2f} ms): output sample n is available once input sample n + {lookahead} has "
         f"arrived. Audio comes out in hops of `model.frame_step` = {hop} samples ({hop * ms:.2f} ms); a "
         "streaming deployment adds the per-hop processing time (below; it must stay under the hop for real "
-        "time). Per-hop time = best streaming run / number of hops."
+        "time). Per-hop time = best streaming run / number of STFT hops. A `streaming_kK_*` row runs K hops "
+        "per invoke (`export_tflite(hops_per_call=K)`: the same outputs, fewer and larger ops): it adds "
+        f"K - 1 hops ((K - 1) x {hop * ms:.2f} ms) of latency, since a call waits for K hops of input."
     )
     return text
 
@@ -602,6 +623,12 @@ def run(args, command, log=print):
         raise BenchmarkError(f"--variants: unknown {unknown}; available: {list(VARIANT_NAMES)}")
     if "keras" not in names:
         names.append("keras")  # the quality reference always runs
+    try:
+        hops = sorted({int(k) for k in args.hops_per_call})
+    except ValueError:
+        raise BenchmarkError(f"--hops_per_call: integers expected; received {args.hops_per_call}") from None
+    if not hops or not all(1 <= k <= 64 for k in hops):
+        raise BenchmarkError(f"--hops_per_call: each must be in [1, 64]; received {args.hops_per_call}")
     if args.seconds <= 0 or args.repeats <= 0:
         raise BenchmarkError(
             f"--seconds and --repeats must be positive; received {args.seconds}, {args.repeats}"
@@ -644,7 +671,7 @@ def run(args, command, log=print):
             keras_path = os.path.join(workdir, "model.keras")
             model.save(keras_path)
         variants, notes = export_variants(
-            model, keras_path, workdir, names, calibration, args.chunk_samples, log
+            model, keras_path, workdir, names, calibration, args.chunk_samples, log, hops
         )
         signals_path = os.path.join(workdir, "signals.npz")
         np.savez(signals_path, test=test, **{f"dev_{i}": noisy for i, (_, noisy, _) in enumerate(dev)})
@@ -670,9 +697,9 @@ def run(args, command, log=print):
         result, outputs = results[v["name"]]
         n = test.shape[0]
         hop_ms = None
-        if v["mode"] == "streaming":
-            hops = -(-(n + result["delay_samples"]) // result["hop"])
-            hop_ms = result["best_s"] / hops * 1e3
+        if v["mode"] == "streaming":  # per STFT hop (a K-hop file runs K of them per invoke)
+            invokes = -(-(n + result["delay_samples"]) // result["hop"])
+            hop_ms = result["best_s"] / (invokes * v["hops_per_call"]) * 1e3
         rows.append(
             {
                 **v,
@@ -686,7 +713,8 @@ def run(args, command, log=print):
             }
         )
     order = {name: i for i, name in enumerate(VARIANT_NAMES)}
-    rows.sort(key=lambda r: order[r["name"]])
+    rows.sort(key=lambda r: (order[f"{r['mode']}_{r['quantization']}" if r["kind"] == "tflite" else r["name"]],
+                             r.get("hops_per_call", 1)))  # fmt: skip
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         noisy_snr = _mean([si_snr(clean, noisy) for _, noisy, clean in dev])

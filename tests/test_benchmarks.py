@@ -193,9 +193,28 @@ def test_calibration_sources(tmp_path, devset):
         bench.calibration_signals(str(tmp_path), rest, count=2, seconds=1.0)
 
 
+def test_streaming_rows_with_several_hops_per_call(tmp_path, tiny_keras):
+    output = tmp_path / "hops.md"
+    argv = ["tflite_speed.py", f"--model={tiny_keras}", "--seconds=1", "--repeats=1"]
+    argv += ["--variants=streaming_float32"]
+    assert bench.main(argv + ["--hops_per_call=4,1", f"--output={output}"]) == 0
+    text = output.read_text()
+    _, speed = _table(text, "## Speed and memory")
+    assert list(speed) == ["streaming_float32", "streaming_k4_float32", "keras"]
+    one, four = (
+        _positive(speed[n]["per-hop time (ms)"]) for n in ("streaming_float32", "streaming_k4_float32")
+    )
+    assert four < 4 * one  # per STFT hop, not per invoke of four hops
+    _, quality = _table(text, "## Quality")
+    for name in ("streaming_float32", "streaming_k4_float32"):
+        assert float(quality[name]["SI-SNR vs Keras float32 (dB)"]) > 40
+    assert "A `streaming_kK_*` row runs K hops per invoke" in text
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [
+        (["--hops_per_call=0"], r"--hops_per_call: each must be in \[1, 64\]; received \['0'\]"),
         (["--model=/nonexistent/model.keras"], r"/nonexistent/model.keras: no such \.keras file"),
         (["--variants=savedmodel,bogus"], r"--variants: unknown \['bogus'\]"),
         (["--devset=/nonexistent/devset"], r"/nonexistent/devset/noisy: no such folder"),
