@@ -32,11 +32,13 @@ def test_export_cli_writes_serving_layout_and_tflite_that_enhance_uses(tmp_path)
         "--tflite",
         "--quantizations=float32",
         "--chunk_samples=16000",
+        "--hops_per_call=4",
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert (out / "student" / "1" / "saved_model.pb").is_file()
     assert (out / "student" / "1" / "variables").is_dir()
-    for mode in ("offline", "streaming"):
+    # the streaming file runs four hops per invoke (its name says so)
+    for mode in ("offline", "streaming_k4"):
         assert (out / "student" / f"student_{mode}_float32.tflite").is_file()
 
     wav = tmp_path / "noisy.wav"
@@ -46,7 +48,7 @@ def test_export_cli_writes_serving_layout_and_tflite_that_enhance_uses(tmp_path)
         0.1 * np.sin(2 * np.pi * 220 * t) + 0.01 * np.random.default_rng(0).standard_normal(t.size),
         16000,
     )
-    for spec in (out / "student" / "student_streaming_float32.tflite", out / "student"):
+    for spec in (out / "student" / "student_streaming_k4_float32.tflite", out / "student"):
         enhanced = tmp_path / f"enhanced_{spec.name}.wav"
         result = run("trainers.enhance", f"--model={spec}", f"--input={wav}", f"--output={enhanced}")
         assert result.returncode == 0, result.stderr[-2000:]
@@ -70,6 +72,7 @@ def test_export_cli_bad_model_is_a_one_line_error(tmp_path):
         ("--chunk_samples=1000000000", "between 1600 and 1920000 samples"),
         ("--calibration_files=0", "between 1 and 1000 files"),
         ("--version=0", "between 1 and 2147483647"),
+        ("--hops_per_call=65", "between 1 and 64 hops"),
     ],
 )
 def test_export_cli_bounds(flag, limit, capsys):
