@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
+from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose, polyphase_taps
 from keras_dccrn.testing import run_layer_test
 
 
@@ -212,3 +212,44 @@ def test_only_causal_layers_step(rng):
     causal.build(x.shape)
     with pytest.raises(ValueError, match="1 frames"):
         causal.step(x, np.zeros((1, 2, 8, 2), "float32"))
+
+
+@pytest.mark.parametrize("crop", ["causal", "dccrn"])
+@pytest.mark.parametrize(
+    "kernel_size,stride,pad,out_pad",
+    [
+        ((5, 2), 2, 2, 1),  # DCCRN's decoder
+        ((4, 2), 2, 1, 0),  # even kernel
+        ((3, 1), 1, 1, 0),  # stride 1, one time tap
+        ((3, 3), 1, 0, 0),  # stride 1, no crop
+        ((3, 2), 1, 3, 0),  # crop longer than the kernel's overhang: inputs cropped too
+        ((5, 2), 3, 2, 2),
+        ((4, 2), 3, 2, 1),
+        ((2, 2), 3, 0, 0),  # kernel shorter than the stride: a phase with no taps
+        ((6, 3), 2, 3, 1),
+    ],
+)
+def test_deconv_polyphase_matches_numpy(rng, crop, kernel_size, stride, pad, out_pad):
+    x = rng.standard_normal((2, 5, 7, 4)).astype("float32")
+    layer = ComplexConv2DTranspose(
+        3, kernel_size, (stride, 1), freq_padding=pad, output_padding=out_pad, time_crop=crop
+    )
+    layer.build(x.shape)
+    randomize(layer, rng)
+    y = keras.ops.convert_to_numpy(layer(x))
+    kernel, bias = weights(layer)
+    ref = reference_deconv(to_complex(x), kernel, bias, stride, pad, out_pad, crop)
+    assert y.shape == layer.compute_output_shape(x.shape) == (2, 5, ref.shape[2], 6)
+    np.testing.assert_allclose(to_complex(y), ref, rtol=1e-5, atol=1e-5)
+
+
+def test_polyphase_taps_dccrn_and_every_tap_once():
+    # DCCRN's decoder (k_f 5, stride 2, crop 2): out[2j] = w4 x[j-1] + w2 x[j] + w0 x[j+1], out[2j+1] = w3 x[j] + w1 x[j+1]
+    assert polyphase_taps(5, 2, 2) == (-1, [[4, 2, 0], [None, 3, 1]])
+    for kf, s, crop in [(5, 2, 2), (4, 3, 1), (2, 3, 0), (3, 1, 3), (6, 2, 3)]:
+        _, taps = polyphase_taps(kf, s, crop)
+        assert len({len(row) for row in taps}) == 1
+        for p, row in enumerate(taps):
+            assert sorted(k for k in row if k is not None) == [
+                k for k in range(kf) if k % s == (p + crop) % s
+            ]

@@ -28,6 +28,39 @@ from keras_dccrn.layers.slicing import take
 TIME_CROPS = ("causal", "dccrn")
 
 
+def polyphase_taps(kernel_f, stride, crop_start):
+    """Index arithmetic of a frequency-strided transposed convolution as ordinary convolutions.
+
+    The full transposed convolution of ``x`` (``F`` bins) by ``w`` (``kernel_f``
+    taps) with stride ``s`` is ``y[n] = sum_i w[n - s i] x[i]``; the layer keeps
+    ``out[m] = y[m + crop_start]``. Output bin ``m = s j + p`` (phase ``p``) is
+    then ``out[s j + p] = sum_u w[taps[p][u]] x[j + offset + u]`` with
+    ``taps[p][u] = p + crop_start - s (offset + u)`` where that is a tap
+    (``None`` where it is not, and ``x`` is zero outside ``[0, F)``): each
+    phase is an ordinary stride-1 convolution of ``x`` over the same ``size``
+    input bins.
+
+    Args:
+        kernel_f: frequency taps of the kernel.
+        stride: frequency stride ``s``.
+        crop_start: bins cropped at the start of the full output.
+
+    Returns:
+        ``(offset, taps)``: the first input bin of output block 0 relative to
+        ``x[0]``, and ``s`` lists of ``size`` tap indices (or ``None``).
+    """
+    first = min(-(-(p + crop_start - kernel_f + 1) // stride) for p in range(stride))
+    last = max((p + crop_start) // stride for p in range(stride))
+    taps = [
+        [
+            k if 0 <= (k := p + crop_start - stride * (first + u)) < kernel_f else None
+            for u in range(last - first + 1)
+        ]
+        for p in range(stride)
+    ]
+    return first, taps
+
+
 def _pair(value, name):
     if isinstance(value, int):
         value = (value, value)
@@ -266,12 +299,23 @@ class ComplexConv2DTranspose(_ComplexConvBase):
       input ``t + k_t - 1`` (one frame of look-ahead per layer).
 
     Output frame ``t`` of the full transposed convolution is
-    ``sum_k W[k] x[t - k]``: the layer stacks the ``k_t`` input frames of each
-    output frame on the channel axis (the time taps of the kernel on its input
-    axis) and runs one transposed convolution of time extent 1, computing only
-    the frames it keeps. ``call(inputs, crop_time=False)`` returns all
+    ``sum_k W[k] x[t - k]``: an ordinary convolution, valid in time, of the
+    time-padded input with the time-reversed kernel, computing only the frames
+    it keeps. ``call(inputs, crop_time=False)`` returns all
     ``frames + k_t - 1`` frames; :meth:`crop` then keeps the ``time_crop``
     ones (DCCRN's batch norm takes its training statistics in between).
+
+    Along frequency the stride-``s`` transposed convolution is computed
+    polyphase (:func:`polyphase_taps`): output bin ``s j + p`` only meets the
+    kernel taps ``k = p + freq_padding (mod s)``, so each phase ``p`` is an
+    ordinary stride-1 convolution of the zero-padded input with those taps,
+    reversed. The ``s`` phase outputs ``[batch, frames, J, 2 * filters]`` are
+    concatenated on the channel axis and reshaped to
+    ``[batch, frames, J * s, 2 * filters]``, which interleaves them along
+    frequency; the bins past ``freq_out`` are cropped. The result equals the
+    transposed convolution without computing the products with the zeros a
+    transposed convolution inserts between input bins (no ``TRANSPOSE_CONV``
+    in TFLite, only ``CONV_2D``).
 
     Args:
         filters: number of complex output channels.
@@ -338,20 +382,43 @@ class ComplexConv2DTranspose(_ComplexConvBase):
     def _transpose(self, window):
         """The layer's computation: output frame ``t`` from window frames ``t .. t + k_t - 1``."""
         kf, kt = self.kernel_size
+        stride = self.strides[0]
+        offset, taps = polyphase_taps(kf, stride, self.freq_padding)
+        size = len(taps[0])
+        freq = window.shape[2]
+        if freq is None:
+            raise ValueError(f"{self.name}: the frequency size must be known; received shape {window.shape}.")
+        freq_out = (freq - 1) * stride + kf - 2 * self.freq_padding + self.output_padding
+        blocks = -(-freq_out // stride)  # output bins s j .. s j + s - 1 form block j
+        # input bins offset .. offset + blocks + size - 2, zeros outside [0, freq): `blocks` valid outputs
+        right = blocks + size - 1 + offset - freq
+        x = ops.pad(window, [[0, 0], [0, 0], [max(-offset, 0), max(right, 0)], [0, 0]])
+        if offset > 0 or right < 0:
+            x = take(x, 2, max(offset, 0), max(offset, 0) + blocks + size - 1)
         block = block_kernel(self.real_kernel, self.imag_kernel, in_axis=3, out_axis=2)  # [kt, kf, 2Co, 2Ci]
-        # window frame t + j holds x[t - k] for tap k = kt - 1 - j: taps stacked on the input axis
-        taps = ops.unstack(block, kt, axis=0)  # kt x [kf, 2Co, 2Ci]
-        kernel = ops.concatenate([taps[kt - 1 - j] for j in range(kt)], axis=-1)  # [kf, 2Co, kt * 2Ci]
-        kernel = ops.expand_dims(kernel, 0)  # [kf, 2Co, kt * 2Ci] -> [1, kf, 2Co, kt * 2Ci]
-        frames = ops.shape(window)[1] - (kt - 1)
-        # kt shifted [B, frames, F, 2Ci] views -> [B, frames, F, kt * 2Ci]
-        stacked = ops.concatenate([take(window, 1, j, j + frames) for j in range(kt)], axis=-1)
-        y = ops.conv_transpose(stacked, kernel, strides=(1, self.strides[0]), padding="valid")
-        freq = ops.shape(window)[2]
-        freq_out = (freq - 1) * self.strides[0] + kf - 2 * self.freq_padding + self.output_padding
-        y = take(y, 2, self.freq_padding, self.freq_padding + freq_out)
-        if self.use_bias:
-            y = y + complex_bias(self.real_bias, self.imag_bias)
+        grid = [ops.unstack(t, kf, axis=0) for t in ops.unstack(block, kt, axis=0)]  # kt x kf x [2Co, 2Ci]
+        bias = complex_bias(self.real_bias, self.imag_bias) if self.use_bias else None
+        phases = [None] * stride
+        for p, row in enumerate(taps):
+            used = [u for u, k in enumerate(row) if k is not None]
+            if not used:
+                continue
+            first, last = used[0], used[-1] + 1
+            # window frame t + j meets time tap kt - 1 - j of output frame t
+            kernel = ops.stack(
+                [ops.stack([grid[kt - 1 - j][row[u]] for u in range(first, last)]) for j in range(kt)]
+            )  # [kt, taps, 2Co, 2Ci]
+            kernel = ops.transpose(kernel, (0, 1, 3, 2))  # [kt, taps, 2Co, 2Ci] -> [kt, taps, 2Ci, 2Co]
+            y = ops.conv(take(x, 2, first, blocks + last - 1), kernel, padding="valid")  # [B, T, blocks, 2Co]
+            phases[p] = y if bias is None else y + bias
+        present = next(y for y in phases if y is not None)
+        empty = ops.zeros_like(present) if bias is None else ops.zeros_like(present) + bias
+        y = ops.concatenate([empty if y is None else y for y in phases], axis=-1)  # [B, T, blocks, s * 2Co]
+        shape = ops.shape(y)
+        # phase-major channels: [B, T, blocks, s * 2Co] -> [B, T, blocks * s, 2Co]
+        y = ops.reshape(y, (shape[0], shape[1], blocks * stride, 2 * self.filters))
+        if blocks * stride != freq_out:
+            y = take(y, 2, 0, freq_out)
         return y
 
     def time_padding(self, crop_time=True):
