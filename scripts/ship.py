@@ -1,20 +1,30 @@
-r"""Ship a finished training run: TF Serving SavedModel (+ TFLite), generated model card, training recipe.
+r"""Ship a training run: TF Serving SavedModel, ``.keras`` (+ TFLite), generated model card, training recipe.
 
     python scripts/ship.py --name=distil_dccrn --run_dir=/work/runs/student_atkl \
-        --scores=results/devset --system=student_atkl [--tflite] [--version=1] [--output_dir=saved_models]
+        --scores=results/devset --system=student_atkl [--model=<file.keras>] [--tflite] [--version=1] \
+        [--output_dir=saved_models]
 
 Writes ``<output_dir>/<name>/``:
 
 * ``<version>/``: the TF Serving SavedModel (``keras_dccrn.export.export_saved_model``: signatures
   ``serving_default``, ``enhance_wav`` and ``metadata``); weights only, no optimizer state;
+* ``<name>.keras``: the same float32 model in the Keras format, without optimizer state (to fine-tune
+  it, or to pass it as ``--teacher``); the folder's default model stays the SavedModel
+  (``keras_dccrn.runtime.registry.model_in_folder``);
 * with ``--tflite``: ``<name>_<mode>_<quantization>.tflite`` (the ``dccrn-export`` code path,
   ``trainers.export.export_tflite_files``; streaming files only for causal models);
 * ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
-  logs), the loaded model (parameters, MACs counted from the traced graph, look-ahead) and the
-  ``dccrn-evaluate`` output given with ``--scores``/``--system``; no figure is typed by hand;
+  logs), the data folders' ``manifest.csv`` (files, hours and licence per source of every data flag,
+  minus the run's ``--exclude`` patterns; ``keras_dccrn.data.describe_sources``), the loaded model
+  (parameters, MACs counted from the traced graph, look-ahead) and the ``dccrn-evaluate`` output given
+  with ``--scores``/``--system``; no figure is typed by hand. Relative data flags are resolved from the
+  current folder (run from where the trainer ran); a flag no manifest describes is listed as "unknown
+  source";
 * ``training_config.json``: a copy of the run's ``config.json`` (the recipe).
 
-The run's ``model.keras`` is loaded without its optimizer; a model trained with a mixed-precision
+The shipped file is ``--model`` (default ``<run_dir>/model.keras``, written when the run finishes): a
+snapshot ``<run_dir>/snapshots/step_NNNNNNN.keras`` ships a run in progress, and the card then names the
+file and its step. It is loaded without its optimizer; a model trained with a mixed-precision
 policy is rebuilt in float32 with the same weights before export. Everything is written into a
 temporary folder next to the target (``<output_dir>/.tmp-<pid>-*``) and renamed into place; versions
 already shipped under the same name are carried over (an existing ``<version>`` is refused unless
@@ -23,7 +33,8 @@ stays as it was) and exit with 128 + the signal number after one line; the lefto
 removed by the next run into the same ``--output_dir``.
 
 Exit status: 0 shipped, 1 export error, 2 usage error (one line: missing run dir, ``model.keras``,
-scores, unknown system, existing version, missing ``[tflite]`` extra), 128 + N stopped by signal N.
+``--model`` missing, not a ``.keras`` file or unreadable, scores, unknown system, existing version,
+missing ``[tflite]`` extra), 128 + N stopped by signal N.
 
 The run directory is read by ``keras_dccrn.training.run_dir`` (``read_run``, ``load_float32_model``).
 """
@@ -56,6 +67,13 @@ flags.DEFINE_string(
 flags.DEFINE_string(
     "run_dir", None, "Finished training run (holds model.keras, config.json).", flag_values=FLAGS
 )
+flags.DEFINE_string(
+    "model",
+    None,
+    "The .keras file to ship (default: <run_dir>/model.keras); a snapshot "
+    "<run_dir>/snapshots/step_NNNNNNN.keras ships a run that has not finished.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string("scores", None, "dccrn-evaluate output folder (per_file.csv).", flag_values=FLAGS)
 flags.DEFINE_string("system", None, "Name of this model's system in the --scores output.", flag_values=FLAGS)
 flags.DEFINE_integer("version", 1, "TF Serving version folder.", flag_values=FLAGS)
@@ -78,46 +96,6 @@ flags.DEFINE_string(
     flag_values=FLAGS,
 )
 
-# The corpora of this project's data folder (shared/data, see its README.md): matched against the data
-# flags recorded in the run's config.json, so that the card states sources and licences without access to
-# the data. A path that matches none of them is listed as "unknown source" (check its licence yourself).
-DATA_SOURCES = {
-    "speech/train": [
-        (
-            "VCC2016 (Voice Conversion Challenge 2016 corpus, Toda et al. 2016): studio read English, "
-            "8 training speakers (SF1, SF2, SM1, SM2, TF1, TF2, TM1, TM2), 1728 utterances, 1.64 h",
-            "ODC-By 1.0 (attribution)",
-            False,
-        )
-    ],
-    "speech/valid": [
-        (
-            "VCC2016, 2 held-out speakers (SF3, TM3), 432 utterances, 0.47 h",
-            "ODC-By 1.0 (attribution)",
-            False,
-        )
-    ],
-    "noise/train": [
-        (
-            "UrbanSound8K folds 1-2 (600 clips of 4 s, 10 urban classes)",
-            "CC BY-NC 3.0 (NON-COMMERCIAL)",
-            True,
-        ),
-        ("Google Speech Commands _background_noise_ (4 real recordings)", "CC BY 4.0 (attribution)", False),
-        ("NOISEX-92 excerpts (6 files of 20 s)", "freely distributed; licence unclear", False),
-    ],
-    "noise/valid": [
-        ("UrbanSound8K fold 10 (150 clips of 4 s)", "CC BY-NC 3.0 (NON-COMMERCIAL)", True),
-        ("speechbrain test noises (5 files)", "Apache-2.0 (repository licence)", False),
-    ],
-    "rir": [
-        (
-            "7 room impulse responses: speechbrain test samples and audiomentations demo IRs",
-            "Apache-2.0 / MIT (repository licences)",
-            False,
-        )
-    ],
-}
 DATA_FLAGS = ("train_speech", "train_noise", "train_rir", "valid_speech", "valid_noise", "valid_rir")
 # dccrn-evaluate columns shown (in this order) when present; labels as in the papers.
 SCORE_COLUMNS = [
@@ -143,9 +121,30 @@ def _cell(stats, digits=3):
 
 
 # ----------------------------------------------------------------------------------------- card
+def _hours(seconds):
+    return f"{seconds / 3600:.3f} h"
+
+
+def _count(number, noun):
+    return f"{number} {noun}" + ("" if number == 1 else "s")
+
+
 def data_lines(config):
-    """Markdown lines describing the data flags of a run, and whether any source is non-commercial."""
-    lines, non_commercial, unknown = [], [], []
+    """Markdown lines describing the data flags of a run, from the data folders' ``manifest.csv``.
+
+    Each flag is resolved as the trainers resolve it (relative paths from the current folder), minus the
+    run's ``exclude`` patterns (:func:`keras_dccrn.data.describe_sources`); RIR flags only count when
+    ``reverb_prob`` > 0.
+
+    Returns:
+        dict with ``lines``; ``non_commercial`` and ``copyleft``: ``"source (licence: ...)"`` of the training
+        sources with such terms; ``unknown``: the flag values with files no manifest describes;
+        ``speech``: ``[(source, speakers)]`` of the training speech.
+    """
+    from keras_dccrn.data import describe_sources, is_copyleft, is_non_commercial
+
+    exclude = tuple(config.get("exclude") or ())
+    lines, non_commercial, copyleft, unknown, speech = [], set(), set(), [], {}
     for flag in DATA_FLAGS:
         specs = config.get(flag) or []
         if flag.endswith("_rir") and not config.get("reverb_prob"):
@@ -153,18 +152,62 @@ def data_lines(config):
                 lines.append(f"- `--{flag}`: {', '.join(specs)} (not used: reverb_prob = 0)")
             continue
         for spec in specs:
-            norm = spec.replace(os.sep, "/").rstrip("/")
-            key = next((k for k in DATA_SOURCES if norm.endswith("data/" + k)), None)
-            if key is None:
+            found = describe_sources(spec, exclude)
+            seconds = sum(s.seconds for s in found.sources) + found.unlisted_seconds
+            left_out = (
+                f"; {_count(found.excluded, 'file')} left out by --exclude={','.join(exclude)}"
+                if found.excluded
+                else ""
+            )
+            if not found.files:
                 unknown.append(spec)
-                lines.append(f"- `--{flag}={spec}`: unknown source (check its licence yourself)")
+                lines.append(
+                    f"- `--{flag}={spec}`: no audio files found from `{os.getcwd()}`{left_out}; "
+                    "unknown source (check its licence yourself)"
+                )
                 continue
-            lines.append(f"- `--{flag}={spec}`:")
-            for description, licence, nc in DATA_SOURCES[key]:
-                lines.append(f"  - {description}; licence: {licence}")
-                if nc and flag.startswith("train"):
-                    non_commercial.append(description.split(" (")[0])
-    return lines, sorted(set(non_commercial)), unknown
+            if not found.sources:
+                unknown.append(spec)
+                lines.append(
+                    f"- `--{flag}={spec}`: {_count(found.files, 'file')}, {_hours(seconds)}{left_out}; "
+                    "unknown source (check its licence yourself)"
+                )
+                continue
+            manifests = ", ".join(f"`{m}`" for m in found.manifests)
+            lines.append(
+                f"- `--{flag}={spec}`: {_count(found.files, 'file')}, {_hours(seconds)} ({manifests}){left_out}:"
+            )
+            for source in found.sources:
+                speakers = (
+                    f", {_count(source.speakers, 'speaker')}"
+                    if flag.endswith("speech") and source.speakers
+                    else ""
+                )
+                lines.append(
+                    f"  - {source.name}: {_count(source.files, 'file')}{speakers}, {_hours(source.seconds)}; "
+                    f"licence: {source.licence}"
+                )
+                if flag.startswith("train"):
+                    label = f"{source.name} (licence: {source.licence})"
+                    if is_non_commercial(source.licence):
+                        non_commercial.add(label)
+                    if is_copyleft(source.licence):
+                        copyleft.add(label)
+                    if flag == "train_speech":
+                        speech[source.name] = speech.get(source.name, 0) + source.speakers
+            if found.unlisted_files:
+                unknown.append(spec)
+                lines.append(
+                    f"  - {_count(found.unlisted_files, 'file')} not listed in a manifest, {_hours(found.unlisted_seconds)}: "
+                    "unknown source (check its licence yourself)"
+                )
+    return dict(
+        lines=lines,
+        non_commercial=sorted(non_commercial),
+        copyleft=sorted(copyleft),
+        unknown=unknown,
+        speech=sorted(speech.items()),
+    )
 
 
 def _files_table(folder, exclude=()):
@@ -181,11 +224,74 @@ def _files_table(folder, exclude=()):
     return lines
 
 
-def model_card(name, version, run, profile, policy, scores, system, folder, description, hardware, tflite):
-    """The Markdown model card (every figure computed from the arguments)."""
+def shipped_weights(run, model_path):
+    """What the shipped ``.keras`` file is: ``dict(path, kind, steps, audio_hours)``.
+
+    ``kind`` is ``"final"`` (the run's ``model.keras``), ``"snapshot"`` (``step_<step>.keras``: ``steps``
+    from its name) or ``"file"`` (any other file: its step is unknown, ``steps`` None).
+    """
+    final = os.path.join(run["run_dir"], run_dir.MODEL_FILE)
+    if os.path.abspath(model_path) == os.path.abspath(final):
+        return dict(path=model_path, kind="final", steps=run["steps"], audio_hours=run["audio_hours"])
+    steps = run_dir.snapshot_step(model_path)
+    batch, segment = run["batch_size"], run["segment_seconds"]
+    hours = steps * batch * segment / 3600 if None not in (steps, batch, segment) else None
+    return dict(path=model_path, kind="file" if steps is None else "snapshot", steps=steps, audio_hours=hours)
+
+
+def _budget_lines(run, shipped):
+    config = run["config"]
+    epochs = (
+        f"{run['epochs_done'] if run['epochs_done'] is not None else 'n/a'} of {config.get('epochs')} epochs "
+        f"x {config.get('steps_per_epoch')} steps"
+    )
+    latest = f"step {run['steps'] if run['steps'] is not None else 'n/a'}, {epochs}"
+    if shipped["kind"] == "final":
+        return [
+            f"- Shipped weights: `{shipped['path']}` (the run's final model)",
+            f"- Steps done: {run['steps'] if run['steps'] is not None else 'n/a'} ({epochs})",
+        ]
+    if shipped["kind"] == "snapshot":
+        return [
+            f"- Shipped weights: `{shipped['path']}`, the snapshot taken at step {shipped['steps']} "
+            "(not the run's final model.keras)",
+            f"- Steps done: {shipped['steps']} at the snapshot (the run's latest checkpoint when shipped: {latest})",
+        ]
+    return [
+        f"- Shipped weights: `{shipped['path']}` (not the run's model.keras; the step it was taken at is unknown)",
+        f"- Steps done: unknown for the shipped file (the run's latest checkpoint when shipped: {latest})",
+    ]
+
+
+def _validation_line(run, shipped):
+    if not run["best_val"]:
+        return "- Best validation SI-SNR: not logged"
+    value, epoch = run["best_val"]
+    line = (
+        f"- Best validation SI-SNR: {value:.2f} dB at epoch {epoch} (of {len(run['val_epochs'])} logged; "
+        f"`{run['val_tag']}` on the fixed validation mixtures)"
+    )
+    if shipped["kind"] == "final":
+        return line + (
+            "; model.keras holds the weights of the best validation epoch as the trainer monitors it "
+            "(dccrn-train: lowest val_loss; dccrn-distill: highest val_si_snr_clean)"
+        )
+    at_step = dict(run["val_curve"]).get(shipped["steps"]) if shipped["steps"] is not None else None
+    return line + (
+        "; the shipped file holds the weights "
+        + (f"of step {shipped['steps']}" if shipped["steps"] is not None else "it was saved with")
+        + (f" (validation SI-SNR there: {at_step:.2f} dB)" if at_step is not None else "")
+        + ", not necessarily those of the best epoch"
+    )
+
+
+def model_card(
+    name, version, run, shipped, profile, policy, scores, system, folder, description, hardware, tflite
+):
+    """The Markdown model card (every figure computed from the arguments; ``shipped``: :func:`shipped_weights`)."""
     config = run["config"]
     lookahead, hop = profile["lookahead_samples"], profile["frame_step"]
-    data, non_commercial, unknown = data_lines(config)
+    data = data_lines(config)
     lines = [f"# {name} (version {version})", ""]
     if description:
         lines += [description, ""]
@@ -194,14 +300,21 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         f"`{run['run_dir']}` and the scores in `{scores['dir']}` (system `{system}`).",
         "",
     ]
-    if non_commercial:
+    if data["non_commercial"]:
         lines += [
-            f"> **Licence of the weights: NON-COMMERCIAL use only.** The training noise included "
-            f"{', '.join(non_commercial)} (CC BY-NC 3.0).",
+            f"> **Licence of the weights: NON-COMMERCIAL use only.** The training data included "
+            f"{'; '.join(data['non_commercial'])}.",
             "",
         ]
-    elif unknown:
+    elif data["unknown"]:
         lines += ["> **Licence of the weights: unknown** (training data from unknown sources, below).", ""]
+    if data["copyleft"]:
+        lines += [
+            "> **Share-alike / GPL training data:** the training data included "
+            f"{'; '.join(data['copyleft'])}. Whether these licences extend to weights trained on the data is "
+            "unclear; this card lists them so that users can decide.",
+            "",
+        ]
     lines += [
         "## Model",
         "",
@@ -224,7 +337,7 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         "",
         "## Training data",
         "",
-        *data,
+        *data["lines"],
         f"- Mixing: SNR uniform in [{config.get('snr_min')}, {config.get('snr_max')}] dB, level uniform in "
         f"[{config.get('level_min')}, {config.get('level_max')}] dBFS, reverberation probability "
         f"{config.get('reverb_prob')} (target: {config.get('reverb_target')})",
@@ -235,30 +348,19 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
     ]
     if run["teacher"]:
         lines.append(f"- Teacher: `{run['teacher']}`")
-    steps = run["steps"]
+    steps, audio_hours = shipped["steps"], shipped["audio_hours"]
     lines += [
-        f"- Steps done: {steps if steps is not None else 'n/a'} "
-        f"({run['epochs_done'] if run['epochs_done'] is not None else 'n/a'} of {config.get('epochs')} epochs "
-        f"x {config.get('steps_per_epoch')} steps)",
+        *_budget_lines(run, shipped),
         f"- Batch {run['batch_size']} x {run['segment_seconds']} s segments"
-        + (f" = {run['audio_hours']:.2f} h of audio seen" if run["audio_hours"] is not None else ""),
+        + (f" = {audio_hours:.2f} h of audio seen" if audio_hours is not None else ""),
         f"- Precision: {config.get('mixed_precision')}; optimiser Adam, learning rate "
         f"{config.get('learning_rate')} (x{config.get('lr_factor')} after {config.get('lr_patience')} epochs "
         f"without improvement), gradient clipping {config.get('clip_norm')}",
         f"- Wall-clock training time: {run_dir.format_duration(run['wall_active'])} in {len(run['sessions'])} "
         f"session(s) (first to last TensorBoard event: {run_dir.format_duration(run['wall_span'])}), "
-        f"on {hardware}",
+        f"on {hardware}" + ("" if shipped["kind"] == "final" else " (the whole run so far)"),
+        _validation_line(run, shipped),
     ]
-    if run["best_val"]:
-        value, epoch = run["best_val"]
-        lines.append(
-            f"- Best validation SI-SNR: {value:.2f} dB at epoch {epoch} (of {len(run['val_epochs'])} logged; "
-            f"`{run['val_tag']}` on the fixed validation mixtures); model.keras holds the weights of the "
-            "best validation epoch as the trainer monitors it (dccrn-train: lowest val_loss; dccrn-distill: "
-            "highest val_si_snr_clean)"
-        )
-    else:
-        lines.append("- Best validation SI-SNR: not logged")
     columns = [(c, label) for c, label in SCORE_COLUMNS if c in scores["stats"][system]]
     lines += [
         "",
@@ -288,6 +390,8 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         f"dccrn-enhance --model={name} --input=noisy.wav --output=enhanced.wav   "
         "# this folder in the package's saved_models/",
         f"dccrn-enhance --model=path/to/{name} --input=recordings/ --output=enhanced/",
+        f"dccrn-enhance --model=saved_models/{name}/{name}.keras --input=noisy.wav --output=enhanced.wav   "
+        "# the Keras model (fine-tuning, --teacher)",
         f'docker run -p 8501:8501 -v "$PWD/{name}:/models/{name}" -e MODEL_NAME={name} tensorflow/serving',
         "dccrn-serve-client --input=noisy.wav --output=enhanced.wav --protocol=rest",
     ]
@@ -306,17 +410,19 @@ def model_card(name, version, run, profile, policy, scores, system, folder, desc
         )
         + ("" if streaming or not tflite else " No streaming file: the model is not causal.")
     )
-    speakers = "8 speakers of read English (VCC2016)" if any("VCC2016" in line for line in data) else None
+    speakers = ", ".join(
+        f"{source} ({_count(n, 'speaker')})" if n else source for source, n in data["speech"]
+    )
     lines += [
         "",
         "## Limits",
         "",
-        f"- Small training budget: {steps if steps is not None else 'n/a'} steps"
-        + (f" ({run['audio_hours']:.2f} h of audio)" if run["audio_hours"] is not None else "")
+        f"- Small training budget: {steps if steps is not None else 'an unknown number of'} steps"
+        + (f" ({audio_hours:.2f} h of audio)" if audio_hours is not None else "")
         + f" on {hardware}; the papers train for far longer on the DNS Challenge corpus, so quality is "
         "well below theirs.",
-        f"- Training speech: {speakers or 'see Training data'}; other languages, speaking styles, "
-        "children's voices and far-field speech are not covered.",
+        f"- Training speech: {speakers or 'see Training data'}; other languages, speaking styles and "
+        "recording conditions are not covered.",
         "- 16 kHz mono only: other rates are resampled to 16 kHz and back by dccrn-enhance "
         "(no content above 8 kHz is restored).",
         "- Scores above are on this project's synthetic development set (mixtures of held-out speakers "
@@ -349,9 +455,18 @@ def _check_inputs():
         raise UsageError(problem)
     if not os.path.isdir(FLAGS.run_dir):
         raise UsageError(f"{FLAGS.run_dir}: no such run directory")
-    model_path = os.path.join(FLAGS.run_dir, run_dir.MODEL_FILE)
-    if not os.path.isfile(model_path):
-        raise UsageError(f"{model_path}: no model.keras (is the run finished?)")
+    if FLAGS.model is None:
+        model_path = os.path.join(FLAGS.run_dir, run_dir.MODEL_FILE)
+        if not os.path.isfile(model_path):
+            raise UsageError(
+                f"{model_path}: no model.keras (is the run finished? --model=<a snapshot> ships a run in progress)"
+            )
+    else:
+        model_path = FLAGS.model
+        if not os.path.isfile(model_path):
+            raise UsageError(f"--model={model_path}: no such file")
+        if not model_path.endswith(".keras"):
+            raise UsageError(f"--model={model_path}: not a .keras file")
     if not os.path.isdir(FLAGS.scores):
         raise UsageError(f"{FLAGS.scores}: no such scores directory")
     try:
@@ -398,6 +513,7 @@ def ship():
         model, policy = run_dir.load_float32_model(model_path)
     except ModelLoadError as exc:
         raise UsageError(str(exc)) from None
+    shipped = shipped_weights(run, model_path)
     profile = profiling.model_profile(model, FLAGS.macs_seconds)
     profile.update(model_class=type(model).__name__, macs_seconds=FLAGS.macs_seconds)
     shown = [s for s in ("noisy", FLAGS.system) if s in systems]
@@ -410,6 +526,8 @@ def ship():
     tmp = make_temp(FLAGS.output_dir, suffix=f"-ship-{FLAGS.name}", directory=True)
     old = None
     try:
+        # loaded with compile=False: the .keras file holds no optimizer state
+        run_dir.save_model(model, os.path.join(tmp, f"{FLAGS.name}.keras"))
         export_saved_model(model, tmp, FLAGS.version)
         tflite = []
         if FLAGS.tflite:
@@ -436,6 +554,7 @@ def ship():
             FLAGS.name,
             FLAGS.version,
             run,
+            shipped,
             profile,
             policy,
             scores,

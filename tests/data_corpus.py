@@ -98,3 +98,43 @@ def digest(*arrays):
     for a in arrays:
         h.update(np.ascontiguousarray(a, dtype=np.float32).tobytes())
     return h.hexdigest()[:16]
+
+
+# Rows of the data folder written by make_data_folder: (split, kind, path, seconds in the manifest, source,
+# licence, speaker_or_class). The files hold 0.1 s of audio: the manifest's seconds are what the card counts.
+DATA_FOLDER_ROWS = [
+    ("train", "speech", "speech/train/spk1/a.wav", 1800.0, "ReadSpeech", "CC BY 4.0 (attribution)", "spk1"),
+    ("train", "speech", "speech/train/spk2/b.flac", 900.0, "ReadSpeech", "CC BY 4.0 (attribution)", "spk2"),
+    ("train", "speech", "speech/train/kid1/c.flac", 360.0, "KidSpeech",
+     "README: free for commercial and non-commercial use", "kid1"),
+    ("train", "noise", "noise/train/street_1.flac", 1800.0, "StreetNoise", "CC BY-NC 3.0 (NON-COMMERCIAL)", "car"),
+    ("train", "noise", "noise/train/street_2.flac", 1800.0, "StreetNoise", "CC BY-NC 3.0 (NON-COMMERCIAL)", "dog"),
+    ("train", "noise", "noise/train/game_rain.wav", 720.0, "GameAudio", "CC BY-SA 3.0 (share-alike)", "rain"),
+    ("train", "noise", "noise/train/tune_1.wav", 3600.0, "GameMusic", "GPL-2+", "music"),
+    ("valid", "speech", "speech/valid/spk3/d.flac", 36.0, "ReadSpeech", "CC BY 4.0 (attribution)", "spk3"),
+    ("valid", "noise", "noise/valid/lab_1.flac", 72.0, "LabNoise", "CC BY-NC-SA 4.0", "hum"),
+    ("all", "rir", "rir/r1.wav", 0.5, "SimulatedRIRs", "generated", "0.3"),
+]  # fmt: skip
+MANIFEST_HEADER = "split,kind,path,seconds,source,licence,origin,speaker_or_class,codec".split(",")
+
+
+def make_data_folder(root):
+    """A data folder ``root/data`` like ``../shared/data``: DATA_FOLDER_ROWS and their ``manifest.csv``.
+
+    Also ``noise/train/extra.wav`` (0.25 s), a file the manifest does not list. Returns the folder.
+    """
+    import csv
+
+    folder = root / "data"
+    rng = np.random.default_rng(0)
+    with_rows = [(row[2], 0.1) for row in DATA_FOLDER_ROWS] + [("noise/train/extra.wav", 0.25)]
+    for path, seconds in with_rows:
+        (folder / path).parent.mkdir(parents=True, exist_ok=True)
+        sf.write(folder / path, 0.05 * rng.standard_normal(int(seconds * SR)), SR)
+    with open(folder / "manifest.csv", "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(MANIFEST_HEADER)
+        for split, kind, path, seconds, source, licence, speaker in DATA_FOLDER_ROWS:
+            codec = "FLAC" if path.endswith(".flac") else "PCM"
+            writer.writerow([split, kind, path, seconds, source, licence, "test", speaker, codec])
+    return folder

@@ -21,7 +21,8 @@ package = types.ModuleType("keras_dccrn")
 package.__path__ = [{path!r}]
 sys.modules["keras_dccrn"] = package
 from keras_dccrn import data
-from keras_dccrn.data import config, corpus, discovery, files, manifests, mixing, skipped, synth, writers
+from keras_dccrn.data import config, corpus, discovery, files, manifests, mixing, provenance, skipped, synth
+from keras_dccrn.data import writers
 assert "keras_dccrn.data.pipeline" not in sys.modules
 try:
     data.training_dataset

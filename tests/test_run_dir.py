@@ -63,6 +63,9 @@ def test_snapshots_are_saved_atomically_and_listed_by_step(tmp_path):
         "step_0000020.keras",
     ]
     assert run_dir.snapshots(tmp_path / "missing") == []
+    assert run_dir.snapshot_step(run_dir.snapshot_path(tmp_path, 1234567)) == 1234567
+    for name in ("model.keras", "step_12.keras.tmp", "step_.keras", "notes.txt"):
+        assert run_dir.snapshot_step(str(tmp_path / name)) is None
 
 
 def test_model_state_names_every_variable_once():

@@ -7,13 +7,17 @@ import os
 import shutil
 import subprocess
 import sys
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
+from data_corpus import make_data_folder
 
 from keras_dccrn import build_model
+from keras_dccrn.runtime import registry
 from keras_dccrn.training import run_dir
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -41,6 +45,32 @@ def system_means(scores_dir, system):
     with open(os.path.join(scores_dir, "per_file.csv"), newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["system"] == system]
     return {c: float(np.mean([float(r[c]) for r in rows])) for c in ("pesq_wb", "pesq_nb", "stoi", "si_snr")}
+
+
+def data_run(tiny_runs, folder, target, exclude=None):
+    """A copy of the tiny supervised run at ``target`` whose data flags name the data folder ``folder``."""
+    shutil.copytree(tiny_runs["runs"]["student_nokd"], target)
+    config = json.loads((target / "config.json").read_text())
+    config.update(
+        train_speech=[str(folder / "speech" / "train")],
+        train_noise=[str(folder / "noise" / "train")],
+        train_rir=[str(folder / "rir")],
+        valid_speech=[str(folder / "speech" / "valid")],
+        valid_noise=[str(folder / "noise" / "valid")],
+        valid_rir=None,
+        reverb_prob=0.3,
+        exclude=exclude,
+    )
+    (target / "config.json").write_text(json.dumps(config, indent=2))
+    return target
+
+
+def stored_names(keras_file):
+    """Names of the groups and datasets in a .keras file's weights."""
+    names = []
+    with zipfile.ZipFile(keras_file) as archive, archive.open("model.weights.h5") as f, h5py.File(f) as h5:
+        h5.visit(names.append)
+    return names
 
 
 @pytest.fixture(scope="module")
@@ -72,6 +102,25 @@ def test_savedmodel_runs_like_the_float32_model_and_holds_no_optimizer(tiny_runs
     assert trainable <= stored_floats <= model_floats
 
 
+def test_keras_file_is_the_float32_model_without_optimizer_and_not_the_default(tiny_runs, shipped):
+    path = shipped / "tiny_student.keras"
+    model = keras.saving.load_model(path, compile=False)
+    assert model.dtype_policy.name == "float32"
+    x = np.random.default_rng(1).normal(0, 0.1, (2, 8000)).astype("float32")
+    loaded = tf.saved_model.load(str(shipped / "1"))
+    served = loaded.signatures["serving_default"](noisy=tf.constant(x))["enhanced"].numpy()
+    np.testing.assert_allclose(np.asarray(model(x)), served, atol=1e-5)
+    # the run's model.keras holds its optimizer; the shipped file does not
+    assert any("optimizer" in n for n in stored_names(tiny_runs["runs"]["student_nokd"] / "model.keras"))
+    assert not any("optimizer" in n for n in stored_names(path))
+    # the folder's default model is still the SavedModel (no manifest.json: SavedModel before .keras)
+    assert not (shipped / registry.MANIFEST).exists()
+    assert registry.model_in_folder(str(shipped)) == str(shipped / "1")
+    card = (shipped / "MODEL_CARD.md").read_text()
+    assert "| `tiny_student.keras` |" in card
+    assert "dccrn-enhance --model=saved_models/tiny_student/tiny_student.keras --input=noisy.wav" in card
+
+
 def test_tflite_and_training_config(tiny_runs, shipped):
     assert (shipped / "tiny_student_offline_float32.tflite").stat().st_size > 0  # the dccrn-export code path
     assert not list(shipped.glob("*streaming*"))  # the tiny preset is not causal
@@ -87,6 +136,10 @@ def test_model_card_is_generated_from_the_run_and_the_scores(tiny_runs, shipped)
     assert f"Parameters: {params:,} trainable" in card
     assert f"look-ahead {model.lookahead_samples} samples" in card
     assert "Steps done: 2 (2 of 2 epochs" in card
+    assert (
+        f"Shipped weights: `{tiny_runs['runs']['student_nokd'] / 'model.keras'}` (the run's final model)"
+        in card
+    )
     assert "Batch 2 x 0.5 s segments" in card
     assert "Precision: mixed_bfloat16" in card and "shipped in float32" in card
     assert "Best validation SI-SNR:" in card and "at epoch" in card
@@ -100,6 +153,11 @@ def test_model_card_is_generated_from_the_run_and_the_scores(tiny_runs, shipped)
         assert f"| `{name}` |" in card
     assert "dccrn-enhance --model=tiny_student" in card
     assert "unknown source" in card  # synthetic corpus: no licence claimed
+    assert "Licence of the weights: unknown" in card and "Share-alike" not in card
+    corpus = tiny_runs["root"] / "corpus" / "noise" / "train"
+    assert (
+        f"- `--train_noise={corpus}`: 2 files, 0.001 h; unknown source (check its licence yourself)" in card
+    )
 
 
 def test_overwrite_with_a_distilled_run_card_names_teacher_and_kd_mode(tiny_runs, shipped, tmp_path):
@@ -156,10 +214,16 @@ def test_failure_half_way_leaves_the_previous_folder_untouched(
     "change,message",
     [
         ({"run_dir": "/nonexistent/run"}, "/nonexistent/run: no such run directory"),
-        ({"run_dir": "EMPTY"}, "no model.keras (is the run finished?)"),
+        ({"run_dir": "EMPTY"}, "no model.keras (is the run finished?"),
         ({"scores": "/nonexistent/scores"}, "/nonexistent/scores: no such scores directory"),
         ({"system": "nope"}, "--system=nope: not in"),
         ({"name": None}, "--name is required"),
+        (
+            {"model": "/nonexistent/step_0000001.keras"},
+            "--model=/nonexistent/step_0000001.keras: no such file",
+        ),
+        ({"model": "CONFIG"}, "config.json: not a .keras file"),
+        ({"model": "CORRUPT"}, "corrupt.keras: "),
     ],
 )
 def test_one_line_errors_exit_2_and_write_nothing(tiny_runs, tmp_path, capsys, change, message):
@@ -170,7 +234,13 @@ def test_one_line_errors_exit_2_and_write_nothing(tiny_runs, tmp_path, capsys, c
         system="student_nokd",
     )
     (tmp_path / "empty").mkdir()
-    values.update({k: (str(tmp_path / "empty") if v == "EMPTY" else v) for k, v in change.items()})
+    (tmp_path / "corrupt.keras").write_bytes(b"PK\x03\x04 not a zip archive")
+    special = {
+        "EMPTY": str(tmp_path / "empty"),
+        "CONFIG": str(tiny_runs["runs"]["student_nokd"] / "config.json"),
+        "CORRUPT": str(tmp_path / "corrupt.keras"),
+    }
+    values.update({k: special.get(v, v) for k, v in change.items()})
     args = [f"--{k}={v}" for k, v in values.items() if v is not None]
     assert run(*args, f"--output_dir={tmp_path / 'out'}") == 2
     err = capsys.readouterr().err.strip()
@@ -192,22 +262,92 @@ def test_command_line_entry_point_unknown_system(tiny_runs, tmp_path):
     ]
 
 
-def test_training_data_of_the_shared_corpus_is_non_commercial():
-    config = {
-        "train_speech": ["../shared/data/speech/train"],
-        "train_noise": ["../shared/data/noise/train"],
-        "train_rir": ["../shared/data/rir"],
-        "reverb_prob": 0.1,
-        "valid_speech": ["/my/own/speech"],
-    }
-    lines, non_commercial, unknown = ship.data_lines(config)
-    text = "\n".join(lines)
-    assert non_commercial == ["UrbanSound8K folds 1-2"]
-    assert unknown == ["/my/own/speech"]
-    assert "CC BY-NC 3.0 (NON-COMMERCIAL)" in text and "NOISEX-92" in text and "licence unclear" in text
-    assert "8 training speakers" in text and "ODC-By 1.0" in text
-    lines, non_commercial, _ = ship.data_lines(dict(config, train_noise=["/my/noise"], reverb_prob=0.0))
-    assert non_commercial == [] and "not used: reverb_prob = 0" in "\n".join(lines)
+def test_card_data_section_from_the_data_folders_manifest(tiny_runs, tmp_path):
+    folder = make_data_folder(tmp_path)
+    run_path = data_run(tiny_runs, folder, tmp_path / "run")
+    out = tmp_path / "models"
+    assert run(*base_args(tiny_runs, out), f"--run_dir={run_path}") == 0
+    card = (out / "tiny_student" / "MODEL_CARD.md").read_text()
+    manifest = folder / "manifest.csv"
+    for line in [
+        f"- `--train_speech={folder}/speech/train`: 3 files, 0.850 h (`{manifest}`):",
+        "  - KidSpeech: 1 file, 1 speaker, 0.100 h; licence: README: free for commercial and non-commercial use",
+        "  - ReadSpeech: 2 files, 2 speakers, 0.750 h; licence: CC BY 4.0 (attribution)",
+        f"- `--train_noise={folder}/noise/train`: 5 files, 2.200 h (`{manifest}`):",
+        "  - GameAudio: 1 file, 0.200 h; licence: CC BY-SA 3.0 (share-alike)",
+        "  - GameMusic: 1 file, 1.000 h; licence: GPL-2+",
+        "  - StreetNoise: 2 files, 1.000 h; licence: CC BY-NC 3.0 (NON-COMMERCIAL)",
+        "  - 1 file not listed in a manifest, 0.000 h: unknown source (check its licence yourself)",
+        f"- `--train_rir={folder}/rir`: 1 file, 0.000 h (`{manifest}`):",
+        "  - SimulatedRIRs: 1 file, 0.000 h; licence: generated",
+        "  - LabNoise: 1 file, 0.020 h; licence: CC BY-NC-SA 4.0",
+    ]:
+        assert line in card.splitlines(), line
+    assert "- Training speech: KidSpeech (1 speaker), ReadSpeech (2 speakers); other languages" in card
+    # training sources only: LabNoise (validation) is not in the warnings, KidSpeech's "non-commercial use" is
+    # not a restriction
+    assert (
+        "> **Licence of the weights: NON-COMMERCIAL use only.** The training data included "
+        "StreetNoise (licence: CC BY-NC 3.0 (NON-COMMERCIAL))." in card
+    )
+    assert (
+        "> **Share-alike / GPL training data:** the training data included GameAudio (licence: CC BY-SA 3.0 "
+        "(share-alike)); GameMusic (licence: GPL-2+). Whether these licences extend to weights trained on the "
+        "data is unclear; this card lists them so that users can decide." in card
+    )
+    assert "LabNoise (licence" not in card and "KidSpeech (licence" not in card
+
+
+def test_ship_a_snapshot_of_a_run_in_progress(tiny_runs, tmp_path):
+    folder = make_data_folder(tmp_path)
+    run_path = data_run(tiny_runs, folder, tmp_path / "run", exclude=["street_*"])
+    snapshot = run_dir.snapshot_path(run_path, 1)
+    os.makedirs(os.path.dirname(snapshot))
+    shutil.copyfile(run_path / "model.keras", snapshot)
+    os.remove(run_path / "model.keras")  # the run has not finished
+    out = tmp_path / "models"
+    assert run(*base_args(tiny_runs, out), f"--run_dir={run_path}", f"--model={snapshot}") == 0
+    card = (out / "tiny_student" / "MODEL_CARD.md").read_text()
+    assert (
+        f"- Shipped weights: `{snapshot}`, the snapshot taken at step 1 (not the run's final model.keras)"
+        in card
+    )
+    assert "- Steps done: 1 at the snapshot (the run's latest checkpoint when shipped: step 2, 2 of 2" in card
+    assert "Steps done: 2" not in card and "Small training budget: 1 steps" in card
+    assert "the shipped file holds the weights of step 1" in card and "model.keras holds" not in card
+    # --exclude=street_* removes the non-commercial source: no warning; the share-alike one stays
+    assert f"- `--train_noise={folder}/noise/train`: 3 files, 1.200 h (`{folder / 'manifest.csv'}`); " in card
+    assert "2 files left out by --exclude=street_*:" in card
+    assert "StreetNoise" not in card and "NON-COMMERCIAL use only" not in card
+    assert "Share-alike / GPL training data:** the training data included GameAudio" in card
+    shipped_model = keras.saving.load_model(out / "tiny_student" / "tiny_student.keras", compile=False)
+    trained = keras.saving.load_model(snapshot, compile=False)
+    for a, b in zip(shipped_model.get_weights(), trained.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, np.asarray(b, a.dtype))
+
+
+def test_steps_of_a_shipped_file_that_is_no_snapshot_are_unknown(tiny_runs):
+    run = run_dir.read_run(str(tiny_runs["runs"]["student_nokd"]))
+    weights = ship.shipped_weights(run, "/elsewhere/best.keras")
+    assert weights == dict(path="/elsewhere/best.keras", kind="file", steps=None, audio_hours=None)
+    lines = ship._budget_lines(run, weights)
+    assert lines[0].endswith("(not the run's model.keras; the step it was taken at is unknown)")
+    assert lines[1].startswith("- Steps done: unknown for the shipped file (the run's latest checkpoint")
+    snapshot = ship.shipped_weights(run, run_dir.snapshot_path(run["run_dir"], 7200))
+    assert snapshot["kind"] == "snapshot" and snapshot["steps"] == 7200
+    assert math.isclose(snapshot["audio_hours"], 7200 * 2 * 0.5 / 3600)  # steps x batch x segment
+    final = ship.shipped_weights(run, os.path.join(run["run_dir"], "model.keras"))
+    assert final["kind"] == "final" and final["steps"] == run["steps"] == 2
+
+
+def test_rir_flags_count_only_with_reverberation(tiny_runs, tmp_path):
+    folder = make_data_folder(tmp_path)
+    config = dict(
+        train_speech=[str(folder / "speech" / "train")], train_rir=[str(folder / "rir")], reverb_prob=0
+    )
+    lines = ship.data_lines(config)["lines"]
+    assert f"- `--train_rir`: {folder}/rir (not used: reverb_prob = 0)" in lines
+    assert not any("SimulatedRIRs" in line for line in lines)
 
 
 def test_training_time_sums_sessions(tiny_runs):

@@ -5,6 +5,8 @@ Modules (every public name is also available from ``keras_dccrn.data``):
 * :mod:`~keras_dccrn.data.files`: the audio extension list and the folder scan;
 * :mod:`~keras_dccrn.data.manifests`: CSV / JSON-lines file lists, read and written;
 * :mod:`~keras_dccrn.data.discovery`: :func:`find_audio` (folders, globs, manifests, lists);
+* :mod:`~keras_dccrn.data.provenance`: :func:`describe_sources` (files, hours and licence per source
+  of a data flag, from the data folder's ``manifest.csv``);
 * :mod:`~keras_dccrn.data.skipped`: the registry of skipped files;
 * :mod:`~keras_dccrn.data.config`: :class:`MixtureConfig`;
 * :mod:`~keras_dccrn.data.corpus`: :class:`AudioCorpus` (lazy decoding, cache, streaming reads);
@@ -89,6 +91,14 @@ from keras_dccrn.data.files import (
 )
 from keras_dccrn.data.manifests import MANIFEST_EXTENSIONS, read_manifest, write_manifest
 from keras_dccrn.data.mixing import mix, prepare_rir
+from keras_dccrn.data.provenance import (
+    DataDescription,
+    Source,
+    describe_sources,
+    find_data_manifest,
+    is_copyleft,
+    is_non_commercial,
+)
 from keras_dccrn.data.skipped import record_skipped, reset_skipped_files, skipped_count, skipped_files
 from keras_dccrn.data.synth import MixtureSynthesizer
 from keras_dccrn.data.writers import PAIRS_CSV_FIELDS, write_pairs
@@ -116,14 +126,20 @@ __all__ = [
     "MANIFEST_EXTENSIONS",
     "PAIRS_CSV_FIELDS",
     "AudioCorpus",
+    "DataDescription",
     "MixtureConfig",
     "MixtureSynthesizer",
+    "Source",
     "audio_files",
     "check_batch",
+    "describe_sources",
     "example_indices",
     "find_audio",
+    "find_data_manifest",
     "inspect_file",
     "is_audio_name",
+    "is_copyleft",
+    "is_non_commercial",
     "mix",
     "prepare_rir",
     "read_manifest",

@@ -18,10 +18,26 @@ from keras_dccrn.data.mixing import rms_db
 from keras_dccrn.data.skipped import record_skipped
 
 
-def _scan(pattern_or_dir):
+def scan(pattern_or_dir):
+    """The files a folder (its audio files, recursively) or a glob pattern (``**`` allowed) names."""
     if os.path.isdir(pattern_or_dir):
         return audio_files(pattern_or_dir)
     return sorted(p for p in glob.glob(pattern_or_dir, recursive=True) if os.path.isfile(p))
+
+
+def split_query(spec):
+    """``(manifest, where)`` of ``"manifest.csv?kind=speech&split=train"``; ``(spec, None)`` otherwise.
+
+    Raises:
+        ValueError: the part after ``?`` is not ``key=value`` pairs joined by ``&``.
+    """
+    base, _, query = spec.partition("?")
+    if not (query and is_manifest(base) and not os.path.exists(spec)):
+        return spec, None
+    pairs = [item.partition("=") for item in query.split("&") if item]
+    if any(not sep for _, sep, _ in pairs):
+        raise ValueError(f"{spec}: filter after '?' must be key=value pairs joined by '&'")
+    return base, {k: v for k, _, v in pairs}
 
 
 def check_not_silent(path, audio, silence_db):
@@ -129,13 +145,9 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1, 
             )
         return out
     spec = os.path.expanduser(os.fspath(spec))
-    base, _, query = spec.partition("?")
-    if query and is_manifest(base) and not os.path.exists(spec):
-        # "manifest.csv?kind=speech&split=train": keep rows with these values.
-        pairs = [item.partition("=") for item in query.split("&") if item]
-        if any(not sep for _, sep, _ in pairs):
-            raise ValueError(f"{spec}: filter after '?' must be key=value pairs joined by '&'")
-        spec, where = base, dict(where or {}, **{k: v for k, _, v in pairs})
+    spec, query = split_query(spec)
+    if query:  # "manifest.csv?kind=speech&split=train": keep rows with these values.
+        where = dict(where or {}, **query)
     candidates = []  # (path, duration or None)
     if is_manifest(spec):
         for row in read_manifest(spec, where):
@@ -147,7 +159,7 @@ def find_audio(spec, verify=False, where=None, silence_db=-70.0, num_workers=1, 
             else:
                 candidates.append((path, None if verify else duration))
     else:
-        paths = _scan(spec)
+        paths = scan(spec)
         if not paths and not os.path.isdir(spec):
             raise ValueError(f"{spec}: no such directory, manifest or matching files")
         candidates = [(p, None) for p in paths if not p.lower().endswith(MANIFEST_EXTENSIONS)]

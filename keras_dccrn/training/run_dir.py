@@ -161,17 +161,19 @@ def snapshot_path(run_dir, step):
     return os.path.join(run_dir, SNAPSHOTS, f"step_{int(step):07d}.keras")
 
 
+def snapshot_step(path):
+    """The step of a snapshot file (named ``step_<step>.keras``, see :func:`snapshot_path`), else None."""
+    match = _SNAPSHOT.match(os.path.basename(path))
+    return int(match.group(1)) if match else None
+
+
 def snapshots(run_dir):
     """``[(step, path), ...]`` of the run's snapshots, by step."""
     folder = os.path.join(run_dir, SNAPSHOTS)
     if not os.path.isdir(folder):
         return []
-    found = [
-        (int(m.group(1)), os.path.join(folder, name))
-        for name in os.listdir(folder)
-        if (m := _SNAPSHOT.match(name))
-    ]
-    return sorted(found)
+    found = [(snapshot_step(name), os.path.join(folder, name)) for name in os.listdir(folder)]
+    return sorted((step, path) for step, path in found if step is not None)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
