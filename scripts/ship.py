@@ -486,6 +486,33 @@ def _check_inputs():
     return model_path, systems, rows
 
 
+def _carry_manifest(final, tmp):
+    """Keeps the previous folder's manifest.json when the file it names as default is shipped again.
+
+    The default was chosen for the previous weights (``benchmarks/default_variant.py``); a line on
+    stderr says so, or that the manifest was dropped because its file is not shipped any more.
+    """
+    from keras_dccrn.runtime import ModelLoadError, registry
+
+    manifest = os.path.join(final, registry.MANIFEST)
+    if not os.path.isfile(manifest):
+        return
+    try:
+        default = os.path.relpath(registry.model_in_folder(final), final)
+    except ModelLoadError as exc:
+        print(f"{PROG}: {exc}; manifest not carried over", file=sys.stderr)
+        return
+    if os.path.exists(os.path.join(tmp, default)):
+        shutil.copyfile(manifest, os.path.join(tmp, registry.MANIFEST))
+        print(
+            f"{PROG}: kept {manifest} (default {default}); re-check it for the new weights with "
+            "benchmarks/default_variant.py --write_manifest",
+            file=sys.stderr,
+        )
+    else:
+        print(f"{PROG}: {manifest} names {default}, which is not shipped any more; dropped", file=sys.stderr)
+
+
 def ship():
     """Ships the run; returns the final folder."""
     model_path, systems, rows = _check_inputs()
@@ -550,6 +577,7 @@ def ship():
                 source = os.path.join(final, entry)
                 if entry.isdigit() and entry != str(FLAGS.version) and os.path.isdir(source):
                     shutil.copytree(source, os.path.join(tmp, entry))
+            _carry_manifest(final, tmp)
         card = model_card(
             FLAGS.name,
             FLAGS.version,

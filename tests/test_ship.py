@@ -160,11 +160,17 @@ def test_model_card_is_generated_from_the_run_and_the_scores(tiny_runs, shipped)
     )
 
 
-def test_overwrite_with_a_distilled_run_card_names_teacher_and_kd_mode(tiny_runs, shipped, tmp_path):
+def test_overwrite_with_a_distilled_run_card_names_teacher_and_kd_mode(tiny_runs, shipped, tmp_path, capsys):
     out = tmp_path / "models"
     shutil.copytree(shipped, out / "tiny_student")
+    offline = sorted(p.name for p in (out / "tiny_student").glob("*_offline_float32.tflite"))
+    assert offline
+    (out / "tiny_student" / "manifest.json").write_text(json.dumps({"default": offline[0]}))
     args = base_args(tiny_runs, out, system="student_atkl", run="student_atkl")
     assert run(*args, "--overwrite") == 0
+    # the manifest's default file is not shipped again (no --tflite): the manifest is dropped
+    assert not (out / "tiny_student" / "manifest.json").exists()
+    assert "which is not shipped any more; dropped" in capsys.readouterr().err
     card = (out / "tiny_student" / "MODEL_CARD.md").read_text()
     assert "kd_mode=at_kl" in card and "teacher.keras" in card
     assert "Precision: float32" in card and "| student_atkl (this model) |" in card
@@ -181,8 +187,12 @@ def test_refuses_existing_version_and_keeps_other_versions(tiny_runs, shipped, t
     assert err.endswith("already exists (pass --overwrite to replace it)") and "\n" not in err
     assert (out / "tiny_student" / "MODEL_CARD.md").read_text() == before
 
+    (out / "tiny_student" / "manifest.json").write_text(json.dumps({"default": "tiny_student.keras"}))
     assert run(*base_args(tiny_runs, out), "--version=2") == 0
     folder = out / "tiny_student"
+    # the manifest names a file that is shipped again: kept (with a reminder to re-check it)
+    assert json.loads((folder / "manifest.json").read_text()) == {"default": "tiny_student.keras"}
+    assert "re-check it for the new weights" in capsys.readouterr().err
     assert (folder / "1" / "saved_model.pb").is_file() and (folder / "2" / "saved_model.pb").is_file()
     assert "# tiny_student (version 2)" in (folder / "MODEL_CARD.md").read_text()
     assert not list(folder.glob("*.tflite"))  # the top-level files describe version 2 (no --tflite)
