@@ -3,7 +3,7 @@
 #
 #   scripts/campaign.sh <step>
 #
-# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline log backup
+# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship log backup
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 # Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|log|backup}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup}
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
     python -m trainers.mix --flagfile=flags/devset.cfg --output_dir="$DEV" ;;
@@ -59,6 +59,16 @@ case "$step" in
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
       $(for r in teacher student_nokd dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
           [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
+  ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
+    run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
+    snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")
+    system="${run}_step$at"
+    python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
+      --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
+      --output_dir="$RUNS/scores/$system"
+    python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
+      --scores="$RUNS/scores/$system" --system="$system" --tflite --overwrite
+    python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
       $(for r in teacher student_nokd student_atkl dccrn_cl; do
