@@ -193,6 +193,7 @@ def test_calibration_sources(tmp_path, devset):
         bench.calibration_signals(str(tmp_path), rest, count=2, seconds=1.0)
 
 
+@pytest.mark.slow
 def test_streaming_rows_with_several_hops_per_call(tmp_path, tiny_keras):
     output = tmp_path / "hops.md"
     argv = ["tflite_speed.py", f"--model={tiny_keras}", "--seconds=1", "--repeats=1"]

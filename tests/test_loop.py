@@ -94,7 +94,9 @@ def assert_same_weights(a_path, b_path):
 
 
 @pytest.mark.parametrize(
-    "distill", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["train", "distill"]
+    "distill",
+    [pytest.param(False, marks=pytest.mark.slow), pytest.param(True, marks=pytest.mark.slow)],
+    ids=["train", "distill"],
 )
 def test_paused_and_resumed_run_equals_uninterrupted_run(speech_corpus, tmp_path, distill):
     config = TrainingConfig(**SMOKE, monitor="val_si_snr_clean" if distill else "val_loss",

@@ -16,6 +16,9 @@ from keras_dccrn.profiling import count_macs
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 from benchmarks import results  # noqa: E402
 
+# with -n: on the worker that builds the session fixture tiny_runs (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("tiny_runs")
+
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 COLUMNS = ["pesq_wb", "pesq_nb", "stoi", "si_snr"]
 

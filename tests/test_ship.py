@@ -25,6 +25,9 @@ sys.path.insert(0, os.path.join(ROOT, "scripts"))
 
 import ship  # noqa: E402
 
+# with -n: on the worker that builds the session fixture tiny_runs (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("tiny_runs")
+
 
 def run(*args):
     return ship.cli_main(["ship.py", *args])

@@ -1,11 +1,16 @@
+"""Tests of benchmarks/training_speed.py: a tiny timed run and its page (slow: it trains)."""
+
 import os
 import sys
+
+import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import harness, training_speed  # noqa: E402
 
 
+@pytest.mark.slow
 def test_tiny_run_writes_a_page_naming_the_timed_code(tmp_path):
     page = tmp_path / "speed.md"
     argv = ["training_speed.py", "--presets=tiny", "--settings=float32", "--batch=1", "--seconds=0.25"]
