@@ -66,6 +66,7 @@ case "$step" in
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
       --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
       --output_dir="$RUNS/scores/$system"
+    mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
     python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
       --scores="$RUNS/scores/$system" --system="$system" --tflite --overwrite
     python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest ;;

@@ -285,6 +285,20 @@ def _validation_line(run, shipped):
     )
 
 
+def _schedule_text(config):
+    """The learning-rate schedule of a run's config, in words."""
+    if config.get("lr_schedule") == "cosine":
+        warmup = config.get("warmup_steps") or 0
+        return (
+            f"learning rate {config.get('learning_rate')} after {warmup} linear warm-up steps, cosine decay to "
+            f"{config.get('min_lr_ratio')} x that at the last of the run's planned steps"
+        )
+    return (
+        f"learning rate {config.get('learning_rate')} (x{config.get('lr_factor')} after "
+        f"{config.get('lr_patience')} epochs without improvement)"
+    )
+
+
 def model_card(
     name, version, run, shipped, profile, policy, scores, system, folder, description, hardware, tflite
 ):
@@ -353,9 +367,8 @@ def model_card(
         *_budget_lines(run, shipped),
         f"- Batch {run['batch_size']} x {run['segment_seconds']} s segments"
         + (f" = {audio_hours:.2f} h of audio seen" if audio_hours is not None else ""),
-        f"- Precision: {config.get('mixed_precision')}; optimiser Adam, learning rate "
-        f"{config.get('learning_rate')} (x{config.get('lr_factor')} after {config.get('lr_patience')} epochs "
-        f"without improvement), gradient clipping {config.get('clip_norm')}",
+        f"- Precision: {config.get('mixed_precision')}; optimiser Adam, {_schedule_text(config)}, gradient "
+        f"clipping {config.get('clip_norm')}",
         f"- Wall-clock training time: {run_dir.format_duration(run['wall_active'])} in {len(run['sessions'])} "
         f"session(s) (first to last TensorBoard event: {run_dir.format_duration(run['wall_span'])}), "
         f"on {hardware}" + ("" if shipped["kind"] == "final" else " (the whole run so far)"),

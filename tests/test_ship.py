@@ -370,3 +370,13 @@ def test_training_time_sums_sessions(tiny_runs):
     assert math.isclose(info["wall_active"], info["wall_span"])
     assert [epoch for epoch, _ in info["val_epochs"]] == [1, 2] and info["val_tag"] == "si_snr_clean"
     assert info["best_val"] == max(((v, e) for e, v in info["val_epochs"]), key=lambda t: t[0])
+
+
+def test_schedule_text_states_the_runs_schedule():
+    cosine = {"lr_schedule": "cosine", "learning_rate": 0.001, "warmup_steps": 300, "min_lr_ratio": 0.05}
+    assert ship._schedule_text(cosine) == (
+        "learning rate 0.001 after 300 linear warm-up steps, cosine decay to 0.05 x that at the last of the "
+        "run's planned steps"
+    )
+    plateau = {"lr_schedule": "plateau", "learning_rate": 0.002, "lr_factor": 0.5, "lr_patience": 2}
+    assert ship._schedule_text(plateau) == "learning rate 0.002 (x0.5 after 2 epochs without improvement)"

@@ -75,19 +75,15 @@ def test_student_tflite_files_match_the_savedmodel():
         assert agreement > floor, f"{os.path.basename(path)}: {agreement:.1f} dB from the SavedModel"
 
 
-def test_shipped_files_state_their_window_geometry_or_get_the_fallback():
-    # These files predate the metadata: a streaming .tflite file gets the model's own look-ahead and hop
-    # (399 = delay 300 + hop 100 - 1); an offline one and the SavedModel get the safe defaults.
+def test_shipped_files_state_their_window_geometry():
+    # Every file of the default folder carries the model's look-ahead and hop in its metadata
+    # (399 = delay 300 + hop 100 - 1); files without it get the rule of test_export.py.
     folder = os.path.join(MODELS, "distil_dccrn")
-    for name, expected in [
-        ("distil_dccrn_streaming_dynamic_int8.tflite", (399, 100)),
-        (
-            "distil_dccrn_offline_float32.tflite",
-            (runtime.DEFAULT_LOOKAHEAD_SAMPLES, runtime.DEFAULT_ALIGNMENT),
-        ),
-    ]:
+    names = sorted(f for f in os.listdir(folder) if f.endswith((".tflite", ".keras"))) + ["1"]
+    assert len(names) >= 6, names
+    for name in names:
         enhancer = runtime.load_enhancer(os.path.join(folder, name))
-        assert (enhancer.lookahead_samples, enhancer.alignment) == expected, name
+        assert (enhancer.lookahead_samples, enhancer.alignment) == (399, 100), name
     # the manifest written by benchmarks/default_variant.py --write_manifest names the default file
     with open(os.path.join(folder, runtime.registry.MANIFEST)) as f:
         default = json.load(f)["default"]

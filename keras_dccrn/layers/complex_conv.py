@@ -51,13 +51,13 @@ def polyphase_taps(kernel_f, stride, crop_start):
     """
     first = min(-(-(p + crop_start - kernel_f + 1) // stride) for p in range(stride))
     last = max((p + crop_start) // stride for p in range(stride))
-    taps = [
-        [
-            k if 0 <= (k := p + crop_start - stride * (first + u)) < kernel_f else None
-            for u in range(last - first + 1)
-        ]
-        for p in range(stride)
-    ]
+    taps = []
+    for p in range(stride):
+        phase = []
+        for u in range(last - first + 1):
+            k = p + crop_start - stride * (first + u)
+            phase.append(k if 0 <= k < kernel_f else None)
+        taps.append(phase)
     return first, taps
 
 
