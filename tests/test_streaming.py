@@ -1,4 +1,3 @@
-import json
 import os
 
 import keras
@@ -131,16 +130,12 @@ def test_steps_of_several_hops_match_hop_by_hop(causal_tiny, tiny_step):
 
 
 def _shipped_keras_model(name):
-    """The shipped SavedModel's weights in a Keras model of its preset (the variables are in the same order)."""
+    """The shipped folder's ``.keras`` model (float32) and its SavedModel's ``serving_default``."""
+    from keras_dccrn.runtime import load_keras_model
+
     folder = os.path.join(ROOT, "saved_models", name)
-    config = json.load(open(os.path.join(folder, "training_config.json")))
-    saved = tf.saved_model.load(os.path.join(folder, "1"))
-    model = build_model(config.get("preset") or config["student_preset"])
-    assert len(model.variables) == len(saved.variables)
-    for v, s in zip(model.variables, saved.variables, strict=True):
-        assert tuple(v.shape) == tuple(s.shape) and s.name.split("/")[-1].startswith(v.name), (v.path, s.name)
-        v.assign(s.numpy())
-    return model, saved.signatures["serving_default"]
+    model = load_keras_model(os.path.join(folder, f"{name}.keras"))
+    return model, tf.saved_model.load(os.path.join(folder, "1")).signatures["serving_default"]
 
 
 def test_shipped_student_streams_as_its_savedmodel_enhances():
