@@ -141,6 +141,13 @@ def timed(fn, *args):
     return out, time.perf_counter() - wall0, time.process_time() - cpu0
 
 
+def path_bytes(path):
+    """Size in bytes of a file, or of every file under a folder (recursively); 0 when it is neither."""
+    if os.path.isfile(path):
+        return os.path.getsize(path)
+    return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
+
+
 def proc_status_kb(field):
     """``VmRSS`` (resident now) / ``VmHWM`` (peak) of this process in kB (Linux ``/proc/self/status``)."""
     with open("/proc/self/status") as f:

@@ -787,15 +787,8 @@ def peer_available(name):
 
 def files_megabytes(paths):
     """Total size in MB (10^6 bytes) of files and folders (recursively); None when there are none."""
-    total, found = 0, False
-    for path in paths:
-        if os.path.isfile(path):
-            total, found = total + os.path.getsize(path), True
-        elif os.path.isdir(path):
-            for folder, _, names in os.walk(path):
-                total += sum(os.path.getsize(os.path.join(folder, n)) for n in names)
-            found = True
-    return total / 1e6 if found else None
+    found = [p for p in paths if os.path.isfile(p) or os.path.isdir(p)]
+    return sum(harness.path_bytes(p) for p in found) / 1e6 if found else None
 
 
 def model_system(name, path):

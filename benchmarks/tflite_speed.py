@@ -283,10 +283,6 @@ def calibration_signals(calibration_dir, devset_rest, count, seconds):
     )
 
 
-def _dir_size(path):
-    return sum(os.path.getsize(os.path.join(d, f)) for d, _, names in os.walk(path) for f in names)
-
-
 def streaming_name(quantization, hops_per_call):
     """Row name of a streaming file: ``streaming_<q>``, or ``streaming_k<K>_<q>`` for K hops per invoke."""
     return f"streaming_{quantization}" if hops_per_call == 1 else f"streaming_k{hops_per_call}_{quantization}"
@@ -351,7 +347,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
         path = export_saved_model(model, os.path.join(workdir, "savedmodel"), version=1)
         variants.append(
             dict(name="savedmodel", kind="savedmodel", mode="whole signal", quantization="float32", path=path,
-                 size=_dir_size(path))
+                 size=harness.path_bytes(path))
         )  # fmt: skip
     return variants, notes
 
