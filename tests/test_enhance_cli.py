@@ -45,6 +45,18 @@ def test_enhance_one_file(model_path, tmp_path, rng, capsys):
     assert os.path.exists(tmp_path / "out" / "in.wav")
 
 
+def test_positional_input_output(model_path, tmp_path, rng, capsys):
+    src, dst = str(tmp_path / "in.wav"), str(tmp_path / "pos.wav")
+    write_noise(src, rng)
+    assert run("--model", model_path, src, dst) == 0
+    assert sf.info(dst).frames == 16000
+    assert f"{src} -> {dst}" in capsys.readouterr().out
+    assert run("--model", model_path, src) == 2
+    assert "expected INPUT OUTPUT, received 1 positional arguments" in capsys.readouterr().err
+    assert run("--model", model_path, "--input", src, src, dst) == 2
+    assert "given together with --input/--output" in capsys.readouterr().err
+
+
 def test_stereo_44k_keeps_rate_channels_subtype(model_path, tmp_path, rng):
     src = str(tmp_path / "stereo.wav")
     data = write_noise(src, rng, seconds=2.0, rate=44100, channels=2, subtype="PCM_24")

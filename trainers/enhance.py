@@ -3,11 +3,13 @@ r"""dccrn-enhance: denoise audio files with a trained DCCRN / Distil-DCCRN model
 Usage::
 
     dccrn-enhance --input noisy.wav --output enhanced.wav      # the shipped student
+    dccrn-enhance noisy.wav enhanced.wav                       # the same, positional
     dccrn-enhance --model student.keras --input noisy.wav --output enhanced.wav
     dccrn-enhance --model export/saved_model --input recordings/ --output enhanced/
     dccrn-enhance --model student.tflite --input 'calls/**/*.flac' --output enhanced/
 
-``--input`` is a file, a directory (processed recursively; the tree is mirrored
+``INPUT OUTPUT`` as two positional arguments stand for ``--input`` and
+``--output`` (not both forms at once). ``--input`` is a file, a directory (processed recursively; the tree is mirrored
 under ``--output``) or a quoted glob pattern (``**`` recurses; paths are
 mirrored relative to the pattern's first wildcard-free folder). Any sample
 rate and channel count: each channel is resampled to 16 kHz, enhanced
@@ -245,10 +247,23 @@ def plan_jobs(input_spec, output):
     return [(input_spec, output)]
 
 
+def take_positional_paths(args):
+    """Sets ``--input``/``--output`` from ``INPUT OUTPUT`` positionals; returns a problem or ``None``."""
+    if not args:
+        return None
+    if len(args) != 2:
+        return f"expected INPUT OUTPUT, received {len(args)} positional arguments {args}"
+    if FLAGS["input"].value or FLAGS["output"].value:
+        return f"positional INPUT OUTPUT {args} given together with --input/--output"
+    FLAGS.input, FLAGS.output = args
+    return None
+
+
 def main(argv):
     """Runs the enhancer with the parsed ``FLAGS``; returns the exit status."""
-    if len(argv) > 1:
-        print(f"{PROG}: usage error: unexpected arguments {argv[1:]} (see --help)", file=sys.stderr)
+    problem = take_positional_paths(argv[1:])
+    if problem:
+        print(cli_utils.printable(f"{PROG}: usage error: {problem} (see --help)"), file=sys.stderr)
         return 2
     for name in ("input", "output"):
         if not FLAGS[name].value:
