@@ -14,7 +14,18 @@ activations, skip concatenations, the mask and the inverse DFT of the synthesis.
 counted from each layer's traced graph (:mod:`keras_dccrn.profiling`); GMAC/s = MACs / time shows
 how close each layer runs to the CPU's peak.
 
-Timing: ``--repeats`` rounds of ``--invokes`` calls after a warm-up; the best round's mean per call.
+Timing: ``--repeats`` rounds of ``--invokes`` calls after a warm-up; the best round's mean per call
+of the calling thread's CPU time (``time.thread_time``: with one thread LiteRT runs ``invoke`` on it).
+Wall time also counts the time the process waits for a core busy with other work, which short
+per-layer rounds escape more often than the whole graph's, and so inflates "everything else" on a
+loaded machine; the whole graph's wall time is printed below the table. Each layer graph alone keeps
+its weights in the core's L2 cache; the whole float32 graph's weights (about 10 MB for
+distil_dccrn) do not fit, so the line "layer graphs in sequence" times the layer graphs called one
+after another (one call of each per hop, caches shared as in the whole graph). The page also lists
+the ops of the whole graph that LiteRT runs outside the XNNPACK delegate
+(:func:`keras_dccrn.runtime.litert.undelegated_ops`). Inputs are zeros: invoke time does not depend
+on the values (no subnormal slow-down was measured with speech, noise or zeros, trained or random
+weights).
 The page (``docs/benchmarks/tflite_layers.md``, ``--output``) starts with the exact command.
 """
 
@@ -83,19 +94,30 @@ def _convert(fn, specs, quantization):
 
 
 def time_invoke(content, invokes, repeats):
-    """Best round's mean seconds per ``invoke`` of a flatbuffer (LiteRT, one thread, zero inputs)."""
+    """``(cpu, wall)``: best round's mean seconds per ``invoke`` of a flatbuffer (one thread, zero inputs)."""
+    return time_sequence([content], invokes, repeats)
+
+
+def time_sequence(contents, invokes, repeats):
+    """``(cpu, wall)`` best round's mean seconds per pass of one ``invoke`` of each flatbuffer in turn.
+
+    CPU time is the calling thread's (``time.thread_time``); each is the best of ``repeats`` rounds.
+    """
     from keras_dccrn.runtime.litert import load_interpreter
 
-    interpreter, _ = load_interpreter(model_content=content, num_threads=1)
+    interpreters = [load_interpreter(model_content=c, num_threads=1)[0] for c in contents]
     for _ in range(max(10, invokes // 10)):
-        interpreter.invoke()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(invokes):
+        for interpreter in interpreters:
             interpreter.invoke()
-        best = min(best, (time.perf_counter() - start) / invokes)
-    return best
+    cpu = wall = float("inf")
+    for _ in range(repeats):
+        start, start_cpu = time.perf_counter(), time.thread_time()
+        for _ in range(invokes):
+            for interpreter in interpreters:
+                interpreter.invoke()
+        cpu = min(cpu, (time.thread_time() - start_cpu) / invokes)
+        wall = min(wall, (time.perf_counter() - start) / invokes)
+    return cpu, wall
 
 
 def layer_function(layer):
@@ -117,7 +139,13 @@ def _macs(fn, specs):
 
 
 def profile(model, quantizations, invokes, repeats):
-    """Rows ``{name, macs, <quantization>: seconds}`` per stateful layer, then the whole graph's."""
+    """Rows ``{name, macs, <quantization>: CPU seconds}`` per stateful layer, the whole graph's, and extras.
+
+    Returns:
+        ``(rows, whole, extra)`` with ``extra[quantization]`` = ``{wall, sequence, outside}``: the whole
+        graph's wall seconds, the layer graphs' CPU seconds run in sequence, and its
+        :func:`~keras_dccrn.runtime.litert.undelegated_ops`.
+    """
     import tensorflow as tf
 
     from keras_dccrn.export import export_tflite
@@ -132,20 +160,30 @@ def profile(model, quantizations, invokes, repeats):
         rows.append(
             dict(name=f"{layer.name} ({type(layer).__name__})", fn=layer_function(layer), specs=specs)
         )
+    from keras_dccrn.runtime.litert import load_interpreter, undelegated_ops
+
+    contents = {q: [] for q in quantizations}
     for row in rows:
         row["macs"] = _macs(row["fn"], row["specs"])
         for q in quantizations:
-            row[q] = time_invoke(_convert(row["fn"], row["specs"], q), invokes, repeats)
+            contents[q].append(_convert(row["fn"], row["specs"], q))
+            row[q] = time_invoke(contents[q][-1], invokes, repeats)[0]
     whole = dict(name="whole streaming graph", macs=sum(r["macs"] for r in rows))
+    extra = {}
     with tempfile.TemporaryDirectory() as tmp:
         for q in quantizations:
             path = export_tflite(model, os.path.join(tmp, f"{q}.tflite"), mode="streaming", quantization=q)
             with open(path, "rb") as f:
-                whole[q] = time_invoke(f.read(), invokes, repeats)
-    return rows, whole
+                content = f.read()
+            whole[q], wall = time_invoke(content, invokes, repeats)
+            outside = undelegated_ops(load_interpreter(model_content=content, num_threads=1)[0])
+            extra[q] = dict(
+                wall=wall, sequence=time_sequence(contents[q], invokes, repeats)[0], outside=outside
+            )
+    return rows, whole, extra
 
 
-def render(rows, whole, quantizations, command, model_text, hop_ms):
+def render(rows, whole, extra, quantizations, command, model_text, hop_ms):
     header = ["layer", "MACs per hop (M)"]
     for q in quantizations:
         header += [f"{q} µs per hop", f"{q} share", f"{q} GMAC/s"]
@@ -169,15 +207,23 @@ def render(rows, whole, quantizations, command, model_text, hop_ms):
         f"# Per-layer profile of the streaming TFLite graph: {model_text}",
         "",
         f"Generated by `{command}` on {platform.machine()} ({os.cpu_count()} cores), code "
-        f"{harness.code_version()}. LiteRT `num_threads=1` (XNNPACK), `invoke` only (no Python hop loop); "
-        f"one hop = {hop_ms:g} ms of audio. See the script's docstring for the method.",
+        f"{harness.code_version()}. LiteRT `num_threads=1` (XNNPACK), `invoke` only (no Python hop loop), "
+        f"CPU time of the calling thread; one hop = {hop_ms:g} ms of audio. "
+        "See the script's docstring for the method.",
         "",
         *harness.markdown_table(header, table, align="l" + "r" * (len(header) - 1)),
         "",
     ]
     for q in quantizations:
         rtf = whole[q] / (hop_ms / 1000)
-        lines.append(f"* {q}: {whole[q] * 1e6:.0f} µs per hop, RTF {rtf:.3f} (`invoke` only).")
+        e = extra[q]
+        outside = ", ".join(f"{n} x{e['outside'].count(n)}" for n in sorted(set(e["outside"]))) or "none"
+        lines += [
+            f"* {q}: {whole[q] * 1e6:.0f} µs per hop, RTF {rtf:.3f} (`invoke` only; wall time "
+            f"{e['wall'] * 1e6:.0f} µs). Layer graphs in sequence (one call of each per hop, caches shared): "
+            f"{e['sequence'] * 1e6:.0f} µs (each alone: {sum(r[q] for r in rows) * 1e6:.0f} µs). "
+            f"Ops outside XNNPACK: {outside}."
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -214,9 +260,11 @@ def main(argv=None):
     except (ModelLoadError, ValueError) as exc:
         print(f"tflite_layers.py: {exc}", file=sys.stderr)
         return 2
-    rows, whole = profile(model, FLAGS.quantizations, FLAGS.invokes, FLAGS.repeats)
+    rows, whole, extra = profile(model, FLAGS.quantizations, FLAGS.invokes, FLAGS.repeats)
     hop_ms = 1000 * model.frame_step / harness.SAMPLE_RATE
-    text = render(rows, whole, FLAGS.quantizations, harness.command_line(__file__, argv), model_text, hop_ms)
+    text = render(
+        rows, whole, extra, FLAGS.quantizations, harness.command_line(__file__, argv), model_text, hop_ms
+    )
     print(text)
     if FLAGS.output:
         harness.write_page(FLAGS.output, text)

@@ -12,7 +12,13 @@ import tensorflow as tf
 from keras_dccrn import build_model
 from keras_dccrn.export import export_saved_model, export_tflite
 from keras_dccrn.losses import si_snr
-from keras_dccrn.runtime.litert import TFLiteEnhancer, read_metadata, tflite_op_names
+from keras_dccrn.runtime.litert import (
+    TFLiteEnhancer,
+    load_interpreter,
+    read_metadata,
+    tflite_op_names,
+    undelegated_ops,
+)
 from keras_dccrn.signals import speech_like_signals
 
 CHUNK = 1600
@@ -219,8 +225,10 @@ def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
     enhancer = TFLiteEnhancer(path)
     assert enhancer.mode == "streaming" and enhancer.hop == 100 and enhancer.delay_samples == 300
     # the whole streaming graph is one XNNPACK partition (an op XNNPACK lacks, e.g. UNPACK, splits it)
+    # and no op runs outside it (PACK, e.g., is not delegated)
     ops = enhancer.interpreter._get_ops_details()
     assert enhancer.uses_xnnpack and [o["op_name"] for o in ops].count("DELEGATE") == 1
+    assert undelegated_ops(enhancer.interpreter) == []
     assert (enhancer.lookahead_samples, enhancer.frame_step) == (tiny.lookahead_samples, tiny.frame_step)
     for length in (50, 1000, signal.size):
         y = enhancer(signal[:length])
@@ -337,3 +345,26 @@ def test_streaming_export_of_a_uformer_is_refused_in_one_line(tmp_path):
     with pytest.raises(ValueError, match="cannot stream: a Uformer has no streaming step") as e:
         export_tflite(build_model("uformer_tiny"), tmp_path / "x.tflite", mode="streaming")
     assert "\n" not in str(e.value) and not list(tmp_path.iterdir())
+
+
+def test_undelegated_ops_lists_the_ops_xnnpack_leaves():
+    import tensorflow as tf
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    @tf.function
+    def fn(a, b):
+        c = tf.nn.relu(a) * b  # delegated
+        return tf.stack([c, a], axis=1) + 1.0  # PACK is not delegated: the ADD after it is a second partition
+
+    spec = tf.TensorSpec([1, 8], tf.float32)
+    content = tf.lite.TFLiteConverter.from_concrete_functions(
+        [fn.get_concrete_function(spec, spec)], fn
+    ).convert()
+    interpreter, uses_xnnpack = load_interpreter(model_content=content)
+    assert uses_xnnpack and undelegated_ops(interpreter) == ["PACK"]
+    assert [op["op_name"] for op in interpreter._get_ops_details()].count("DELEGATE") == 2
+    plain = Interpreter(
+        model_content=content, experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
+    plain.allocate_tensors()
+    assert sorted(undelegated_ops(plain)) == sorted(op["op_name"] for op in plain._get_ops_details())

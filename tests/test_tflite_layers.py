@@ -36,6 +36,8 @@ def test_page_lists_every_stateful_layer_and_the_whole_graph(tiny_causal, tmp_pa
     layer_macs = sum(float(c[0]) for n, c in cells.items() if n != "whole streaming graph")
     assert float(cells["whole streaming graph"][0]) == pytest.approx(layer_macs, abs=0.02)
     assert float(cells["whole streaming graph"][1]) > 0
+    (summary,) = [line for line in page.read_text().splitlines() if line.startswith("* float32:")]
+    assert "Layer graphs in sequence" in summary and summary.endswith("Ops outside XNNPACK: none.")
 
 
 def test_bad_flags_are_one_line(capsys):

@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import complex_merge, complex_split
-from keras_dccrn.layers.slicing import index
+from keras_dccrn.layers.slicing import index, take
 
 
 def lstm_initial_state(lstm, batch_size=1):
@@ -33,7 +33,13 @@ def lstm_step(lstm, inputs, state):
     for t in range(inputs.shape[1]):
         out, (h, c) = lstm.cell(index(inputs, 1, t), [h, c], training=False)
         outputs.append(out)
-    return ops.stack(outputs, axis=1), ops.stack([h, c], axis=1)
+    # concatenation of [B, 1, units] rows rather than a stack: TFLite's PACK is not delegated to XNNPACK
+    return _rows(outputs), _rows([h, c])
+
+
+def _rows(tensors):
+    """``[B, n]`` tensors as the rows of ``[B, len(tensors), n]``."""
+    return ops.concatenate([ops.expand_dims(t, 1) for t in tensors], axis=1)
 
 
 @keras.saving.register_keras_serializable(package="keras_dccrn")
@@ -143,14 +149,19 @@ class ComplexLSTM(keras.layers.Layer):
                 f"{self.name}: the state must be [batch, 4, 2, {self.units}]; received shape {tuple(state.shape)}."
             )
         xr, xi = complex_split(inputs)
-        outs, states = [], []
-        for k, (lstm, x) in enumerate(
-            ((self.real_lstm, xr), (self.real_lstm, xi), (self.imag_lstm, xr), (self.imag_lstm, xi))
-        ):
-            out, new = lstm_step(lstm, x, ops.cast(index(state, 1, k), inputs.dtype))
-            outs.append(out)
-            states.append(new)
-        return self._combine(*outs), ops.stack(states, axis=1)
+        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D], as in `call`
+        batch = ops.shape(inputs)[0]
+        # [B, 4, 2, units] -> [4, B, 2, units] -> [4B, 2, units]: rows k * B + b
+        rows = ops.reshape(
+            ops.transpose(ops.cast(state, inputs.dtype), (1, 0, 2, 3)), (4 * batch, 2, self.units)
+        )
+        r_out, r_new = lstm_step(self.real_lstm, stacked, take(rows, 0, 0, 2 * batch))
+        i_out, i_new = lstm_step(self.imag_lstm, stacked, take(rows, 0, 2 * batch, 4 * batch))
+        # [4B, 2, units] -> [4, B, 2, units] -> [B, 4, 2, units]
+        new = ops.reshape(ops.concatenate([r_new, i_new], axis=0), (4, batch, 2, self.units))
+        new = ops.transpose(new, (1, 0, 2, 3))
+        # rows [:B] saw the real input, rows [B:] the imaginary input
+        return self._combine(*ops.split(r_out, 2, axis=0), *ops.split(i_out, 2, axis=0)), new
 
     def compute_output_shape(self, input_shape):
         width = self.projection_dim or self.units

@@ -33,6 +33,39 @@ def tflite_op_names(path_or_bytes):
     return {op["op_name"] for op in interpreter._get_ops_details()}
 
 
+def undelegated_ops(interpreter):
+    """Names of the ops an allocated interpreter runs outside its delegates, in graph order.
+
+    After ``allocate_tensors`` the XNNPACK delegate has replaced the ops it takes by ``DELEGATE``
+    nodes (one per partition); the others run on LiteRT's builtin kernels. Those are the ops whose
+    outputs something needs (a graph output or a delegate's input) and that no delegate computes,
+    and, recursively, the ops feeding them. ``interpreter._get_ops_details()`` still lists the
+    replaced ops, so they are told apart this way. Without a delegate every op is listed.
+
+    Args:
+        interpreter: an ``ai_edge_litert`` ``Interpreter`` with tensors allocated.
+
+    Returns:
+        ``[op name]`` (e.g. ``["PACK", "PACK"]``); empty when the delegates run the whole graph.
+    """
+    ops = interpreter._get_ops_details()
+    delegates = [op for op in ops if op["op_name"] == "DELEGATE"]
+    computed = {t for op in delegates for t in op["outputs"]}
+    producer = {t: op for op in ops if op["op_name"] != "DELEGATE" for t in op["outputs"]}
+    needed = [d["index"] for d in interpreter.get_output_details()]
+    needed += [t for op in delegates for t in op["inputs"]]
+    outside, seen = {}, set()
+    while needed:
+        tensor = needed.pop()
+        if tensor in seen or tensor in computed or tensor not in producer:  # inputs and constants
+            continue
+        seen.add(tensor)
+        op = producer[tensor]
+        outside[op["index"]] = op["op_name"]
+        needed.extend(t for t in op["inputs"] if t >= 0)
+    return [outside[i] for i in sorted(outside)]
+
+
 def load_interpreter(model_path=None, model_content=None, num_threads=1):
     """LiteRT interpreter with tensors allocated: ``(interpreter, uses_xnnpack)``.
 
