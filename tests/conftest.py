@@ -9,6 +9,12 @@ import pytest  # noqa: E402
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
+def pytest_collection_modifyitems(items):
+    """Tests in an xdist group first (``tiny_runs``: the longest unit with ``-n``): one worker starts on the
+    group while the others share the rest, so that the workers end together."""
+    items.sort(key=lambda item: item.get_closest_marker("xdist_group") is None)
+
+
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
@@ -42,13 +48,45 @@ def speech_corpus(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def uformer_tiny():
+    """An untrained ``uformer_tiny`` model, built once per test process (tests only read it)."""
+    from keras_dccrn import build_model
+
+    return build_model("uformer_tiny")
+
+
+@pytest.fixture(scope="session")
+def tiny_causal_files(tmp_path_factory):
+    """A causal tiny model (random weights, seed 1) as ``tiny_causal.keras`` and its streaming float32 TFLite
+    file ``tiny_causal_streaming_float32.tflite``, in one folder; exported once per test process.
+
+    Shared by several modules: a test that changes the folder works on a copy.
+    """
+    import keras
+
+    from keras_dccrn import build_model
+    from keras_dccrn.export import export_tflite
+
+    keras.utils.set_random_seed(1)
+    model = build_model("tiny", time_crop="causal")
+    folder = tmp_path_factory.mktemp("tiny_causal")
+    model.save(str(folder / "tiny_causal.keras"))
+    export_tflite(model, str(folder / "tiny_causal_streaming_float32.tflite"), mode="streaming")
+    return folder
+
+
+@pytest.fixture(scope="session")
 def tiny_runs(tmp_path_factory):
     """Two finished 2-step runs of the tiny preset, a 3-file development set and its dccrn-evaluate scores.
 
-    ``student_nokd``: ``dccrn-train`` (flags/smoke.cfg, mixed_bfloat16); ``student_atkl``: ``dccrn-distill``
-    (flags/smoke_distill.cfg, AT-KL from an untrained tiny teacher); both run in parallel on synthetic
-    WAVs. Scored without DNSMOS (slow). Used by test_ship.py and test_results.py.
+    ``student_nokd``: ``dccrn-train`` (flags/smoke.cfg, mixed_bfloat16) for one epoch, then resumed for the
+    second; ``student_atkl``: ``dccrn-distill`` (flags/smoke_distill.cfg, AT-KL from an untrained tiny
+    teacher of another frame step and width); the runs go in parallel on synthetic WAVs. Scored without
+    DNSMOS (slow). ``logs``: per run, ``(cpu_seconds, stdout, stderr)`` of each session (the process's CPU
+    time: the runs share the cores with each other and the other tests). Used by test_ship.py,
+    test_results.py and test_train_cli.py.
     """
+    import resource
     import subprocess
     import sys
 
@@ -69,30 +107,39 @@ def tiny_runs(tmp_path_factory):
             ):
                 os.makedirs(root / "corpus" / kind / split, exist_ok=True)
                 sf.write(root / "corpus" / kind / split / f"{kind}{i}.wav", audio, 16000)
-    build_model("tiny").save(root / "teacher.keras")
+    build_model("tiny", frame_step=160, channels=[6, 12, 12, 12, 12, 12]).save(root / "teacher.keras")
     common = [*data_flags(root / "corpus"), "--epochs=2", "--steps_per_epoch=1"]
-    jobs = {
-        "student_nokd": ("trainers.train", [f"--flagfile={SMOKE}", "--mixed_precision=mixed_bfloat16"]),
-        "student_atkl": (
-            "trainers.distill",
-            [f"--flagfile={SMOKE_DISTILL}", f"--teacher={root / 'teacher.keras'}"],
-        ),
-    }
+    nokd = ["trainers.train", f"--flagfile={SMOKE}", "--mixed_precision=mixed_bfloat16", *common]
+    atkl = ["trainers.distill", f"--flagfile={SMOKE_DISTILL}", f"--teacher={root / 'teacher.keras'}", *common]
+    # student_nokd's second session resumes its first
+    sessions = {"student_nokd": [[*nokd, "--epochs=1"], nokd], "student_atkl": [atkl]}
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    procs = {
-        name: subprocess.Popen(
-            [sys.executable, "-m", module, *args, *common, f"--run_dir={root / name}"],
+
+    def start(name):
+        args = sessions[name][len(logs[name])]
+        proc = subprocess.Popen(
+            [sys.executable, "-m", *args, f"--run_dir={root / name}"],
             cwd=ROOT,
             env=env,
             stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
+            stderr=subprocess.PIPE,
             text=True,
         )
-        for name, (module, args) in jobs.items()
-    }
-    for proc in procs.values():
-        out, _ = proc.communicate(timeout=300)
-        assert proc.returncode == 0, out[-3000:]
+        return proc
+
+    logs = {name: [] for name in sessions}
+    running = {name: start(name) for name in sessions}
+    while running:
+        name = next(iter(running))
+        proc = running.pop(name)
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out, err = proc.communicate(timeout=900)  # reaps this child only: the usage difference is its own
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        assert proc.returncode == 0, err[-3000:]
+        cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        logs[name].append((cpu, out, err))
+        if len(logs[name]) < len(sessions[name]):
+            running[name] = start(name)
     dev = root / "dev"
     for i in range(3):
         clean = speech_like(1.5, seed=10 + i)
@@ -103,7 +150,7 @@ def tiny_runs(tmp_path_factory):
             os.makedirs(dev / folder, exist_ok=True)
             sf.write(dev / folder / f"{i:04d}.wav", audio, 16000)
     systems = []
-    for name in jobs:
+    for name in sessions:
         enhancer = runtime.load_enhancer(str(root / name / "model.keras"))
         for i in range(3):
             runtime.enhance_file(
@@ -116,7 +163,7 @@ def tiny_runs(tmp_path_factory):
          "--metrics", "pesq_wb,pesq_nb,stoi,si_snr", "--output_dir", str(scores)]
     )  # fmt: skip
     assert rc == 0
-    return dict(root=root, dev=dev, scores=scores, runs={name: root / name for name in jobs})
+    return dict(root=root, dev=dev, scores=scores, runs={name: root / name for name in sessions}, logs=logs)
 
 
 @pytest.fixture

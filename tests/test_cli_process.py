@@ -24,12 +24,11 @@ def test_input_files_have_the_length_asked(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def model_dir(tmp_path_factory):
-    from keras_dccrn import build_model
-    from keras_dccrn.export import export_tflite
+def model_dir(tiny_causal_files, tmp_path_factory):
+    import shutil
 
     folder = tmp_path_factory.mktemp("models")
-    export_tflite(build_model("tiny", time_crop="causal"), str(folder / "tiny.tflite"), mode="streaming")
+    shutil.copyfile(tiny_causal_files / "tiny_causal_streaming_float32.tflite", folder / "tiny.tflite")
     return folder
 
 

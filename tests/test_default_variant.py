@@ -50,18 +50,12 @@ def test_manifest_written_and_removed(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def shipped_folder(tmp_path_factory):
+def shipped_folder(tiny_causal_files, tmp_path_factory):
     """A tiny causal model folder: its .keras file (the reference) and a streaming float32 .tflite."""
-    import keras
+    import shutil
 
-    from keras_dccrn import build_model
-    from keras_dccrn.export import export_tflite
-
-    keras.utils.set_random_seed(1)
-    model = build_model("tiny", time_crop="causal")
-    folder = tmp_path_factory.mktemp("tiny_causal")
-    model.save(str(folder / "tiny_causal.keras"))
-    export_tflite(model, str(folder / "tiny_causal_streaming_float32.tflite"), mode="streaming")
+    folder = tmp_path_factory.mktemp("shipped") / "tiny_causal"
+    shutil.copytree(tiny_causal_files, folder)
     return str(folder)
 
 

@@ -218,9 +218,14 @@ def test_quantized_variants_run_and_stay_close(tiny, offline_float32, signal, tm
     assert results["dynamic_int8"] > 15
 
 
-def test_streaming_tflite_float32_and_int8(tiny, signal, tmp_path):
+@pytest.fixture(scope="module")
+def streaming_float32(tiny, tmp_path_factory):
+    return export_tflite(tiny, tmp_path_factory.mktemp("tfl") / "stream.tflite", mode="streaming")
+
+
+def test_streaming_tflite_float32_and_int8(tiny, streaming_float32, signal, tmp_path):
     keras_out = np.asarray(tiny(signal[None]))[0]
-    path = export_tflite(tiny, tmp_path / "stream.tflite", mode="streaming")
+    path = streaming_float32
     _builtin_only(path)
     enhancer = TFLiteEnhancer(path)
     assert enhancer.mode == "streaming" and enhancer.hop == 100 and enhancer.delay_samples == 300
@@ -288,7 +293,7 @@ def test_streaming_tflite_with_several_hops_per_call(tiny, signal, tmp_path):
     assert 10 * np.log10(np.sum((y8 - y32) ** 2) / np.sum(y32**2)) < -20
 
 
-def test_files_without_metadata_use_the_documented_rule(offline_float32, tiny, tmp_path):
+def test_files_without_metadata_use_the_documented_rule(offline_float32, streaming_float32, tiny, tmp_path):
     from keras_dccrn.runtime import load_enhancer
 
     # An offline file exported before the metadata entry existed: the chunked runner's defaults.
@@ -300,9 +305,8 @@ def test_files_without_metadata_use_the_documented_rule(offline_float32, tiny, t
     enhancer = load_enhancer(str(old))
     assert (enhancer.lookahead_samples, enhancer.alignment) == (1600, 6400)
     # A streaming one: hop from the audio input, look-ahead delay + hop - 1 (the model's own 399 here).
-    stream = export_tflite(tiny, tmp_path / "stream.tflite", mode="streaming")
     old_stream = tmp_path / "old_stream.tflite"
-    old_stream.write_bytes(_without_metadata(stream))
+    old_stream.write_bytes(_without_metadata(streaming_float32))
     runner = TFLiteEnhancer(old_stream)
     assert (runner.lookahead_samples, runner.frame_step) == (tiny.lookahead_samples, tiny.frame_step)
 
@@ -341,9 +345,9 @@ def test_bad_arguments(tiny, tmp_path):
         TFLiteEnhancer(junk)
 
 
-def test_streaming_export_of_a_uformer_is_refused_in_one_line(tmp_path):
+def test_streaming_export_of_a_uformer_is_refused_in_one_line(uformer_tiny, tmp_path):
     with pytest.raises(ValueError, match="cannot stream: a Uformer has no streaming step") as e:
-        export_tflite(build_model("uformer_tiny"), tmp_path / "x.tflite", mode="streaming")
+        export_tflite(uformer_tiny, tmp_path / "x.tflite", mode="streaming")
     assert "\n" not in str(e.value) and not list(tmp_path.iterdir())
 
 

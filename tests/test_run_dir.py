@@ -68,8 +68,8 @@ def test_snapshots_are_saved_atomically_and_listed_by_step(tmp_path):
         assert run_dir.snapshot_step(str(tmp_path / name)) is None
 
 
-def test_model_state_names_every_variable_once():
-    model = build_model("uformer_tiny")
+def test_model_state_names_every_variable_once(uformer_tiny):
+    model = uformer_tiny
     state = run_dir.model_state(model)
     assert len(state) == len(model.variables) > len(model.weights)
     assert sum(name.startswith("seed_generator_state_") for name in state) == len(model.variables) - len(

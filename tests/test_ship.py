@@ -370,6 +370,12 @@ def test_training_time_sums_sessions(tiny_runs):
     assert math.isclose(info["wall_active"], info["wall_span"])
     assert [epoch for epoch, _ in info["val_epochs"]] == [1, 2] and info["val_tag"] == "si_snr_clean"
     assert info["best_val"] == max(((v, e) for e, v in info["val_epochs"]), key=lambda t: t[0])
+    resumed = run_dir.read_run(str(tiny_runs["runs"]["student_nokd"]))  # trained, then resumed
+    assert resumed["steps"] == 2 and len(resumed["sessions"]) == 2
+    (start1, end1), (start2, end2) = resumed["sessions"]
+    assert start1 <= end1 < start2 <= end2
+    assert math.isclose(resumed["wall_active"], end1 - start1 + end2 - start2)
+    assert math.isclose(resumed["wall_span"], end2 - start1) and resumed["wall_active"] < resumed["wall_span"]
 
 
 def test_schedule_text_states_the_runs_schedule():

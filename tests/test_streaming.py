@@ -47,8 +47,8 @@ def test_non_causal_model_is_rejected():
         model.initial_states()
 
 
-def test_causal_uformer_is_refused_in_one_line():
-    model = build_model("uformer_tiny")
+def test_causal_uformer_is_refused_in_one_line(uformer_tiny):
+    model = uformer_tiny
     assert model.causal and not model.supports_streaming
     for call in (lambda: check_streamable(model), lambda: stream(model, np.zeros(320, "float32"))):
         with pytest.raises(
