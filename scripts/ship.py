@@ -12,7 +12,8 @@ Writes ``<output_dir>/<name>/``:
   it, or to pass it as ``--teacher``); the folder's default model stays the SavedModel
   (``keras_dccrn.runtime.registry.model_in_folder``);
 * with ``--tflite``: ``<name>_<mode>_<quantization>.tflite`` (the ``dccrn-export`` code path,
-  ``trainers.export.export_tflite_files``; streaming files only for causal models);
+  ``trainers.export.export_tflite_files``; streaming files only for causal models; by default float32,
+  dynamic int8 and, streaming only, mixed int8: ``keras_dccrn.export.mixed_int8``);
 * ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
   logs), the data folders' ``manifest.csv`` (files, hours and licence per source of every data flag,
   minus the run's ``--exclude`` patterns; ``keras_dccrn.data.describe_sources``), the loaded model
@@ -81,7 +82,9 @@ flags.DEFINE_string("output_dir", "saved_models", "Base folder of shipped models
 flags.DEFINE_bool("overwrite", False, "Replace an existing <name>/<version>.", flag_values=FLAGS)
 flags.DEFINE_bool("tflite", False, "Also ship TFLite files (dccrn-export code path).", flag_values=FLAGS)
 flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.", flag_values=FLAGS)
-flags.DEFINE_list("quantizations", ["float32", "dynamic_int8"], "TFLite quantizations.", flag_values=FLAGS)
+flags.DEFINE_list(
+    "quantizations", ["float32", "dynamic_int8", "mixed_int8"], "TFLite quantizations.", flag_values=FLAGS
+)
 flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).", flag_values=FLAGS)
 flags.DEFINE_string(
     "description", "", "One paragraph describing the model (top of the card).", flag_values=FLAGS

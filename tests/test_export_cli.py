@@ -79,6 +79,7 @@ def test_export_cli_bad_model_is_a_one_line_error(tmp_path):
         ("--calibration_files=0", "between 1 and 1000 files"),
         ("--version=0", "between 1 and 2147483647"),
         ("--hops_per_call=65", "between 1 and 64 hops"),
+        ("--mixed_encoder_ops=9", "between 0 and 8 ops"),
     ],
 )
 def test_export_cli_bounds(flag, limit, capsys):
@@ -87,6 +88,18 @@ def test_export_cli_bounds(flag, limit, capsys):
     assert export.main(cli.parse_flags(["dccrn-export", "--preset=tiny", flag], export.FLAGS, "x", "")) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and limit in err
+
+
+def test_mixed_int8_files_are_streaming_only(tmp_path, caplog):
+    from trainers.export import export_tflite_files
+
+    model = build_model("tiny", time_crop="causal")
+    written = export_tflite_files(
+        model, str(tmp_path), "tiny", ["offline", "streaming"], ["mixed_int8"], 16000, mixed_encoder_ops=0
+    )
+    assert written == [("streaming", "mixed_int8", str(tmp_path / "tiny_streaming_mixed_int8.tflite"))]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["tiny_streaming_mixed_int8.tflite"]
+    assert "mixed_int8 is streaming-only; skipping offline mixed_int8" in caplog.text
 
 
 def test_export_cli_tflite_without_the_extra_names_it(tmp_path, monkeypatch, capsys):

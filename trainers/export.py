@@ -4,11 +4,11 @@ Examples::
 
     dccrn-export --model=runs/student_atkl/model.keras --name=distil_dccrn --version=1
     dccrn-export --preset=distil_dccrn --weights=student.weights.h5 --tflite \\
-        --quantizations=float32,dynamic_int8,float16,int8 --calibration_dir=/data/noisy
+        --quantizations=float32,dynamic_int8,mixed_int8,float16,int8 --calibration_dir=/data/noisy
 
 Writes ``<output_dir>/<name>/<version>/`` (SavedModel) and, with ``--tflite``,
 ``<output_dir>/<name>/<name>_<mode>_<quantization>.tflite`` beside it
-(streaming files only for causal models; full int8 only for streaming).
+(streaming files only for causal models; full int8 and mixed int8 only for streaming).
 ``--tflite`` needs the ``[tflite]`` extra (``pip install -e '.[tflite]'``).
 
 Every folder and file is written under a temporary name (``.tmp-<pid>-*``) and renamed when
@@ -25,6 +25,7 @@ import sys
 from absl import app, flags, logging
 
 from keras_dccrn.errors import first_line
+from keras_dccrn.export.mixed_int8 import DEFAULT_ENCODER_OPS
 from trainers import cli
 
 FLAGS = flags.FlagValues()
@@ -52,6 +53,13 @@ flags.DEFINE_integer(
     "extra latency; files named <name>_streaming_kK_<quantization>.tflite).",
     flag_values=FLAGS,
 )
+flags.DEFINE_integer(
+    "mixed_encoder_ops",
+    DEFAULT_ENCODER_OPS,
+    "mixed_int8 files: how many of the encoder's first int8 convolutions stay float32 (0 to 8), besides "
+    "the analysis and inverse DFTs.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string(
     "calibration_dir", None, "Audio files (searched recursively) calibrating full int8.", flag_values=FLAGS
 )
@@ -64,6 +72,7 @@ LIMITS = {
     "chunk_samples": (1600, 120 * 16000, "samples (0.1 to 120 s)"),
     "calibration_files": (1, 1000, "files"),
     "hops_per_call": (1, 64, "hops"),
+    "mixed_encoder_ops": (0, 8, "ops"),
 }
 
 
@@ -140,6 +149,7 @@ def main(argv):
             FLAGS.chunk_samples,
             _calibration,
             FLAGS.hops_per_call,
+            FLAGS.mixed_encoder_ops,
         ):
             print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
     except (ValueError, AudioError) as exc:
@@ -165,7 +175,15 @@ def exportable_modes(model, name, modes):
 
 
 def export_tflite_files(
-    model, base, name, modes, quantizations, chunk_samples, calibration=None, hops_per_call=1
+    model,
+    base,
+    name,
+    modes,
+    quantizations,
+    chunk_samples,
+    calibration=None,
+    hops_per_call=1,
+    mixed_encoder_ops=DEFAULT_ENCODER_OPS,
 ):
     """Writes ``<base>/<name>_<mode>_<quantization>.tflite`` for every mode and quantization.
 
@@ -173,21 +191,21 @@ def export_tflite_files(
     ``<name>_streaming_k<K>_<quantization>.tflite``.
 
     Streaming files only for models that can stream (``model.supports_streaming``: causal DCCRNs), full
-    int8 only for streaming (both skipped with a one-line warning; a model that cannot stream asked for
+    and mixed int8 only for streaming (both skipped with a one-line warning; a model that cannot stream asked for
     streaming files only is a one-line ``ValueError``). ``calibration``: a callable returning the int8
     calibration signals (called once, only if int8 is requested). Shared by ``dccrn-export`` and
-    ``scripts/ship.py``.
+    ``scripts/ship.py``. ``mixed_encoder_ops``: see :func:`keras_dccrn.export.export_tflite`.
 
     Returns:
         list of ``(mode, quantization, path)`` of the files written.
     """
-    from keras_dccrn.export import export_tflite
+    from keras_dccrn.export import STREAMING_ONLY, export_tflite
 
     written, data = [], None
     for mode in exportable_modes(model, name, modes):
         for quantization in quantizations:
-            if quantization == "int8" and mode == "offline":
-                logging.warning("full int8 is streaming-only; skipping offline int8")
+            if quantization in STREAMING_ONLY and mode == "offline":
+                logging.warning("%s is streaming-only; skipping offline %s", quantization, quantization)
                 continue
             if quantization == "int8" and data is None:
                 if calibration is None:
@@ -203,6 +221,7 @@ def export_tflite_files(
                 representative_data=data if quantization == "int8" else None,
                 chunk_samples=chunk_samples,
                 hops_per_call=hops_per_call if mode == "streaming" else 1,
+                mixed_encoder_ops=mixed_encoder_ops,
             )
             written.append((mode, quantization, path))
     return written

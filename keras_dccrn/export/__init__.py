@@ -1,4 +1,5 @@
-"""Deployment: SavedModels for TF Serving (:mod:`.savedmodel`) and TFLite files (:mod:`.tflite`).
+"""Deployment: SavedModels for TF Serving (:mod:`.savedmodel`) and TFLite files (:mod:`.tflite`,
+with the mixed-precision recipe of :mod:`.mixed_int8`).
 
 The exporters import TensorFlow; the files they write run with :mod:`keras_dccrn.runtime`
 (``.tflite`` files without TensorFlow).
@@ -14,6 +15,7 @@ from keras_dccrn.export.tflite import (
     DEFAULT_CHUNK_SAMPLES,
     MODES,
     QUANTIZATIONS,
+    STREAMING_ONLY,
     add_metadata,
     export_tflite,
 )
@@ -22,6 +24,7 @@ __all__ = [
     "DEFAULT_CHUNK_SAMPLES",
     "MODES",
     "QUANTIZATIONS",
+    "STREAMING_ONLY",
     "add_metadata",
     "export_saved_model",
     "export_tflite",

@@ -13,7 +13,12 @@ only (checked after conversion), either
   ``next_<input name>`` for each state.
 
 Quantizations: ``"float32"``; ``"dynamic_int8"`` (int8 weights, float
-activations); ``"float16"`` (float16 weights, computed in float32 on CPU);
+activations quantized to int8 on the fly); ``"mixed_int8"``, streaming only:
+``"dynamic_int8"`` with the analysis DFT, the inverse DFT and the first
+``mixed_encoder_ops`` int8 convolutions of the encoder in float32 (their
+inputs' dynamic range is what dynamic-range int8 loses;
+:mod:`keras_dccrn.export.mixed_int8`); ``"float16"`` (float16 weights,
+computed in float32 on CPU);
 ``"int8"``, streaming only: weights and activations of the network
 (encoder, LSTMs, decoder) in int8 after calibration on
 ``representative_data``, each state tensor with its own scale; the inputs
@@ -46,11 +51,14 @@ import numpy as np
 from keras_dccrn.atomic import atomic_output
 from keras_dccrn.audio import SAMPLE_RATE
 from keras_dccrn.errors import first_line
+from keras_dccrn.export.mixed_int8 import DEFAULT_ENCODER_OPS, check_encoder_ops, keep_float, mixed_float_ops
 from keras_dccrn.export.savedmodel import export_archive, model_metadata
 from keras_dccrn.runtime.litert import METADATA_NAME, load_interpreter, tflite_op_names
 
 MODES = ("offline", "streaming")
-QUANTIZATIONS = ("float32", "dynamic_int8", "float16", "int8")
+QUANTIZATIONS = ("float32", "dynamic_int8", "mixed_int8", "float16", "int8")
+# quantizations with one scale per state tensor or op list that only the hop graph has
+STREAMING_ONLY = ("int8", "mixed_int8")
 DEFAULT_CHUNK_SAMPLES = 4 * SAMPLE_RATE
 MAX_HOPS_PER_CALL = 64
 
@@ -176,6 +184,28 @@ def _quantize_network_only(converter):
     return debugger.get_nondebug_quantized_model()
 
 
+def _converter(
+    saved_model, mode, quantization, representative_data=None, chunk_samples=0, model=None, hops=1
+):
+    """The TFLite converter of ``saved_model``'s ``serving_default`` for ``quantization``."""
+    tf = _tf()
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model, signature_keys=["serving_default"])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "float16":
+        converter.target_spec.supported_types = [tf.float16]
+    if quantization == "int8":
+        converter.representative_dataset = _representative(
+            mode, representative_data, int(chunk_samples), model, hops
+        )
+        converter.target_spec.supported_ops = [
+            tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
+            tf.lite.OpsSet.TFLITE_BUILTINS,
+        ]
+    return converter
+
+
 def _check_builtin(content, path):
     bad = sorted(
         op for op in tflite_op_names(content) if op.startswith("Flex") or op in ("CUSTOM", "DELEGATE")
@@ -209,6 +239,7 @@ def export_tflite(
     representative_data=None,
     chunk_samples=DEFAULT_CHUNK_SAMPLES,
     hops_per_call=1,
+    mixed_encoder_ops=DEFAULT_ENCODER_OPS,
 ):
     """Converts ``model`` to a builtin-ops-only ``.tflite`` file.
 
@@ -218,8 +249,8 @@ def export_tflite(
         path: output file, written atomically.
         mode: ``"offline"`` (fixed chunks of ``chunk_samples``) or
             ``"streaming"`` (one hop per call with explicit state).
-        quantization: ``"float32"``, ``"dynamic_int8"``, ``"float16"`` or
-            ``"int8"``.
+        quantization: ``"float32"``, ``"dynamic_int8"``, ``"mixed_int8"``,
+            ``"float16"`` or ``"int8"``.
         representative_data: for ``"int8"`` only (required there): an
             iterable of 1-D float32 16 kHz signals used to calibrate the
             activation ranges (offline: cut into chunks; streaming: run
@@ -229,6 +260,9 @@ def export_tflite(
             ``[1, hops_per_call * frame_step]``). More hops per call run the
             same computation in fewer, larger ops (faster per hop) at
             ``hops_per_call - 1`` hops of extra latency.
+        mixed_encoder_ops: ``"mixed_int8"`` only: how many of the encoder's
+            first int8 ops stay in float32 (besides the analysis and inverse
+            DFTs); 0 keeps only the DFTs in float.
 
     Returns:
         ``path``.
@@ -240,16 +274,16 @@ def export_tflite(
     from keras_dccrn import extras
 
     extras.require(["ai_edge_litert"], f"{path}: writing a .tflite model")
-    tf = _tf()
     if mode not in MODES:
         raise ValueError(f"`mode` must be one of {MODES}; received {mode!r}.")
     if quantization not in QUANTIZATIONS:
         raise ValueError(f"`quantization` must be one of {QUANTIZATIONS}; received {quantization!r}.")
-    if quantization == "int8" and mode == "offline":
-        # LiteRT's calibrator crashes (segfault, TF 2.21) on the LSTM's WHILE loop of the offline graph;
-        # the streaming graph has no loop and quantizes fine.
+    if quantization in STREAMING_ONLY and mode == "offline":
+        # int8: LiteRT's calibrator crashes (segfault, TF 2.21) on the LSTM's WHILE loop of the offline
+        # graph; the streaming graph has no loop and quantizes fine. mixed_int8: its op choice was measured
+        # on the streaming graph.
         raise ValueError(
-            "quantization='int8' is supported for mode='streaming' only (use 'dynamic_int8' offline)."
+            f"quantization={quantization!r} is supported for mode='streaming' only (use 'dynamic_int8' offline)."
         )
     if quantization == "int8" and representative_data is None:
         raise ValueError("quantization='int8' needs `representative_data` (an iterable of 1-D signals).")
@@ -262,26 +296,23 @@ def export_tflite(
     if hops_per_call != 1 and mode != "streaming":
         raise ValueError(f"`hops_per_call` applies to mode='streaming' only; received mode={mode!r}.")
     hops_per_call = int(hops_per_call)
+    check_encoder_ops(mixed_encoder_ops)
     fn, signature = _tflite_endpoint(model, mode, chunk_samples, hops_per_call)
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
         export_archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)
-        converter = tf.lite.TFLiteConverter.from_saved_model(tmp, signature_keys=["serving_default"])
-        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        if quantization != "float32":
-            converter.optimizations = [tf.lite.Optimize.DEFAULT]
-        if quantization == "float16":
-            converter.target_spec.supported_types = [tf.float16]
-        if quantization == "int8":
-            converter.representative_dataset = _representative(
-                mode, representative_data, int(chunk_samples), model, hops_per_call
-            )
-            converter.target_spec.supported_ops = [
-                tf.lite.OpsSet.TFLITE_BUILTINS_INT8,
-                tf.lite.OpsSet.TFLITE_BUILTINS,
-            ]
+        converter = _converter(
+            tmp, mode, quantization, representative_data, chunk_samples, model, hops_per_call
+        )
         try:
-            content = _quantize_network_only(converter) if quantization == "int8" else converter.convert()
+            if quantization == "int8":
+                content = _quantize_network_only(converter)
+            elif quantization == "mixed_int8":
+                reference = _converter(tmp, mode, "float32").convert()
+                quantized = converter.convert()
+                content = keep_float(quantized, reference, mixed_float_ops(quantized, mixed_encoder_ops))
+            else:
+                content = converter.convert()
         except Exception as exc:  # the converter's own message is many lines of MLIR
             raise ValueError(f"{path}: TFLite conversion failed ({first_line(exc)})") from exc
     content = add_metadata(content, model_metadata(model))
