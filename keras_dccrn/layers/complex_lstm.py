@@ -199,22 +199,26 @@ class ComplexLSTM(keras.layers.Layer):
                 f"{self.name}: the state must be [batch, 4, 2, {self.units}]; received shape {tuple(state.shape)}."
             )
         inputs = ops.cast(inputs, self.compute_dtype)
-        batch = ops.shape(inputs)[0]
         xr, xi = complex_split(inputs)
         z_input = self._input_projection(ops.concatenate([xr, xi], axis=0))  # [T, 2, 2B, 4U]
+        batch = ops.shape(inputs)[0]
         # state rows k = 2 * lstm + part: [B, 4, 2, U] -> [B, 2, 2, 2, U] -> [2 (h, c), 2, 2, B, U]
         carry = ops.transpose(ops.reshape(state, (batch, 2, 2, 2, self.units)), (3, 1, 2, 0, 4))
         # [2, 2, 2, B, U] -> [2, 2, 2B, U]: (h, c) of (lstm, part-major rows)
         carry = ops.reshape(ops.cast(carry, inputs.dtype), (2, 2, 2 * batch, self.units))
-        h, c = (ops.squeeze(t, 0) for t in ops.split(carry, 2, axis=0))
+        h, c = index(carry, 0, 0), index(carry, 0, 1)
         outputs = []
-        for z_t in ops.unstack(z_input, inputs.shape[1], axis=0):  # frames unrolled (static count)
-            h, c = self._frame(z_t, h, c)
-            outputs.append(h)
-        new = ops.reshape(ops.stack([h, c]), (2, 2, 2, batch, self.units))  # [2, 2, 2B, U] -> [2, 2, 2, B, U]
+        for t in range(inputs.shape[1]):  # frames unrolled (static count)
+            h, c = self._frame(index(z_input, 0, t), h, c)
+            outputs.append(ops.expand_dims(h, 2))
+        # (concatenations, not stacks: LiteRT's PACK would split the XNNPACK partition of a streaming graph)
+        new = ops.concatenate(
+            [ops.expand_dims(h, 0), ops.expand_dims(c, 0)], axis=0
+        )  # 2 x [2, 2B, U] -> [2, 2, 2B, U]
+        new = ops.reshape(new, (2, 2, 2, batch, self.units))  # [2, 2, 2B, U] -> [2, 2, 2, B, U]
         # [2 (h, c), 2, 2, B, U] -> [B, 2, 2, 2, U] -> [B, 4, 2, U]
         new = ops.reshape(ops.transpose(new, (3, 1, 2, 0, 4)), (batch, 4, 2, self.units))
-        return self._combine_runs(ops.stack(outputs, axis=2)), new  # T x [2, 2B, U] -> [2, 2B, T, U]
+        return self._combine_runs(ops.concatenate(outputs, axis=2)), new  # T x [2, 2B, 1, U] -> [2, 2B, T, U]
 
     def compute_output_shape(self, input_shape):
         width = self.projection_dim or self.units
