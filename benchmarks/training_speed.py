@@ -36,6 +36,7 @@ SETTINGS = {
     "xla_bfloat16": dict(policy="mixed_bfloat16", jit=True),
 }
 DEFAULT_OUTPUT = "docs/benchmarks/training_speed.md"
+LOSSES = ("auto", "si_snr", "si_snr_spectral", "uformer")
 
 FLAGS = flags.FlagValues()
 flags.DEFINE_list("presets", ["distil_dccrn"], "Presets to time.", flag_values=FLAGS)
@@ -67,10 +68,22 @@ flags.DEFINE_string(
     "A checkout of keras-dccrn whose keras_dccrn package is timed instead of this repository's.",
     flag_values=FLAGS,
 )
+flags.DEFINE_enum(
+    "loss",
+    "auto",
+    list(LOSSES),
+    "Training loss (without a teacher); auto: the preset's default (uformer for Uformer presets, else si_snr).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_float(
+    "spectral_weight", 10.0, "Weight of the spectral term of --loss=si_snr_spectral.", flag_values=FLAGS
+)
+flags.DEFINE_float("clip_norm", 0.0, "Adam's global gradient-norm clipping (0: off).", flag_values=FLAGS)
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown page to write ('' to only print).", flag_values=FLAGS)
 
 
-def _batch(batch, seconds, rng):
+def random_batch(batch, seconds, rng):
+    """A ``(noisy, clean)`` batch of white-noise "speech" plus noise, ``[batch, seconds * 16 kHz]``."""
     n = int(seconds * 16000)
     clean = (0.1 * rng.standard_normal((batch, n))).astype("float32")
     noisy = clean + (0.05 * rng.standard_normal((batch, n))).astype("float32")
@@ -91,19 +104,51 @@ def cached_targets(teacher_model, noisy, clean):
     }
 
 
-def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None, cached=False):
+def make_loss(name, loss="auto", spectral_weight=10.0):
+    """The training loss ``loss`` (one of :data:`LOSSES`) of preset ``name``."""
+    from keras_dccrn.losses import SISNRLoss, SISNRSpectralLoss, UformerLoss
+    from keras_dccrn.models import default_loss
+
+    if loss == "auto":
+        loss = default_loss(name)
+    if loss == "uformer":
+        return UformerLoss()
+    if loss == "si_snr_spectral":
+        return SISNRSpectralLoss(spectral_weight=spectral_weight)
+    return SISNRLoss()
+
+
+def optimizer(clip_norm=0.0):
+    """Adam at 1e-3, with global gradient-norm clipping at ``clip_norm`` (0: off)."""
+    import keras
+
+    return keras.optimizers.Adam(1e-3, global_clipnorm=clip_norm or None)
+
+
+def time_setting(
+    name,
+    setting,
+    batch,
+    seconds,
+    steps,
+    warmup,
+    teacher=None,
+    cached=False,
+    loss="auto",
+    clip_norm=0.0,
+    spectral_weight=10.0,
+):
+    """Median wall and CPU seconds of a training step and the warm-up's wall seconds."""
     import keras
 
     from keras_dccrn import build_model
     from keras_dccrn.distillation import Distiller
-    from keras_dccrn.losses import SISNRLoss, UformerLoss
-    from keras_dccrn.models import default_loss
 
     keras.mixed_precision.set_global_policy(setting["policy"])
     keras.utils.set_random_seed(0)
     model = build_model(name)
     rng = np.random.default_rng(0)
-    noisy, clean = _batch(batch, seconds, rng)
+    noisy, clean = random_batch(batch, seconds, rng)
     if teacher:
         keras.mixed_precision.set_global_policy("float32")
         teacher_model = build_model(teacher)
@@ -114,22 +159,25 @@ def time_setting(name, setting, batch, seconds, steps, warmup, teacher=None, cac
             model = Distiller(None, model, kd_mode="at_kl", teacher_frame=frame)
         else:
             model = Distiller(teacher_model, model, kd_mode="at_kl")
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), jit_compile=setting["jit"])
+        model.compile(optimizer=optimizer(clip_norm), jit_compile=setting["jit"])
     else:
-        loss = UformerLoss() if default_loss(name) == "uformer" else SISNRLoss()
-        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=loss, jit_compile=setting["jit"])
+        model.compile(
+            optimizer=optimizer(clip_norm),
+            loss=make_loss(name, loss, spectral_weight),
+            jit_compile=setting["jit"],
+        )
     start = time.perf_counter()
     for _ in range(warmup):
         model.train_on_batch(noisy, clean)
     warm = time.perf_counter() - start
-    times = []
+    times, cpu = [], []
     for _ in range(steps):
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         model.train_on_batch(noisy, clean)
         times.append(time.perf_counter() - t)
+        cpu.append(time.process_time() - c)
     keras.mixed_precision.set_global_policy("float32")
-    step = float(np.median(times))
-    return step, warm
+    return float(np.median(times)), float(np.median(cpu)), warm
 
 
 def main(argv=None):
@@ -165,7 +213,14 @@ def main(argv=None):
         jobs += [("distil_dccrn", s, FLAGS.distill_teacher, False) for s in FLAGS.settings]
         if FLAGS.distill_cached:
             jobs += [("distil_dccrn", s, FLAGS.distill_teacher, True) for s in FLAGS.settings]
-    header = ("model", "setting", "step (s, median)", "audio s / s", "warm-up incl. tracing (s)")
+    header = (
+        "model",
+        "setting",
+        "step (s, median)",
+        "audio s / s",
+        "CPU s / step",
+        "warm-up incl. tracing (s)",
+    )
     rows = []
     for name, setting, teacher, cached in jobs:
         label = name
@@ -173,7 +228,7 @@ def main(argv=None):
             source = "cached knowledge of" if cached else "live"
             label = f"{name} distilled (AT-KL) from {source} {teacher}"
         try:
-            step, warm = time_setting(
+            step, cpu, warm = time_setting(
                 name,
                 SETTINGS[setting],
                 FLAGS.batch,
@@ -182,13 +237,17 @@ def main(argv=None):
                 FLAGS.warmup,
                 teacher,
                 cached,
+                FLAGS.loss,
+                FLAGS.clip_norm,
+                FLAGS.spectral_weight,
             )
-            row = (label, setting, f"{step:.2f}", f"{FLAGS.batch * FLAGS.seconds / step:.1f}", f"{warm:.1f}")
+            audio = f"{FLAGS.batch * FLAGS.seconds / step:.1f}"
+            row = (label, setting, f"{step:.2f}", audio, f"{cpu:.2f}", f"{warm:.1f}")
         except Exception as exc:  # a setting that does not compile is reported, not fatal
-            row = (label, setting, f"failed: {first_line(exc)[:80]}", "", "")
+            row = (label, setting, f"failed: {first_line(exc)[:80]}", "", "", "")
         print(harness.markdown_table(header, [row])[-1], flush=True)
         rows.append(row)
-    table = "\n".join(harness.markdown_table(header, rows, align="llrrr"))
+    table = "\n".join(harness.markdown_table(header, rows, align="llrrrr"))
     print()
     print(table)
     if FLAGS.output:
@@ -196,7 +255,9 @@ def main(argv=None):
             FLAGS.output,
             f"# Training throughput\n\nGenerated by `{harness.command_line(__file__, argv)}` on "
             f"{platform.machine()} ({os.cpu_count()} cores), code {code}; batch {FLAGS.batch} x {FLAGS.seconds:g} s, "
-            f"median of {FLAGS.steps} `train_on_batch` steps after {FLAGS.warmup} warm-up steps.\n\n{table}\n",
+            f"median of {FLAGS.steps} `train_on_batch` steps after {FLAGS.warmup} warm-up steps "
+            f"(loss {FLAGS.loss}, clip norm {FLAGS.clip_norm:g}; CPU s / step: the process's CPU time, which "
+            f"other jobs on the cores inflate less than the wall time).\n\n{table}\n",
         )
     return 0
 

@@ -36,11 +36,16 @@ def local_attention_mask(length, context, causal):
 
 
 def _softmax(scores, mask):
-    """Softmax over the last axis in float32, masked entries get zero weight."""
+    """Softmax over the last axis in float32, masked entries get zero weight.
+
+    The mask is added as a bias (0 or ``NEG_INF``, the mask's size) rather than selected into the
+    scores: the same weights and gradients (a masked score's weight is exactly 0 either way), without
+    the broadcast select over the scores and its gradient.
+    """
     dtype = scores.dtype
     scores = ops.cast(scores, "float32")
     if mask is not None:
-        scores = ops.where(mask, scores, NEG_INF)
+        scores = scores + ops.where(mask, 0.0, NEG_INF)
     return ops.cast(ops.softmax(scores, axis=-1), dtype)
 
 

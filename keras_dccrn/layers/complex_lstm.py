@@ -4,7 +4,7 @@ import keras
 from keras import ops
 
 from keras_dccrn.layers.complex_ops import complex_merge, complex_split
-from keras_dccrn.layers.slicing import index, take
+from keras_dccrn.layers.slicing import index
 
 
 def lstm_initial_state(lstm, batch_size=1):
@@ -52,10 +52,19 @@ class ComplexLSTM(keras.layers.Layer):
         Fr = LSTM_r(Xr) - LSTM_i(Xi)
         Fi = LSTM_r(Xi) + LSTM_i(Xr)
 
-    (DCCRN-CL, Hu et al. 2020, Eq. 2). Each LSTM runs once on the real and
-    imaginary inputs stacked along the batch axis. When ``projection_dim`` is
-    set, ``Fr`` and ``Fi`` are each mapped by their own dense layer
-    (DCCRN's ``r_trans`` / ``i_trans``).
+    (DCCRN-CL, Hu et al. 2020, Eq. 2). When ``projection_dim`` is set, ``Fr``
+    and ``Fi`` are each mapped by their own dense layer (DCCRN's ``r_trans`` /
+    ``i_trans``).
+
+    The two LSTMs are Keras ``LSTM`` layers (their weights), run by this
+    layer's own loop with the equations of Keras' ``LSTMCell``: the real and
+    imaginary inputs are stacked along the batch axis, the input projections
+    ``x_t W`` of both LSTMs and every frame are one matrix product before the
+    loop, and each time step is one batched matrix product ``h_{t-1} U`` of
+    both LSTMs (a Keras ``LSTM`` multiplies ``x_t W`` and casts its weights
+    to the compute dtype inside every step). ``call`` loops over time
+    (``keras.ops.scan``, any frame count), :meth:`step` unrolls the same time
+    step over a chunk's static frames.
 
     Args:
         units: LSTM cells per part (real and imaginary LSTM each).
@@ -83,7 +92,8 @@ class ComplexLSTM(keras.layers.Layer):
     """
 
     def __init__(self, units, projection_dim=None, **kwargs):
-        super().__init__(**kwargs)
+        # No autocast scope: the loop reads the LSTM weights in float32 and casts them itself.
+        super().__init__(autocast=False, **kwargs)
         if not isinstance(units, int) or units <= 0:
             raise ValueError(f"`units` must be a positive integer; received {units!r}.")
         if projection_dim is not None and (not isinstance(projection_dim, int) or projection_dim <= 0):
@@ -122,13 +132,59 @@ class ComplexLSTM(keras.layers.Layer):
             imag = self.imag_dense(imag)
         return complex_merge(real, imag)
 
-    def call(self, inputs, training=None):
-        xr, xi = complex_split(inputs)
-        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D]
-        r_out = self.real_lstm(stacked, training=training)[0]
-        i_out = self.imag_lstm(stacked, training=training)[0]
+    def _frame(self, z_input, h, c):
+        """One LSTM time step of both LSTMs: the Keras ``LSTMCell`` equations.
+
+        The recurrent kernels are read and cast to the compute dtype here, inside the time loop, so
+        a mixed-precision gradient accumulates over time steps in float32 (as a Keras ``LSTM``'s does).
+
+        Args:
+            z_input: ``[2, N, 4 * units]``, ``x_t W + b`` of the real and the imaginary LSTM
+                (:meth:`_input_projection`, ``N`` stacked sequences each).
+            h: ``[2, N, units]``, the previous outputs.
+            c: ``[2, N, units]``, the previous carries.
+
+        Returns:
+            ``(h, c)``, the new outputs and carries.
+        """
+        cells = (self.real_lstm.cell, self.imag_lstm.cell)
+        # 2 x [U, 4U] -> [2, U, 4U]
+        recurrent = ops.concatenate([ops.expand_dims(cell.recurrent_kernel, 0) for cell in cells], axis=0)
+        z = ops.add(z_input, ops.matmul(h, ops.cast(recurrent, z_input.dtype)))  # [2, N, 4U]
+        z_i, z_f, z_c, z_o = ops.split(z, 4, axis=-1)  # Keras gate order i, f, c, o
+        act, gate = cells[0].activation, cells[0].recurrent_activation
+        c = gate(z_f) * c + gate(z_i) * act(z_c)
+        h = gate(z_o) * act(c)
+        return h, c
+
+    def _input_projection(self, stacked):
+        """``x W + b`` of both LSTMs for every frame at once: ``[N, T, D]`` -> ``[T, 2, N, 4 * units]``."""
+        cells = (self.real_lstm.cell, self.imag_lstm.cell)
+        kernel = ops.concatenate([cell.kernel for cell in cells], axis=1)  # 2 x [D, 4U] -> [D, 8U]
+        bias = ops.concatenate([cell.bias for cell in cells], axis=0)  # 2 x [4U] -> [8U]
+        z = ops.matmul(stacked, ops.cast(kernel, stacked.dtype)) + ops.cast(bias, stacked.dtype)  # [N, T, 8U]
+        # [N, T, 8U] -> [N, T, 2, 4U] (real LSTM, imaginary LSTM)
+        z = ops.reshape(z, (ops.shape(z)[0], ops.shape(z)[1], 2, 4 * self.units))
+        return ops.transpose(z, (1, 2, 0, 3))  # [N, T, 2, 4U] -> [T, 2, N, 4U]
+
+    def _combine_runs(self, outputs):
+        """:meth:`_combine` of the runs ``[2 (real, imag LSTM), 2B (real rows, imag rows), T, units]``."""
+        r_out, i_out = (ops.squeeze(o, 0) for o in ops.split(outputs, 2, axis=0))  # [2B, T, U] each
         # rows [:B] saw the real input, rows [B:] the imaginary input
         return self._combine(*ops.split(r_out, 2, axis=0), *ops.split(i_out, 2, axis=0))
+
+    def call(self, inputs, training=None):
+        xr, xi = complex_split(ops.cast(inputs, self.compute_dtype))
+        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D]
+        z_input = self._input_projection(stacked)  # [T, 2, 2B, 4U]
+        zeros = ops.zeros((2, ops.shape(stacked)[0], self.units), z_input.dtype)
+
+        def frame(carry, z_t):
+            carry = self._frame(z_t, *carry)
+            return carry, carry
+
+        _, (outputs, _) = ops.scan(frame, (zeros, zeros), z_input)  # [T, 2, 2B, U]
+        return self._combine_runs(ops.transpose(outputs, (1, 2, 0, 3)))  # -> [2, 2B, T, U]
 
     def initial_state(self, batch_size=1):
         """All-zero streaming state ``[batch_size, 4, 2, units]`` (see the class docstring)."""
@@ -148,20 +204,27 @@ class ComplexLSTM(keras.layers.Layer):
             raise ValueError(
                 f"{self.name}: the state must be [batch, 4, 2, {self.units}]; received shape {tuple(state.shape)}."
             )
+        inputs = ops.cast(inputs, self.compute_dtype)
         xr, xi = complex_split(inputs)
-        stacked = ops.concatenate([xr, xi], axis=0)  # [2B, T, D], as in `call`
+        z_input = self._input_projection(ops.concatenate([xr, xi], axis=0))  # [T, 2, 2B, 4U]
         batch = ops.shape(inputs)[0]
-        # [B, 4, 2, units] -> [4, B, 2, units] -> [4B, 2, units]: rows k * B + b
-        rows = ops.reshape(
-            ops.transpose(ops.cast(state, inputs.dtype), (1, 0, 2, 3)), (4 * batch, 2, self.units)
-        )
-        r_out, r_new = lstm_step(self.real_lstm, stacked, take(rows, 0, 0, 2 * batch))
-        i_out, i_new = lstm_step(self.imag_lstm, stacked, take(rows, 0, 2 * batch, 4 * batch))
-        # [4B, 2, units] -> [4, B, 2, units] -> [B, 4, 2, units]
-        new = ops.reshape(ops.concatenate([r_new, i_new], axis=0), (4, batch, 2, self.units))
-        new = ops.transpose(new, (1, 0, 2, 3))
-        # rows [:B] saw the real input, rows [B:] the imaginary input
-        return self._combine(*ops.split(r_out, 2, axis=0), *ops.split(i_out, 2, axis=0)), new
+        # state rows k = 2 * lstm + part: [B, 4, 2, U] -> [B, 2, 2, 2, U] -> [2 (h, c), 2, 2, B, U]
+        carry = ops.transpose(ops.reshape(state, (batch, 2, 2, 2, self.units)), (3, 1, 2, 0, 4))
+        # [2, 2, 2, B, U] -> [2, 2, 2B, U]: (h, c) of (lstm, part-major rows)
+        carry = ops.reshape(ops.cast(carry, inputs.dtype), (2, 2, 2 * batch, self.units))
+        h, c = index(carry, 0, 0), index(carry, 0, 1)
+        outputs = []
+        for t in range(inputs.shape[1]):  # frames unrolled (static count)
+            h, c = self._frame(index(z_input, 0, t), h, c)
+            outputs.append(ops.expand_dims(h, 2))
+        # (concatenations, not stacks: LiteRT's PACK would split the XNNPACK partition of a streaming graph)
+        new = ops.concatenate(
+            [ops.expand_dims(h, 0), ops.expand_dims(c, 0)], axis=0
+        )  # 2 x [2, 2B, U] -> [2, 2, 2B, U]
+        new = ops.reshape(new, (2, 2, 2, batch, self.units))  # [2, 2, 2B, U] -> [2, 2, 2, B, U]
+        # [2 (h, c), 2, 2, B, U] -> [B, 2, 2, 2, U] -> [B, 4, 2, U]
+        new = ops.reshape(ops.transpose(new, (3, 1, 2, 0, 4)), (batch, 4, 2, self.units))
+        return self._combine_runs(ops.concatenate(outputs, axis=2)), new  # T x [2, 2B, 1, U] -> [2, 2B, T, U]
 
     def compute_output_shape(self, input_shape):
         width = self.projection_dim or self.units
