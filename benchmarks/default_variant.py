@@ -81,15 +81,6 @@ def run_system(spec, pairs, use_pesq):
     return dict(si_snr=snr, pesq_wb=pq, rtf=wall / seconds, cpu_rtf=cpu / seconds, rss_mb=rss)
 
 
-def paired_cost(reference, variant):
-    """``(mean cost, CI half width)`` of reference minus variant over the files scored by both."""
-    from keras_dccrn.evaluation import confidence_interval
-
-    diffs = [r - v for r, v in zip(reference, variant, strict=True) if math.isfinite(r) and math.isfinite(v)]
-    mean, half, _ = confidence_interval(diffs)
-    return mean, half
-
-
 def choose(rows, max_si_snr_cost, max_pesq_cost):
     """The negligible row with the lowest CPU RTF (or None); marks ``row["negligible"]``."""
     for row in rows:
@@ -153,8 +144,8 @@ def main(argv=None):
     rows = []
     for name in variants:
         res = run_system(os.path.join(folder, name), pairs, FLAGS.pesq)
-        snr_cost, snr_ci = paired_cost(ref["si_snr"], res["si_snr"])
-        pesq_cost, pesq_ci = paired_cost(ref["pesq_wb"], res["pesq_wb"])
+        snr_cost, snr_ci = harness.paired_cost(ref["si_snr"], res["si_snr"])
+        pesq_cost, pesq_ci = harness.paired_cost(ref["pesq_wb"], res["pesq_wb"])
         rows.append(
             dict(
                 name=name, si_snr_cost=snr_cost, si_snr_ci=snr_ci, pesq_cost=pesq_cost, pesq_ci=pesq_ci, **res

@@ -1,5 +1,5 @@
 """What the benchmark scripts share: flag parsing, the page's command line, Markdown tables, the
-development-set pairs, timing, memory figures, whole-process measurements and thread limits.
+development-set pairs, paired quality costs, timing, memory figures, whole-process measurements and thread limits.
 
 Every script in ``benchmarks/`` is run from the repository root as ``python benchmarks/<name>.py``
 with absl flags (``--flag=value``; lists comma-separated); its ``main(argv)`` takes the whole
@@ -8,6 +8,7 @@ flags or inputs (:class:`BenchmarkError`, :class:`keras_dccrn.errors.UsageError`
 """
 
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -132,6 +133,15 @@ def load_pairs(pairs):
         n = min(noisy.shape[0], clean.shape[0])
         out.append((name, noisy[:n], clean[:n]))
     return out
+
+
+def paired_cost(reference, variant):
+    """``(mean cost, 95% t half width)`` of reference minus variant, per file, over the files scored by both."""
+    from keras_dccrn.evaluation import confidence_interval
+
+    diffs = [r - v for r, v in zip(reference, variant, strict=True) if math.isfinite(r) and math.isfinite(v)]
+    mean, half, _ = confidence_interval(diffs)
+    return mean, half
 
 
 def timed(fn, *args):

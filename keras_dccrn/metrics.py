@@ -6,7 +6,8 @@ Intrusive metrics take ``(clean, enhanced)`` in that order, like ``pesq``,
 * PESQ (ITU-T P.862.2 wideband at 16 kHz, P.862 narrowband on 8 kHz
   resampled audio) via the ``pesq`` package;
 * STOI and extended STOI via ``pystoi``;
-* SI-SNR and its improvement over the noisy input (dB).
+* SI-SNR and its improvement over the noisy input (dB);
+* plain SNR of an estimate against a reference (dB; e.g. a quantized model's output against float32's).
 
 Non-intrusive DNSMOS (P.835 SIG/BAK/OVRL and P.808 MOS) runs the ONNX models
 that ship inside the ``speechmos`` wheel (``speechmos/dnsmos_models``) with
@@ -156,6 +157,29 @@ def si_snr(clean, enhanced, epsilon=EPSILON):
     target = np.dot(enhanced, clean) / (energy + epsilon) * clean
     noise = enhanced - target
     return float(10.0 * np.log10(np.dot(target, target) / (np.dot(noise, noise) + epsilon) + epsilon))
+
+
+def snr(reference, estimate):
+    """SNR of ``estimate`` against ``reference`` in dB: ``10 log10(|reference|^2 / |estimate - reference|^2)``.
+
+    Not scale invariant (a gain error counts as noise): the distance of two renderings of one signal,
+    e.g. a quantized model's output against the float32 model's. Identical signals give ``inf``; a
+    silent ``reference`` or non-finite samples give NaN with a :class:`MetricWarning`.
+    """
+    reference, estimate = _signal(reference, "reference"), _signal(estimate, "estimate")
+    if reference.shape != estimate.shape:
+        raise ValueError(
+            f"`reference` and `estimate` must have the same length; received {reference.shape[0]} and "
+            f"{estimate.shape[0]} samples."
+        )
+    if not _finite(reference, estimate):
+        return _warn_nan("snr", "non-finite samples")
+    energy = np.dot(reference, reference)
+    if energy == 0:
+        return _warn_nan("snr", "the reference is silent")
+    error = estimate - reference
+    noise = np.dot(error, error)
+    return math.inf if noise == 0 else float(10.0 * np.log10(energy / noise))
 
 
 def si_snr_improvement(clean, enhanced, noisy, epsilon=EPSILON):

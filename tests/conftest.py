@@ -56,6 +56,27 @@ def uformer_tiny():
 
 
 @pytest.fixture(scope="session")
+def small_devset(tmp_path_factory):
+    """A ``dccrn-mix`` development set of two 1 s pairs: speech-like clean signals, noisy = clean + noise.
+
+    Shared by several modules (tests only read it).
+    """
+    import soundfile as sf
+
+    from keras_dccrn.signals import speech_like_signals
+
+    root = tmp_path_factory.mktemp("devset")
+    (root / "noisy").mkdir()
+    (root / "clean").mkdir()
+    rng = np.random.default_rng(3)
+    for i, clean in enumerate(speech_like_signals(count=2, seconds=1.0, seed=7)):
+        sf.write(root / "clean" / f"{i:04d}.wav", clean, 16000, subtype="FLOAT")
+        noisy = clean + 0.05 * rng.standard_normal(clean.shape[0]).astype(np.float32)
+        sf.write(root / "noisy" / f"{i:04d}.wav", noisy, 16000, subtype="FLOAT")
+    return str(root)
+
+
+@pytest.fixture(scope="session")
 def tiny_causal_files(tmp_path_factory):
     """A causal tiny model (random weights, seed 1) as ``tiny_causal.keras`` and its streaming float32 TFLite
     file ``tiny_causal_streaming_float32.tflite``, in one folder; exported once per test process.

@@ -5,15 +5,11 @@ import math
 import os
 import sys
 
-import numpy as np
 import pytest
-import soundfile as sf
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 from benchmarks import default_variant as dv  # noqa: E402
-
-SR = 16000
 
 
 def _row(name, si_snr_cost, pesq_cost, cpu_rtf):
@@ -38,11 +34,6 @@ def test_without_pesq_the_si_snr_cost_decides():
     assert dv.choose(rows, 0.05, 0.02)["name"] == "a.tflite"
 
 
-def test_paired_cost_uses_the_files_both_scored():
-    mean, half = dv.paired_cost([10.0, 12.0, math.nan, 11.0], [9.5, 11.5, 3.0, 10.5])
-    assert mean == pytest.approx(0.5) and half == pytest.approx(0.0, abs=1e-12)
-
-
 def test_manifest_written_and_removed(tmp_path):
     path = dv.write_manifest(str(tmp_path), "x_streaming_dynamic_int8.tflite")
     assert json.loads(open(path).read()) == {"default": "x_streaming_dynamic_int8.tflite"}
@@ -59,24 +50,11 @@ def shipped_folder(tiny_causal_files, tmp_path_factory):
     return str(folder)
 
 
-@pytest.fixture(scope="module")
-def devset(tmp_path_factory):
-    from keras_dccrn.signals import speech_like_signals
-
-    root = tmp_path_factory.mktemp("devset")
-    (root / "noisy").mkdir()
-    (root / "clean").mkdir()
-    rng = np.random.default_rng(3)
-    for i, clean in enumerate(speech_like_signals(count=2, seconds=1.0, seed=7)):
-        sf.write(root / "clean" / f"{i:04d}.wav", clean, SR, subtype="FLOAT")
-        noisy = clean + 0.05 * rng.standard_normal(clean.shape[0]).astype(np.float32)
-        sf.write(root / "noisy" / f"{i:04d}.wav", noisy, SR, subtype="FLOAT")
-    return str(root)
-
-
-def test_end_to_end_streaming_float32_is_negligible_and_becomes_the_default(tmp_path, shipped_folder, devset):
+def test_end_to_end_streaming_float32_is_negligible_and_becomes_the_default(
+    tmp_path, shipped_folder, small_devset
+):
     page = tmp_path / "page.md"
-    argv = ["default_variant.py", f"--folder={shipped_folder}", f"--devset={devset}", "--nopesq"]
+    argv = ["default_variant.py", f"--folder={shipped_folder}", f"--devset={small_devset}", "--nopesq"]
     assert dv.main(argv + ["--write_manifest", f"--output={page}"]) == 0
     text = page.read_text()
     assert "| tiny_causal.keras (reference) |" in text

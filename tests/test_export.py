@@ -326,13 +326,14 @@ def test_streaming_mixed_int8_keeps_the_dfts_and_first_encoder_convs_in_float(si
         for q in ("float32", "dynamic_int8", "mixed_int8")
     }
     dynamic, mixed = _weight_types(paths["dynamic_int8"]), _weight_types(paths["mixed_int8"])
-    # analysis DFT, encoder convolutions 1 to 4, ten decoder convolutions, inverse DFT
-    assert len(mixed) == len(dynamic) == 16
+    # analysis DFT, encoder convolutions 2 to 5, the complex LSTM's input projection, eight decoder
+    # convolutions, inverse DFT
+    assert len(mixed) == len(dynamic) == 15
     assert [n for n, _ in mixed] == [n for n, _ in dynamic]
     assert mixed[0][0].startswith(f"{ANALYSIS_SCOPE}/") and mixed[-1][0].startswith(f"{SYNTHESIS_SCOPE}/")
-    assert [t for _, t in dynamic] == ["INT8"] * 16
+    assert [t for _, t in dynamic] == ["INT8"] * 15
     # the DFTs and the first two int8 encoder convolutions in float32, the rest in int8
-    assert [t for _, t in mixed] == ["FLOAT32"] * 3 + ["INT8"] * 12 + ["FLOAT32"]
+    assert [t for _, t in mixed] == ["FLOAT32"] * 3 + ["INT8"] * 11 + ["FLOAT32"]
     assert os.path.getsize(paths["dynamic_int8"]) < os.path.getsize(paths["mixed_int8"])
     assert os.path.getsize(paths["mixed_int8"]) < os.path.getsize(paths["float32"])
 

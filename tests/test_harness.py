@@ -1,8 +1,11 @@
-"""Tests of benchmarks/harness.py: whole-process measurements (peak RSS of one process, output checks)."""
+"""Tests of benchmarks/harness.py: whole-process measurements (peak RSS of one process, output checks),
+paired quality costs."""
 
+import math
 import sys
 
 import numpy as np
+import pytest
 import soundfile as sf
 
 from benchmarks import harness
@@ -43,3 +46,13 @@ def test_run_case_checks_the_output_file(tmp_path):
     assert harness.run_case([sys.executable, "-c", fail], env, src, dst, 1, log) == {
         "error": "exit 2: bad input file"
     }
+
+
+def test_paired_cost_uses_the_files_both_scored():
+    mean, half = harness.paired_cost([10.0, 12.0, math.nan, 11.0], [9.5, 11.5, 3.0, 10.5])
+    assert mean == pytest.approx(0.5) and half == pytest.approx(0.0, abs=1e-12)
+    mean, half = harness.paired_cost([1.0, 2.0, 4.0], [0.0, 0.0, 0.0])
+    # t(0.975, 2) = 4.303 times the standard error of [1, 2, 4]
+    assert mean == pytest.approx(7 / 3) and half == pytest.approx(
+        4.3027 * np.std([1, 2, 4], ddof=1) / 3**0.5, rel=1e-4
+    )

@@ -50,6 +50,19 @@ def test_stoi_estoi(clean, noisy):
     assert 0.3 < s < 0.95 and 0.0 < e < 0.8 and e < s
 
 
+def test_snr_is_the_energy_ratio_of_reference_and_error(clean):
+    error = np.random.default_rng(2).standard_normal(clean.size) * 1e-3
+    expected = 10 * np.log10(np.sum(clean.astype(np.float64) ** 2) / np.sum(error**2))
+    assert M.snr(clean, clean + error) == pytest.approx(expected, abs=1e-6)
+    # a gain error counts (unlike SI-SNR): 0.9 x the reference is 20 dB away
+    assert M.snr(clean, 0.9 * clean) == pytest.approx(20.0, abs=1e-4)
+    assert M.snr(clean, clean) == math.inf
+    with pytest.warns(M.MetricWarning, match="the reference is silent"):
+        assert math.isnan(M.snr(np.zeros(10), np.ones(10)))
+    with pytest.raises(ValueError, match="received 10 and 9 samples"):
+        M.snr(np.ones(10), np.ones(9))
+
+
 def test_si_snr_identical_is_very_high(clean):
     assert M.si_snr(clean, clean) > 60.0
     assert M.si_snr(clean, 0.25 * clean) > 60.0  # scale invariant

@@ -4,7 +4,7 @@ import pytest
 
 from keras_dccrn import build_model
 from keras_dccrn.export import export_tflite
-from keras_dccrn.export.mixed_int8 import keep_float, mixed_float_ops
+from keras_dccrn.export.mixed_int8 import dequantize, int8_ops, keep_float, layer_groups, mixed_float_ops
 from keras_dccrn.runtime.litert import load_interpreter
 
 
@@ -14,7 +14,7 @@ def conversions(tmp_path_factory):
     keras.utils.set_random_seed(0)
     model = build_model("tiny", time_crop="causal", channels=[4, 16, 16, 16, 16, 16])
     base = tmp_path_factory.mktemp("mixed")
-    out = {}
+    out = {"layers": [layer.name for layer in model.stateful_layers()]}
     for q in ("float32", "dynamic_int8"):
         out[q] = _read(export_tflite(model, base / f"{q}.tflite", mode="streaming", quantization=q))
     out["offline"] = _read(export_tflite(model, base / "offline.tflite", chunk_samples=1600))
@@ -62,8 +62,9 @@ def _run(content, hops=30, seed=0):
 def test_the_dfts_and_the_first_encoder_ops_are_chosen(conversions):
     dynamic = conversions["dynamic_int8"]
     int8 = _int8_ops(dynamic)
-    # analysis DFT, encoder convolutions 1 to 4, ten decoder convolutions, inverse DFT
-    assert len(int8) == 16
+    # analysis DFT, encoder convolutions 2 to 5, the complex LSTM's input projection, eight decoder
+    # convolutions, inverse DFT
+    assert len(int8) == 15
     assert mixed_float_ops(dynamic, 0) == [int8[0], int8[-1]]
     assert mixed_float_ops(dynamic) == [int8[0], int8[1], int8[2], int8[-1]]
     assert mixed_float_ops(dynamic, 100) == int8
@@ -107,3 +108,81 @@ def test_keep_float_refuses_files_that_do_not_correspond(conversions):
         keep_float(dynamic, reference, [not_int8])
     with pytest.raises(ValueError, match="op 100000 is not in the graph"):
         keep_float(dynamic, reference, [100000])
+
+
+def test_int8_ops_are_the_ops_with_int8_weights(conversions):
+    assert int8_ops(conversions["dynamic_int8"]) == _int8_ops(conversions["dynamic_int8"])
+    assert int8_ops(conversions["float32"]) == []
+
+
+def test_layer_groups_name_the_layer_of_every_int8_op(conversions):
+    dynamic = conversions["dynamic_int8"]
+    groups = layer_groups(dynamic, conversions["layers"])
+    # the first encoder convolution (4 x 2 x 5 x 2 weights), the LSTM's recurrent matrices and the last
+    # two decoder layers are below 1024 weights: float in every file; a decoder layer is two polyphase
+    # convolutions
+    assert list(groups) == [
+        "dccrn_analysis",
+        *[f"enc_conv_{i}" for i in range(2, 6)],
+        "clstm_0",
+        *[f"dec_conv_{i}" for i in range(4)],
+        "dccrn_synthesis",
+    ]
+    assert [len(ops) for ops in groups.values()] == [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 1]
+    assert [i for ops in groups.values() for i in ops] == _int8_ops(dynamic)  # in execution order
+    # the recipe's choice, by group: the DFTs and the first two int8 encoder layers
+    chosen = [g for g, ops in groups.items() if set(ops) <= set(mixed_float_ops(dynamic))]
+    assert chosen == ["dccrn_analysis", "enc_conv_2", "enc_conv_3", "dccrn_synthesis"]
+    with pytest.raises(ValueError, match="int8 op .* is under none of the name scopes"):
+        layer_groups(dynamic, ["enc_conv_2"])
+
+
+def _weights(content, ops):
+    """``{op: [(type, shape, values as float32 or int8, quantization)]}`` of the ops' constant inputs."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    graph = model.subgraphs[0]
+    out = {}
+    for i in ops:
+        rows = []
+        for t in graph.operators[i].inputs:
+            tensor = graph.tensors[t] if t >= 0 else None
+            if tensor is None or model.buffers[tensor.buffer].data is None:
+                continue
+            raw = np.asarray(model.buffers[tensor.buffer].data, np.uint8)
+            dtype = np.int8 if tensor.type == schema.TensorType.INT8 else np.float32
+            rows.append(
+                (tensor.type, list(tensor.shape), raw.view(dtype).reshape(tensor.shape), tensor.quantization)
+            )
+        out[i] = rows
+    return out
+
+
+def test_dequantize_stores_the_int8_values_times_their_scales(conversions):
+    from ai_edge_litert import schema_py_generated as schema
+
+    dynamic, reference = conversions["dynamic_int8"], conversions["float32"]
+    int8 = _int8_ops(dynamic)
+    chosen = [int8[0], int8[1], int8[-1]]
+    restored = dequantize(dynamic, chosen)
+    assert _int8_ops(restored) == [i for i in int8 if i not in chosen]
+    before, after, floats = _weights(dynamic, chosen), _weights(restored, chosen), _weights(reference, chosen)
+    for i in chosen:
+        (q,) = [w for w in before[i] if w[0] == schema.TensorType.INT8]
+        scale = np.asarray(q[3].scale, np.float32).reshape([-1] + [1] * (len(q[1]) - 1))
+        assert q[3].quantizedDimension == 0 and not np.any(q[3].zeroPoint)
+        (d,) = [w for w in after[i] if w[1] == q[1]]
+        (f,) = [w for w in floats[i] if w[1] == q[1]]
+        assert d[0] == schema.TensorType.FLOAT32
+        np.testing.assert_allclose(d[2], q[2].astype(np.float32) * scale, rtol=1e-7, atol=0)
+        # symmetric rounding: within half a step of the float32 weights
+        assert np.all(np.abs(d[2] - f[2]) <= 0.5 * scale * (1 + 1e-5))
+    # every int8 weight dequantized: close to the float32 file, not equal to it
+    everything = dequantize(dynamic, int8)
+    out, ref = _run(everything), _run(reference)
+    error_db = 10 * np.log10(np.sum((out - ref) ** 2) / np.sum(ref**2))
+    assert -80 < error_db < -20
+    with pytest.raises(ValueError, match=f"op {next(i for i in range(300) if i not in int8)} has no int8"):
+        dequantize(dynamic, [next(i for i in range(300) if i not in int8)])

@@ -24,7 +24,13 @@ them: the int8 ops under the :data:`~keras_dccrn.models.base.ANALYSIS_SCOPE` and
 :data:`~keras_dccrn.models.base.SYNTHESIS_SCOPE` name scopes, and the first ``encoder_ops`` other int8
 ops in execution order (the encoder's first quantized convolutions: in a DCCRN's graph nothing but the
 analysis precedes the encoder).
+
+For the diagnosis, :func:`layer_groups` groups a file's int8 ops by the layer they belong to (the name
+scopes of the streaming step) and :func:`dequantize` stores chosen int8 weights as float32 values (the
+int8 values times their scales: int8 weights with float inputs).
 """
+
+import re
 
 import numpy as np
 
@@ -59,6 +65,66 @@ def _int8_weights(model, subgraph, op):
     return positions
 
 
+def _parts(subgraph, op):
+    """The TF op names of ``op``'s outputs (a fused op is named ``"a;b;c"`` after every op it replaces)."""
+    return [p for i in op.outputs for p in subgraph.tensors[i].name.decode().split(";")]
+
+
+def int8_ops(content):
+    """Indices of the ops with int8 weights in the main subgraph of a ``.tflite`` flatbuffer, in order."""
+    _, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    subgraph = model.subgraphs[0]
+    return [i for i, op in enumerate(subgraph.operators) if _int8_weights(model, subgraph, op)]
+
+
+def _scope_of(parts, scopes):
+    """The first of ``scopes`` that leads one of the op names ``parts`` (TF may suffix it ``_<n>``)."""
+    leads = [p.split("/")[0] for p in parts if "/" in p]
+    for lead in leads:
+        if lead in scopes:
+            return lead
+    for lead in leads:
+        for scope in scopes:
+            if re.fullmatch(re.escape(scope) + r"_\d+", lead):
+                return scope
+    return None
+
+
+def layer_groups(content, layer_names):
+    """The int8 ops of a dynamic-int8 streaming file grouped by the layer they belong to.
+
+    Args:
+        content: the dynamic-int8 streaming ``.tflite`` flatbuffer.
+        layer_names: the model's stateful layers (``[l.name for l in model.stateful_layers()]``), whose
+            streaming steps run under their names' scopes; the analysis and synthesis scopes are added.
+
+    Returns:
+        ``{group: [op index, ...]}`` in the execution order of each group's first op; a group is
+        :data:`~keras_dccrn.models.base.ANALYSIS_SCOPE`, :data:`~keras_dccrn.models.base.SYNTHESIS_SCOPE`
+        or a layer name, and holds every int8 op under that name scope.
+
+    Raises:
+        ValueError: an int8 op is under none of these name scopes.
+    """
+    from keras_dccrn.models.base import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
+
+    _, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(content))
+    subgraph = model.subgraphs[0]
+    scopes = [ANALYSIS_SCOPE, *layer_names, SYNTHESIS_SCOPE]
+    groups = {}
+    for index, op in enumerate(subgraph.operators):
+        if not _int8_weights(model, subgraph, op):
+            continue
+        parts = _parts(subgraph, op)
+        scope = _scope_of(parts, scopes)
+        if scope is None:
+            raise ValueError(f"int8 op {index} ({parts[0]!r}) is under none of the name scopes {scopes}")
+        groups.setdefault(scope, []).append(index)
+    return groups
+
+
 def _op_key(model, subgraph, op):
     code = model.operatorCodes[op.opcodeIndex]
     names = tuple(subgraph.tensors[i].name for i in op.outputs)
@@ -89,8 +155,7 @@ def mixed_float_ops(content, encoder_ops=DEFAULT_ENCODER_OPS):
     for index, op in enumerate(subgraph.operators):
         if not _int8_weights(model, subgraph, op):
             continue
-        # fused ops are named "a;b;c" after every TF op they replace
-        parts = [p for i in op.outputs for p in subgraph.tensors[i].name.decode().split(";")]
+        parts = _parts(subgraph, op)
         if any(p.startswith((f"{ANALYSIS_SCOPE}/", f"{SYNTHESIS_SCOPE}/")) for p in parts):
             scoped.append(index)
         else:
@@ -144,7 +209,54 @@ def keep_float(quantized, reference, ops):
                     f"(found {list(source.shape)})"
                 )
             restored[op.inputs[pos]] = np.asarray(floats.buffers[source.buffer].data, np.uint8)
-    for index, data in restored.items():
+    return _store_float(model, restored)
+
+
+def dequantize(quantized, ops):
+    """``quantized`` with the int8 weights of ``ops`` stored as float32: the int8 values times their scales.
+
+    Those ops then run in float32 on the int8 weights' values: what int8 weights cost without the
+    quantization of the ops' inputs.
+
+    Args:
+        quantized: a dynamic-int8 ``.tflite`` flatbuffer (bytes).
+        ops: op indices in the main subgraph with int8 weights.
+
+    Returns:
+        the flatbuffer (bytes); everything else is kept.
+
+    Raises:
+        ValueError: an index is not an op with int8 weights.
+    """
+    _, flatbuffer_utils = _schema()
+    model = flatbuffer_utils.read_model_from_bytearray(bytearray(quantized))
+    subgraph = model.subgraphs[0]
+    values = {}
+    for index in ops:
+        if not 0 <= index < len(subgraph.operators):
+            raise ValueError(f"op {index!r} is not in the graph ({len(subgraph.operators)} ops)")
+        op = subgraph.operators[index]
+        positions = _int8_weights(model, subgraph, op)
+        if not positions:
+            raise ValueError(f"op {index} has no int8 weights to dequantize")
+        for pos in positions:
+            tensor = subgraph.tensors[op.inputs[pos]]
+            q = tensor.quantization
+            weights = np.asarray(model.buffers[tensor.buffer].data, np.uint8).view(np.int8)
+            weights = weights.reshape(tensor.shape).astype(np.float32)
+            shape = [1] * weights.ndim  # the scales along the quantized axis, broadcast over the others
+            shape[q.quantizedDimension if len(q.scale) > 1 else 0] = -1
+            zero = np.asarray(q.zeroPoint if q.zeroPoint is not None else [0], np.float32).reshape(shape)
+            real = (weights - zero) * np.asarray(q.scale, np.float32).reshape(shape)
+            values[op.inputs[pos]] = real.astype(np.float32).reshape(-1).view(np.uint8)
+    return _store_float(model, values)
+
+
+def _store_float(model, values):
+    """The flatbuffer of ``model`` with tensors ``{index: float32 bytes}`` of the main subgraph as float32."""
+    schema, flatbuffer_utils = _schema()
+    subgraph = model.subgraphs[0]
+    for index, data in values.items():
         tensor = subgraph.tensors[index]
         others = [t for s in model.subgraphs for t in s.tensors if t.buffer == tensor.buffer]
         if len(others) == 1:

@@ -71,12 +71,15 @@ def run_layer(layer, x, states, new_states, training=None):
     """``layer(x)`` offline (``states is None``), else ``layer``'s step with its state.
 
     The new state goes to ``new_states[layer.name]``. Estimators write their
-    network once with this and run it both ways.
+    network once with this and run it both ways. A step runs under the name
+    scope ``layer.name`` (as a layer's call does), so that the ops of an
+    exported streaming graph name the layer they belong to.
     """
     if states is None:
         return layer(x, training=training)
     step = lstm_step if isinstance(layer, keras.layers.LSTM) else type(layer).step
-    y, new_states[layer.name] = step(layer, x, states[layer.name])
+    with keras.name_scope(layer.name):
+        y, new_states[layer.name] = step(layer, x, states[layer.name])
     return y
 
 
