@@ -3,19 +3,14 @@
 Dynamic-range int8 stores each large weight tensor in int8 (a scale per output channel) and, at run
 time, quantizes each such op's float input to int8 on the fly (one asymmetric scale per batch row, i.e.
 per frame here). Weights are not what costs quality: the error comes from the inputs with a large
-dynamic range, where the quiet part of a frame falls below one int8 step. Measured on the shipped
-Distil-DCCRN, one op group at a time in int8 and the rest in float32 (``docs/benchmarks/mixed_int8.md``):
-
-* the inverse DFT of the synthesis (its input: the masked spectrum of a frame) costs 0.031 PESQ-WB
-  alone, all of the dynamic-int8 file's PESQ-WB cost: its quantization noise fills the quiet frames;
-* the first int8 convolutions of the encoder (their input: the spectrum, still with the dynamic range
-  of speech across frequency) bring the output to 24 dB SNR against float32 (the first), 42 dB (the
-  second) and 48 dB (the third);
-* the analysis DFT (its input: the waveform frame) to 38 dB.
-
-Every other op (the later encoder convolutions, the LSTMs, the dense layers, the decoder) stays above
-57 dB on its own. With int8 weights but float inputs (the weights dequantized) the first encoder
-convolution's error stays the same: the input quantization makes it, not the weights.
+dynamic range, where the quiet part of a frame falls below one int8 step. On the shipped Distil-DCCRN
+(one op group at a time in int8, the rest in float32: ``benchmarks/mixed_int8.py`` writes the figures
+into ``docs/benchmarks/mixed_int8.md``) the inverse DFT of the synthesis (its input: the masked spectrum
+of a frame) makes the PESQ-WB cost, the encoder's first int8 convolutions (their input: the spectrum,
+with the dynamic range of speech across frequency) and the analysis DFT (the waveform frame) most of
+the output error, and every other op little; with int8 weights but float inputs (the weights
+dequantized) the first encoder convolution's error stays the same: the input quantization makes it,
+not the weights.
 
 :func:`keep_float` restores the float32 weights of chosen ops (those ops then run in float32) in the
 dynamic-int8 flatbuffer, taking them from a float32 conversion of the same SavedModel (the two
@@ -34,8 +29,8 @@ import re
 
 import numpy as np
 
-# First int8 ops of the encoder kept in float by default (distil_dccrn: 40 dB output SNR against
-# float32 with one, 46 dB with two, 53 dB with three; docs/benchmarks/mixed_int8.md).
+# First int8 ops of the encoder kept in float by default (the speed and cost of 0 to 3:
+# benchmarks/mixed_int8.py).
 DEFAULT_ENCODER_OPS = 2
 
 
