@@ -62,7 +62,6 @@ def reference_path(folder):
 
 def run_system(spec, pairs, use_pesq):
     """Enhances every pair with ``spec``; ``{si_snr: [...], pesq_wb: [...], cpu_rtf, rtf}``."""
-    from keras_dccrn.metrics import pesq_wb, si_snr
     from keras_dccrn.runtime import enhance, load_enhancer
 
     enhancer = load_enhancer(spec)
@@ -71,14 +70,15 @@ def run_system(spec, pairs, use_pesq):
         return enhance(noisy, harness.SAMPLE_RATE, model=enhancer)
 
     run(pairs[0][1][: harness.SAMPLE_RATE])  # warm-up (tracing, allocation), untimed
-    snr, pq, wall, cpu, seconds = [], [], 0.0, 0.0, 0.0
-    for _, noisy, clean in pairs:
-        out, w, c = harness.timed(run, noisy)
-        wall, cpu, seconds = wall + w, cpu + c, seconds + noisy.size / harness.SAMPLE_RATE
-        snr.append(float(si_snr(clean, out)))
-        pq.append(float(pesq_wb(clean, out)) if use_pesq else math.nan)
+    res = harness.score_pairs(run, pairs, use_pesq)
     rss = harness.proc_status_kb("VmRSS") / 1024
-    return dict(si_snr=snr, pesq_wb=pq, rtf=wall / seconds, cpu_rtf=cpu / seconds, rss_mb=rss)
+    return dict(
+        si_snr=res["si_snr"],
+        pesq_wb=res["pesq_wb"],
+        rtf=res["wall"] / res["seconds"],
+        cpu_rtf=res["cpu"] / res["seconds"],
+        rss_mb=rss,
+    )
 
 
 def choose(rows, max_si_snr_cost, max_pesq_cost):

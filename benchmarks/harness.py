@@ -144,6 +144,40 @@ def paired_cost(reference, variant):
     return mean, half
 
 
+def score_pairs(run, pairs, use_pesq, keep_outputs=False):
+    """Enhances each ``(name, noisy, clean)`` pair with ``run(noisy)``, timed, and scores it against clean.
+
+    Returns:
+        ``{si_snr: [...], pesq_wb: [...] (NaN without use_pesq), wall, cpu, thread_cpu, seconds, outputs}``:
+        per-file scores, the summed wall, process CPU and calling-thread CPU seconds of the ``run`` calls,
+        the seconds of audio, and the outputs (``None`` unless ``keep_outputs``).
+    """
+    from keras_dccrn.metrics import pesq_wb, si_snr
+
+    snr, pq, outputs = [], [], []
+    wall = cpu = thread_cpu = seconds = 0.0
+    for _, noisy, clean in pairs:
+        wall0, cpu0, thread0 = time.perf_counter(), time.process_time(), time.thread_time()
+        out = run(noisy)
+        wall += time.perf_counter() - wall0
+        cpu += time.process_time() - cpu0
+        thread_cpu += time.thread_time() - thread0
+        seconds += noisy.size / SAMPLE_RATE
+        if keep_outputs:
+            outputs.append(out)
+        snr.append(float(si_snr(clean, out)))
+        pq.append(float(pesq_wb(clean, out)) if use_pesq else math.nan)
+    return dict(
+        si_snr=snr,
+        pesq_wb=pq,
+        wall=wall,
+        cpu=cpu,
+        thread_cpu=thread_cpu,
+        seconds=seconds,
+        outputs=outputs if keep_outputs else None,
+    )
+
+
 def timed(fn, *args):
     """``(fn(*args), wall seconds, CPU seconds of this process)`` of one call."""
     wall0, cpu0 = time.perf_counter(), time.process_time()

@@ -99,19 +99,10 @@ def variants(dynamic, reference, groups, encoder_ops):
 
 def score(path, pairs, use_pesq):
     """``{outputs, si_snr, pesq_wb, cpu}`` of one file enhancing every pair on one thread."""
-    from keras_dccrn.metrics import pesq_wb, si_snr
     from keras_dccrn.runtime import TFLiteEnhancer
 
-    enhancer = TFLiteEnhancer(path, num_threads=1)
-    outputs, snr, pq, cpu = [], [], [], 0.0
-    for _, noisy, clean in pairs:
-        start = time.thread_time()
-        out = enhancer(noisy)
-        cpu += time.thread_time() - start
-        outputs.append(out)
-        snr.append(float(si_snr(clean, out)))
-        pq.append(float(pesq_wb(clean, out)) if use_pesq else math.nan)
-    return dict(outputs=outputs, si_snr=snr, pesq_wb=pq, cpu=cpu)
+    res = harness.score_pairs(TFLiteEnhancer(path, num_threads=1), pairs, use_pesq, keep_outputs=True)
+    return dict(outputs=res["outputs"], si_snr=res["si_snr"], pesq_wb=res["pesq_wb"], cpu=res["thread_cpu"])
 
 
 def compare(reference, result):

@@ -1,5 +1,5 @@
 """Tests of benchmarks/harness.py: whole-process measurements (peak RSS of one process, output checks),
-paired quality costs."""
+paired quality costs, scoring of enhanced pairs."""
 
 import math
 import sys
@@ -56,3 +56,24 @@ def test_paired_cost_uses_the_files_both_scored():
     assert mean == pytest.approx(7 / 3) and half == pytest.approx(
         4.3027 * np.std([1, 2, 4], ddof=1) / 3**0.5, rel=1e-4
     )
+
+
+def test_score_pairs_scores_times_and_keeps_outputs_on_request(rng):
+    clean = [0.1 * rng.standard_normal(8000).astype(np.float32) for _ in range(2)]
+    pairs = [
+        (f"{i:04d}.wav", c + 0.05 * rng.standard_normal(c.size).astype(np.float32), c)
+        for i, c in enumerate(clean)
+    ]
+    calls = []
+
+    def run(noisy):
+        calls.append(noisy.size)
+        return noisy
+
+    res = harness.score_pairs(run, pairs, use_pesq=False, keep_outputs=True)
+    assert calls == [8000, 8000] and res["seconds"] == 1.0
+    assert [o is p[1] for o, p in zip(res["outputs"], pairs, strict=True)] == [True, True]
+    assert all(5 < s < 7 for s in res["si_snr"])  # 20 log10(0.1 / 0.05) = 6.02 dB, per file
+    assert all(math.isnan(p) for p in res["pesq_wb"])
+    assert res["wall"] >= 0 and res["cpu"] >= 0 and res["thread_cpu"] >= 0
+    assert harness.score_pairs(run, pairs, use_pesq=False)["outputs"] is None
