@@ -4,9 +4,12 @@
 
 Each supervised run's ``best.weights.h5`` (model and optimizer state of the best validation epoch) is
 loaded into its preset and written as ``<output_dir>/<name>.npz`` holding the model's variables only, which
-``dccrn-train --init_weights=<file>`` starts a new run from (see README, "Training campaign").
+``dccrn-train --init_weights=<file>`` starts a new run from (see README, "Training campaign"), next to
+``<name>.json``: the step those weights were saved at (the best validation loss of the run's progress log),
+so that a run whose folder was lost continues from there (``--init_step``, ``scripts/campaign.sh restore``).
 """
 
+import json
 import os
 import sys
 
@@ -33,11 +36,14 @@ def main(argv):
                 raise UsageError(
                     f"--run={name}={folder}: no best.weights.h5 (has the run finished an epoch?)"
                 )
+            if not os.path.isfile(os.path.join(folder, "progress.jsonl")):
+                raise UsageError(f"--run={name}={folder}: no progress.jsonl (the step of the best weights)")
     except UsageError as exc:
         print(f"backup_weights: {exc}", file=sys.stderr)
         return 2
     import numpy as np
 
+    from keras_dccrn.atomic import write_text
     from keras_dccrn.training import run_dir
     from keras_dccrn.training.weights import write_weights
 
@@ -55,7 +61,15 @@ def main(argv):
         model.load_weights(os.path.join(folder, "best.weights.h5"))
         path = os.path.join(FLAGS.output_dir, f"{name}.npz")
         write_weights(model, path, dtype="float16" if name in FLAGS.float16 else "float32")
-        print(f"{name}: {path} ({os.path.getsize(path) / 1e6:.1f} MB)")
+        best = run_dir.best_entry(run_dir.read_progress(folder), "val_loss", "min")
+        if best is None:
+            print(f"backup_weights: --run={name}={folder}: progress.jsonl has no val_loss", file=sys.stderr)
+            return 2
+        write_text(
+            os.path.join(FLAGS.output_dir, f"{name}.json"),
+            json.dumps({"step": best["step"], "val_loss": best["val_loss"]}) + "\n",
+        )
+        print(f"{name}: {path} ({os.path.getsize(path) / 1e6:.1f} MB), step {best['step']}")
     return 0
 
 

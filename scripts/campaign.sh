@@ -3,7 +3,7 @@
 #
 #   scripts/campaign.sh <step>
 #
-# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship log backup
+# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship log backup restore
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -22,7 +22,7 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 # Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup|restore}
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
     python -m trainers.mix --flagfile=flags/devset.cfg --output_dir="$DEV" ;;
@@ -59,6 +59,14 @@ case "$step" in
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
       $(for r in teacher student_nokd dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
           [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
+  restore)  # scripts/campaign.sh restore <run>: a supervised run whose folder was lost continues from its
+    # committed backup (campaign/weights/<run>.npz at the step of <run>.json) and progress log; afterwards
+    # `scripts/campaign.sh <run>` (or this command again) resumes it from its checkpoints as usual.
+    run=${2:?usage: $0 restore teacher|student_nokd|dccrn_cl}
+    at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$run.json")
+    python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
+      --init_weights="campaign/weights/$run.npz" --init_step="$at" \
+      --init_progress="docs/campaign/$run.progress.jsonl" ;;
   ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
     run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
     snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")

@@ -33,8 +33,11 @@ def test_backs_up_the_best_weights_of_a_run(tmp_path):
     run.mkdir()
     model.save_weights(run / "best.weights.h5")
     (run / "config.json").write_text(json.dumps({"preset": "tiny"}))
+    lines = [{"step": 10, "val_loss": -3.0}, {"step": 20, "val_loss": -4.5}, {"step": 30, "val_loss": -4.0}]
+    (run / "progress.jsonl").write_text("".join(json.dumps(e) + "\n" for e in lines))
     proc = _run(f"--run=tiny={run}", f"--output_dir={tmp_path / 'out'}")
     assert proc.returncode == 0, proc.stderr
+    assert json.loads((tmp_path / "out" / "tiny.json").read_text()) == {"step": 20, "val_loss": -4.5}
     fresh = build_model("tiny")
     fresh(np.zeros((1, 1600), "float32"))
     read_weights(fresh, tmp_path / "out" / "tiny.npz")
@@ -53,6 +56,7 @@ def test_a_run_without_best_weights_is_one_line(tmp_path):
 def test_a_distillation_run_is_refused_in_one_line(tmp_path):
     (tmp_path / "best.weights.h5").write_bytes(b"x")
     (tmp_path / "config.json").write_text(json.dumps({"student_preset": "tiny", "preset": "tiny"}))
+    (tmp_path / "progress.jsonl").write_text(json.dumps({"step": 1, "val_loss": 0.0}) + "\n")
     proc = _run(f"--run=s={tmp_path}", f"--output_dir={tmp_path / 'out'}")
     assert proc.returncode == 2
     assert "a distillation run" in proc.stderr.strip().splitlines()[-1]

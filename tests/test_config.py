@@ -30,6 +30,11 @@ def test_derived_values():
         ({"warmup_steps": 50_000}, "below epochs x steps_per_epoch = 50000"),
         ({"min_lr_ratio": 2.0}, "`min_lr_ratio` must be in [0, 1]"),
         ({"mode": "auto"}, "`mode` must be 'min' or 'max'"),
+        ({"init_step": 500, "lr_schedule": "cosine"}, "`init_step` needs `init_weights`"),
+        ({"init_step": 250, "init_weights": "w.npz", "lr_schedule": "cosine"}, "multiple of steps_per_epoch"),
+        ({"init_step": 50_000, "init_weights": "w.npz", "lr_schedule": "cosine"}, "below 50000"),
+        ({"init_step": 500, "init_weights": "w.npz"}, "`init_step` needs lr_schedule='cosine'"),
+        ({"init_progress": "p.jsonl"}, "`init_progress` needs `init_step`"),
     ],
 )
 def test_bad_values_are_refused(kwargs, message):

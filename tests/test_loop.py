@@ -93,6 +93,52 @@ def assert_same_weights(a_path, b_path):
         )
 
 
+def test_a_lost_run_continues_from_its_backed_up_weights_and_log(speech_corpus, tmp_path):
+    import json
+
+    from keras_dccrn.training.schedules import RESUME_WARMUP_STEPS, learning_rate
+    from keras_dccrn.training.weights import write_weights
+
+    keras.utils.set_random_seed(7)
+    donor = build_model("tiny")
+    donor(np.zeros((1, 1600), "float32"))
+    archive = tmp_path / "backup.npz"
+    write_weights(donor, archive)
+    lost = tmp_path / "lost.progress.jsonl"
+    lost.write_text(
+        "".join(
+            json.dumps(
+                {"epoch": e, "step": 3 * e, "audio_hours": 0.0, "cpu_hours": 5.0 * e, "wall_hours": 6.0 * e}
+            )
+            + "\n"
+            for e in (1, 2)
+        )
+    )
+    base = {**SMOKE, "epochs": 3, "lr_schedule": "cosine", "warmup_steps": 1}
+    config = TrainingConfig(
+        **base, init_weights=str(archive), init_step=3, init_progress=str(lost), run_steps=2
+    )
+    folder = tmp_path / "run"
+    with pytest.raises(loop.Interrupted):
+        one_process(speech_corpus, folder, config)
+    assert run_dir.checkpoint_counters(str(folder)) == (5, 1)
+    # The next process resumes from the checkpoint, without the restore flags, and finishes the run.
+    lines = one_process(speech_corpus, folder, TrainingConfig(**base))
+    assert any(line.startswith("Resuming from") for line in lines)
+    assert run_dir.checkpoint_counters(str(folder)) == (9, 3)
+    entries = run_dir.read_progress(str(folder))
+    assert [e["step"] for e in entries] == [3, 3, 6, 9]
+    assert entries[1]["restored_from"] == str(archive) and entries[1]["cpu_hours"] == 10.0
+    assert entries[-1]["cpu_hours"] > 10.0
+    # The learning rate followed the run's schedule from step 3, warmed up again from the fresh optimizer
+    # (whose step counter is the run's step minus 3).
+    cosine = learning_rate(TrainingConfig(**base))
+    for entry in entries[2:]:
+        optimizer_step = entry["step"] - 3
+        expected = float(cosine(entry["step"])) * min(1.0, (optimizer_step + 1) / RESUME_WARMUP_STEPS)
+        assert entry["learning_rate"] == pytest.approx(expected, rel=1e-5), entry["step"]
+
+
 @pytest.mark.parametrize(
     "distill",
     [pytest.param(False, marks=pytest.mark.slow), pytest.param(True, marks=pytest.mark.slow)],

@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dccrn.training.progress import ProgressLog
+from keras_dccrn.training.progress import ProgressLog, continue_log
 from keras_dccrn.training.run_dir import PROGRESS_FILE, read_progress
 
 
@@ -49,3 +49,35 @@ def test_a_cut_last_line_is_ignored(tmp_path):
     assert read_progress(tmp_path / "missing") == []
     with pytest.raises(ValueError, match="audio_seconds_per_step"):
         ProgressLog(str(tmp_path), lambda: 0, 0)
+
+
+def test_a_continued_run_keeps_the_log_to_its_step_and_the_time_spent_after_it(tmp_path):
+    source = tmp_path / "lost.progress.jsonl"
+    lines = [
+        {
+            "epoch": e,
+            "step": 10 * e,
+            "audio_hours": e / 10,
+            "cpu_hours": e / 4,
+            "wall_hours": e / 2,
+            "val_loss": -e,
+        }
+        for e in (1, 2, 3, 4)
+    ]
+    source.write_text("".join(json.dumps(e) + "\n" for e in lines))
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / PROGRESS_FILE).write_text(json.dumps({"step": 99}) + "\n")  # replaced
+    continue_log(str(run), str(source), 20, "w.npz")
+    entries = read_progress(run)
+    assert [e["step"] for e in entries] == [10, 20, 20]
+    restored = entries[-1]
+    assert restored["restored_from"] == "w.npz" and restored["discarded_steps"] == 20
+    assert (restored["epoch"], restored["audio_hours"], restored["val_loss"]) == (2, 0.2, -2)
+    assert (restored["cpu_hours"], restored["wall_hours"]) == (1.0, 2.0)  # the lost run's last line
+    log = ProgressLog(str(run), lambda: 20, 1.0)
+    assert log.totals()[0] >= 1.0
+    with pytest.raises(ValueError, match="no progress line at step 25"):
+        continue_log(str(run), str(source), 25, "w.npz")
+    with pytest.raises(ValueError, match="no such progress log"):
+        continue_log(str(run), str(tmp_path / "missing.jsonl"), 20, "w.npz")

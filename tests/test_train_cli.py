@@ -71,6 +71,16 @@ def test_smoke_recipe_trains_writes_run_dir_and_resumes(tiny_runs):
         (["--train_speech=/nonexistent/speech"], "--train_speech=/nonexistent/speech: no such file"),
         (["--batch_size=0"], "--batch_size=0: must be between 1 and 1024"),
         (["--snr_min=30"], "exceeds --snr_max"),
+        (["--init_step=3"], "--init_step=3 needs --init_weights"),
+        (
+            [
+                "--init_weights=/etc/hostname",
+                "--init_step=3",
+                "--lr_schedule=cosine",
+                "--init_progress=/no/p.jsonl",
+            ],
+            "--init_progress: /no/p.jsonl: no such progress log",
+        ),
     ],
 )
 def test_bad_flags_give_one_line_errors(corpus, tmp_path, capsys, extra, message):

@@ -130,6 +130,22 @@ flags.DEFINE_string(
     "file of the same preset (ignored once the run has a checkpoint).",
     flag_values=FLAGS,
 )
+flags.DEFINE_integer(
+    "init_step",
+    0,
+    "With --init_weights: the step of the run those weights were saved at. The new run continues that run "
+    "from there (step and epoch counters, data stream, cosine schedule; the optimizer's moments restart "
+    "under a short learning-rate warm-up): for a run whose checkpoints were lost but whose weights were "
+    "backed up (0: a new run).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "init_progress",
+    None,
+    "With --init_step: that run's progress.jsonl (e.g. docs/campaign/<run>.progress.jsonl); its lines up to "
+    "--init_step start this run's log, so that budgets keep counting the time already spent.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_boolean("jit_compile", False, "Compile the train step with XLA.", flag_values=FLAGS)
 flags.DEFINE_enum(
     "mixed_precision",
@@ -190,6 +206,31 @@ def validate_common_flags():
     positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
     if FLAGS.init_weights and not os.path.isfile(FLAGS.init_weights):
         raise UsageError(f"--init_weights={FLAGS.init_weights}: no such file.")
+    if FLAGS.init_step:
+        if not FLAGS.init_weights:
+            raise UsageError(f"--init_step={FLAGS.init_step} needs --init_weights.")
+        if FLAGS.init_step < 0 or FLAGS.init_step % FLAGS.steps_per_epoch:
+            raise UsageError(
+                f"--init_step must be a multiple of --steps_per_epoch={FLAGS.steps_per_epoch}; "
+                f"received {FLAGS.init_step}."
+            )
+        if FLAGS.lr_schedule != "cosine":
+            raise UsageError(f"--init_step needs --lr_schedule=cosine; received {FLAGS.lr_schedule}.")
+        if FLAGS.init_step >= FLAGS.epochs * FLAGS.steps_per_epoch:
+            raise UsageError(
+                f"--init_step={FLAGS.init_step} is not below the run's {FLAGS.epochs * FLAGS.steps_per_epoch} steps."
+            )
+    if FLAGS.init_progress:
+        if not FLAGS.init_step:
+            raise UsageError(f"--init_progress={FLAGS.init_progress} needs --init_step.")
+        from keras_dccrn.training.run_dir import read_progress_file
+
+        try:
+            steps = {e.get("step") for e in read_progress_file(FLAGS.init_progress)}
+        except ValueError as exc:
+            raise UsageError(f"--init_progress: {exc}") from None
+        if FLAGS.init_step not in steps:
+            raise UsageError(f"--init_progress={FLAGS.init_progress}: no line at step {FLAGS.init_step}.")
     for name in ("run_steps", "snapshot_every"):
         if FLAGS[name].value < 0:
             raise UsageError(f"--{name} must be >= 0; received {FLAGS[name].value}.")

@@ -32,6 +32,16 @@ class TrainingConfig:
         init_weights: a weight archive (``.npz``, :mod:`keras_dccrn.training.weights`) or ``.keras``
             file of the same architecture that a new run starts from (ignored once the run has a
             checkpoint; None: the model's initialisation).
+        init_step: with ``init_weights``: the training step of the run those weights were saved at
+            (0: a new run). The run continues from there, as if resumed: its step and epoch
+            counters, data stream and cosine schedule go on from ``init_step`` (the optimizer's
+            moments start afresh, so the learning rate is warmed up again over
+            :data:`~keras_dccrn.training.schedules.RESUME_WARMUP_STEPS` steps). For a run whose
+            checkpoints were lost but whose weights were backed up.
+        init_progress: with ``init_step``: the progress log of the run the weights come from
+            (``progress.jsonl``, e.g. ``docs/campaign/<run>.progress.jsonl``); its lines up to
+            ``init_step`` start this run's log, so that budgets keep counting what was spent
+            (:func:`keras_dccrn.training.progress.continue_log`).
         monitor: the validation log value that drives the plateau schedule, early stopping and the
             best weights.
         mode: ``"min"`` or ``"max"``: which way ``monitor`` improves.
@@ -54,6 +64,8 @@ class TrainingConfig:
     snapshot_every: int = 0
     verbose: int = 1
     init_weights: str | None = None
+    init_step: int = 0
+    init_progress: str | None = None
     monitor: str = "val_loss"
     mode: str = "min"
 
@@ -77,6 +89,22 @@ class TrainingConfig:
             )
         if not 0.0 <= self.min_lr_ratio <= 1.0:
             raise ValueError(f"`min_lr_ratio` must be in [0, 1]; received {self.min_lr_ratio!r}.")
+        if self.init_step:
+            if (
+                self.init_step < 0
+                or self.init_step % self.steps_per_epoch
+                or self.init_step >= self.total_steps
+            ):
+                raise ValueError(
+                    f"`init_step` must be a multiple of steps_per_epoch ({self.steps_per_epoch}) below "
+                    f"{self.total_steps}; received {self.init_step!r}."
+                )
+            if not self.init_weights:
+                raise ValueError(f"`init_step` needs `init_weights`; received init_step={self.init_step!r}.")
+            if self.lr_schedule != "cosine":
+                raise ValueError(f"`init_step` needs lr_schedule='cosine'; received {self.lr_schedule!r}.")
+        if self.init_progress and not self.init_step:
+            raise ValueError(f"`init_progress` needs `init_step`; received {self.init_progress!r}.")
         if self.mode not in ("min", "max"):
             raise ValueError(f"`mode` must be 'min' or 'max'; received {self.mode!r}.")
 

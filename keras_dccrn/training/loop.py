@@ -16,7 +16,8 @@ import time
 from keras_dccrn.training import callbacks as cb
 from keras_dccrn.training import run_dir as rd
 from keras_dccrn.training.distribute import is_chief, prepare_model, worker_dir
-from keras_dccrn.training.progress import ProgressLog
+from keras_dccrn.training.progress import ProgressLog, continue_log
+from keras_dccrn.training.schedules import ResumedSchedule, learning_rate
 from keras_dccrn.training.weights import read_weights
 
 PAUSED_EXIT_CODE = 75  # EX_TEMPFAIL: try again (rerun the same command)
@@ -166,6 +167,7 @@ def fit(
 
     Raises:
         keras_dccrn.training.weights.WeightsError: ``config.init_weights`` does not fit the model.
+        ValueError: ``config.init_progress`` has no line at ``config.init_step``.
         Interrupted: a signal stopped training (``code`` 128 + signal) or ``run_steps`` paused it
             (``code`` :data:`PAUSED_EXIT_CODE`); a checkpoint was saved either way.
     """
@@ -177,7 +179,17 @@ def fit(
         )
     elif config.init_weights:
         read_weights(export_model or model, config.init_weights)
-        log(f"Starting from the weights of {config.init_weights}")
+        if config.init_step:
+            checkpoints.continue_at(config.init_step, config.steps_per_epoch)
+            if config.init_progress and is_chief(strategy):
+                continue_log(run_dir, config.init_progress, config.init_step, config.init_weights)
+            log(f"Continuing from the weights of {config.init_weights} at step {config.init_step}")
+        else:
+            log(f"Starting from the weights of {config.init_weights}")
+    if checkpoints.optimizer_offset:
+        # The schedule goes on from the run's step, not from the fresh optimizer's step counter.
+        optimizer = getattr(model.optimizer, "inner_optimizer", model.optimizer)
+        optimizer.learning_rate = ResumedSchedule(learning_rate(config), checkpoints.optimizer_offset)
     if checkpoints.epochs_done >= config.epochs:
         log(f"Run already finished ({checkpoints.epochs_done} of {config.epochs} epochs).")
         return None

@@ -8,11 +8,14 @@ and written by :mod:`keras_dccrn.training.run_dir`.
 """
 
 import datetime
+import json
+import os
 import time
 
 import keras
 
-from keras_dccrn.training.run_dir import append_progress, read_progress
+from keras_dccrn.atomic import write_text
+from keras_dccrn.training.run_dir import PROGRESS_FILE, append_progress, read_progress, read_progress_file
 
 
 class ProgressLog(keras.callbacks.Callback):
@@ -50,7 +53,7 @@ class ProgressLog(keras.callbacks.Callback):
         step = int(self.step_counter())
         cpu_hours, wall_hours = self.totals()
         entry = {
-            "time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "time": _now(),
             "epoch": int(epoch) + 1,
             "step": step,
             "audio_hours": step * self.audio_seconds_per_step / 3600.0,
@@ -63,3 +66,41 @@ class ProgressLog(keras.callbacks.Callback):
             except (TypeError, ValueError):
                 continue
         append_progress(self.run_dir, entry)
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def continue_log(run_dir, source, step, weights):
+    """Starts ``run_dir``'s progress log from the log of the run whose weights at ``step`` it continues.
+
+    The lines of ``source`` up to ``step`` are kept, followed by a copy of the line at ``step`` marked
+    ``restored_from`` (``weights``) that carries the CPU and wall time of ``source``'s last line, so the
+    budgets go on counting the time spent on the discarded steps (``discarded_steps``). Written
+    atomically, replacing any log of ``run_dir``.
+
+    Args:
+        run_dir: the run directory.
+        source: a ``progress.jsonl`` file.
+        step: the step the weights were saved at.
+        weights: the weight file the run starts from (recorded in the log).
+
+    Raises:
+        ValueError: ``source`` has no readable line at ``step`` (one line naming the file).
+    """
+    entries = read_progress_file(source)
+    kept = [e for e in entries if e.get("step", 0) <= step]
+    if not kept or kept[-1].get("step") != step:
+        raise ValueError(f"{source}: no progress line at step {step}")
+    last = entries[-1]
+    restored = {
+        **kept[-1],
+        "time": _now(),
+        "cpu_hours": float(last.get("cpu_hours", 0.0)),
+        "wall_hours": float(last.get("wall_hours", 0.0)),
+        "restored_from": os.fspath(weights),
+        "discarded_steps": int(last.get("step", step)) - step,
+    }
+    lines = [json.dumps(e) for e in kept + [restored]]
+    write_text(os.path.join(run_dir, PROGRESS_FILE), "\n".join(lines) + "\n")

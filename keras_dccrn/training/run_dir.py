@@ -115,6 +115,20 @@ def _append_jsonl(path, entry):
         f.write(json.dumps(entry) + "\n")
 
 
+def read_progress_file(path):
+    """The entries of a ``progress.jsonl`` file as dicts.
+
+    Raises:
+        ValueError: the file cannot be read (one line naming it).
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such progress log")
+    try:
+        return _read_jsonl(path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"{path}: cannot read the progress log ({exc})") from None
+
+
 def read_progress(run_dir):
     """The entries of ``run_dir/progress.jsonl`` as dicts (``[]`` if there is none).
 
@@ -128,12 +142,19 @@ def append_progress(run_dir, entry):
     _append_jsonl(os.path.join(run_dir, PROGRESS_FILE), entry)
 
 
+def best_entry(entries, monitor, mode):
+    """The progress entry with the best ``monitor`` value (``mode`` "min" or "max"; None if none has it)."""
+    entries = [e for e in entries if monitor in e]
+    if not entries:
+        return None
+    pick = min if mode == "min" else max
+    return pick(entries, key=lambda e: e[monitor])
+
+
 def best_so_far(run_dir, monitor, mode):
     """The best ``monitor`` value in the progress log (``mode`` "min" or "max"; None before the first epoch)."""
-    values = [e[monitor] for e in read_progress(run_dir) if monitor in e]
-    if not values:
-        return None
-    return min(values) if mode == "min" else max(values)
+    entry = best_entry(read_progress(run_dir), monitor, mode)
+    return None if entry is None else entry[monitor]
 
 
 def read_scores(run_dir):
@@ -220,6 +241,8 @@ class Checkpoints:
         with strategy.scope():
             self.epoch = tf.Variable(0, dtype=tf.int64, trainable=False, name="epoch")
             self.step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+            # The step at which the optimizer started, when the run continued from backed-up weights.
+            self.resumed_at = tf.Variable(0, dtype=tf.int64, trainable=False, name="resumed_at")
             # Create the optimizer's slots now so that a restore fills them instead of deferring.
             model.optimizer.build(model.trainable_variables)
         self.checkpoint = tf.train.Checkpoint(
@@ -227,6 +250,7 @@ class Checkpoints:
             optimizer=model.optimizer,
             epoch=self.epoch,
             step=self.step,
+            resumed_at=self.resumed_at,
             model_state=model_state(state_model or model),
         )
         self.manager = tf.train.CheckpointManager(
@@ -255,6 +279,20 @@ class Checkpoints:
     @property
     def epochs_done(self):
         return int(self.epoch.numpy())
+
+    def continue_at(self, step, steps_per_epoch):
+        """Sets the counters of a run continued at ``step`` by a fresh optimizer."""
+        for variable, value in (
+            (self.step, step),
+            (self.epoch, step // steps_per_epoch),
+            (self.resumed_at, step),
+        ):
+            variable.assign(value)
+
+    @property
+    def optimizer_offset(self):
+        """Steps the run had done before its optimizer started (0 unless continued from weights)."""
+        return int(self.resumed_at.numpy())
 
 
 def checkpoint_counters(run_dir):

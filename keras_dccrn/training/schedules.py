@@ -2,6 +2,52 @@
 
 import keras
 
+#: Steps over which a run continued from backed-up weights (``init_step``) warms its learning rate up
+#: again: its Adam moments start at zero, and full-size first steps would disturb a trained model.
+RESUME_WARMUP_STEPS = 100
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class ResumedSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A schedule continued at step ``offset`` by an optimizer whose step counter starts at zero.
+
+    ``lr(step) = schedule(step + offset) * min(1, (step + 1) / warmup_steps)``.
+
+    Args:
+        schedule: the run's schedule (a ``LearningRateSchedule``).
+        offset: the step of the run at which this optimizer starts (positive).
+        warmup_steps: steps of the linear re-warm-up (0: none).
+    """
+
+    def __init__(self, schedule, offset, warmup_steps=RESUME_WARMUP_STEPS):
+        if offset <= 0:
+            raise ValueError(f"`offset` must be positive; received {offset!r}.")
+        if warmup_steps < 0:
+            raise ValueError(f"`warmup_steps` must be >= 0; received {warmup_steps!r}.")
+        self.schedule = schedule
+        self.offset = int(offset)
+        self.warmup_steps = int(warmup_steps)
+
+    def __call__(self, step):
+        step = keras.ops.cast(step, "float32")
+        rate = self.schedule(step + self.offset)
+        if self.warmup_steps:
+            rate = rate * keras.ops.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        return rate
+
+    def get_config(self):
+        return {
+            "schedule": keras.saving.serialize_keras_object(self.schedule),
+            "offset": self.offset,
+            "warmup_steps": self.warmup_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["schedule"] = keras.saving.deserialize_keras_object(config["schedule"])
+        return cls(**config)
+
 
 def learning_rate(config):
     """The learning rate of ``config`` (a :class:`~keras_dccrn.training.config.TrainingConfig`).
