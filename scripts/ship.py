@@ -13,7 +13,9 @@ Writes ``<output_dir>/<name>/``:
   (``keras_dccrn.runtime.registry.model_in_folder``);
 * with ``--tflite``: ``<name>_<mode>_<quantization>.tflite`` (the ``dccrn-export`` code path,
   ``trainers.export.export_tflite_files``; streaming files only for causal models; by default float32,
-  dynamic int8 and, streaming only, mixed int8: ``keras_dccrn.export.mixed_int8``);
+  dynamic int8 and, streaming only, mixed int8: ``keras_dccrn.export.mixed_int8``), and
+  ``<name>_streaming_k<K>_<quantization>.tflite`` running ``--multi_hop`` K hops per invoke (by default
+  K = 4, mixed int8: the same outputs at less per-invoke overhead, for whole files);
 * ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
   logs), the data folders' ``manifest.csv`` (files, hours and licence per source of every data flag,
   minus the run's ``--exclude`` patterns; ``keras_dccrn.data.describe_sources``), the loaded model
@@ -84,6 +86,19 @@ flags.DEFINE_bool("tflite", False, "Also ship TFLite files (dccrn-export code pa
 flags.DEFINE_list("modes", ["offline", "streaming"], "TFLite modes.", flag_values=FLAGS)
 flags.DEFINE_list(
     "quantizations", ["float32", "dynamic_int8", "mixed_int8"], "TFLite quantizations.", flag_values=FLAGS
+)
+flags.DEFINE_integer(
+    "multi_hop",
+    4,
+    "Also write streaming files that run this many STFT hops per invoke (<name>_streaming_k<K>_<q>.tflite; "
+    "the same outputs, less per-invoke overhead, K - 1 hops more latency: for whole files). 1: none.",
+    flag_values=FLAGS,
+)
+flags.DEFINE_list(
+    "multi_hop_quantizations",
+    ["mixed_int8"],
+    "Quantizations of the --multi_hop streaming files.",
+    flag_values=FLAGS,
 )
 flags.DEFINE_integer("chunk_samples", 64000, "Offline TFLite chunk length (samples).", flag_values=FLAGS)
 flags.DEFINE_string(
@@ -420,7 +435,8 @@ def model_card(
         "TF Serving signatures: `serving_default` (`noisy` float32 `[batch, samples]` -> `enhanced`), "
         "`enhance_wav` (16 kHz WAV bytes -> WAV bytes) and `metadata` (look-ahead, hop and rate)."
         + (
-            " TFLite: offline files take fixed chunks; streaming files take one hop with explicit state."
+            " TFLite: offline files take fixed chunks; streaming files take one hop (`streaming_k<K>`: K hops)"
+            " with explicit state."
             if tflite
             else ""
         )
@@ -544,9 +560,12 @@ def ship():
     from keras_dccrn.runtime import ModelLoadError
     from trainers.export import export_tflite_files
 
-    bad = [q for q in FLAGS.quantizations if q not in QUANTIZATIONS]
-    if bad:
-        raise UsageError(f"--quantizations: unknown {bad}; choose from {list(QUANTIZATIONS)}")
+    for name in ("quantizations", "multi_hop_quantizations"):
+        bad = [q for q in FLAGS[name].value if q not in QUANTIZATIONS]
+        if bad:
+            raise UsageError(f"--{name}: unknown {bad}; choose from {list(QUANTIZATIONS)}")
+    if FLAGS.multi_hop < 1:
+        raise UsageError(f"--multi_hop must be >= 1; received {FLAGS.multi_hop}.")
     if FLAGS.tflite:
         try:
             extras.require(["ai_edge_litert"], f"{PROG} --tflite")
@@ -576,15 +595,23 @@ def ship():
         if FLAGS.tflite:
             from keras_dccrn.signals import speech_like_signals
 
+            def calibration():
+                return speech_like_signals(count=8, seconds=2.0, seed=0)
+
             tflite = export_tflite_files(
-                model,
-                tmp,
-                FLAGS.name,
-                FLAGS.modes,
-                FLAGS.quantizations,
-                FLAGS.chunk_samples,
-                calibration=lambda: speech_like_signals(count=8, seconds=2.0, seed=0),
+                model, tmp, FLAGS.name, FLAGS.modes, FLAGS.quantizations, FLAGS.chunk_samples, calibration
             )
+            if FLAGS.multi_hop > 1 and "streaming" in FLAGS.modes and model.supports_streaming:
+                tflite += export_tflite_files(
+                    model,
+                    tmp,
+                    FLAGS.name,
+                    ["streaming"],
+                    FLAGS.multi_hop_quantizations,
+                    FLAGS.chunk_samples,
+                    calibration,
+                    hops_per_call=FLAGS.multi_hop,
+                )
         shutil.copyfile(
             os.path.join(FLAGS.run_dir, run_dir.CONFIG_FILE), os.path.join(tmp, "training_config.json")
         )

@@ -237,6 +237,8 @@ def test_failure_half_way_leaves_the_previous_folder_untouched(
         ),
         ({"model": "CONFIG"}, "config.json: not a .keras file"),
         ({"model": "CORRUPT"}, "corrupt.keras: "),
+        ({"multi_hop": "0"}, "--multi_hop must be >= 1; received 0"),
+        ({"multi_hop_quantizations": "int4"}, "--multi_hop_quantizations: unknown ['int4']"),
     ],
 )
 def test_one_line_errors_exit_2_and_write_nothing(tiny_runs, tmp_path, capsys, change, message):
