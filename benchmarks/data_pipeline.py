@@ -1,16 +1,18 @@
-"""Throughput of the on-the-fly mixture pipeline (keras_dccrn.data) on the shared data.
+r"""CPU cost of the on-the-fly mixture pipeline (keras_dccrn.data), with and without the decoded-audio cache.
 
-Usage:
+    python benchmarks/data_pipeline.py [--data=../shared/data] [--batch_size=4] [--seconds=2] \
+        [--reverb_prob=0.3] [--rounds=4] [--batches=25]
 
-    python benchmarks/data_pipeline.py [--data=/work/shared/data] [--batches=25]
-
-Measures examples/s (and seconds of audio per second) that ``training_dataset``
-produces with batch 8 x 4 s, 16 kHz, on the train split of the shared data,
-streaming from disk (``cache=False``) and from the in-RAM cache (``cache=True``,
-files decoded up front with ``preload=True``; the decode time is reported
-separately), without and with reverberation (p=1, early-reverb target).
-Prints a Markdown table and writes it to docs/benchmarks/data_pipeline.md.
-Skips with a message if the data folder is absent.
+A training process spends the CPU time of its input pipeline next to the CPU time of its train steps, on
+the same cores. This measures that cost as a training run meets it: ``training_dataset`` on the train
+split of the shared data (speech, noise and RIR folders as the campaign's flags give them; file counts
+read from the folders), one thread (TensorFlow intra-/inter-op threads 1, one parallel call, no prefetch),
+from a fresh dataset, in ``--rounds`` consecutive rounds of ``--batches`` batches. Each round's process CPU
+seconds per batch (and wall seconds) show how the cost moves as a ``cache=True`` pipeline fills its cache
+with whole decoded files (the first use of a file decodes all of it; the next uses are free) while a
+``cache=False`` pipeline decodes only the segment each example needs, every time. The resident-memory
+growth over the rounds is what the cache holds. Writes docs/benchmarks/data_pipeline.md (``--output``);
+skips with a message if the data folder is absent.
 """
 
 import os
@@ -18,112 +20,116 @@ import platform
 import sys
 import time
 
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from absl import flags
+
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
-from absl import app, flags  # noqa: E402
+from benchmarks import harness  # noqa: E402
 
-FLAGS = flags.FLAGS
-flags.DEFINE_string("data", "/work/shared/data", "Folder with speech/train, noise/train and rir/.")
-flags.DEFINE_integer("batches", 25, "Timed batches per configuration (after 3 warm-up batches).")
-flags.DEFINE_integer("batch_size", 8, "Batch size.")
-flags.DEFINE_float("seconds", 4.0, "Segment length in seconds.")
+DEFAULT_OUTPUT = "docs/benchmarks/data_pipeline.md"
+
+FLAGS = flags.FlagValues()
 flags.DEFINE_string(
-    "output",
-    os.path.join(
-        os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "docs", "benchmarks", "data_pipeline.md"
-    ),
-    "Markdown file to write.",
+    "data", "../shared/data", "Folder with speech/train, noise/train and rir/.", flag_values=FLAGS
 )
+flags.DEFINE_integer("batch_size", 4, "Batch size (the campaign's students: 4).", flag_values=FLAGS)
+flags.DEFINE_float("seconds", 2.0, "Segment length in seconds.", flag_values=FLAGS)
+flags.DEFINE_float("reverb_prob", 0.3, "Share of reverberant mixtures.", flag_values=FLAGS)
+flags.DEFINE_integer("rounds", 4, "Consecutive timed rounds per setting.", flag_values=FLAGS)
+flags.DEFINE_integer("batches", 25, "Batches per round.", flag_values=FLAGS)
+flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown page to write ('' to only print).", flag_values=FLAGS)
 
 
-def cpu_name():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
+def measure(dataset, rounds, batches):
+    """``[(CPU s per batch, wall s per batch, RSS MB at the end)]`` per round, from a fresh iterator."""
+    iterator = iter(dataset)
+    result = []
+    for _ in range(rounds):
+        cpu, wall = time.process_time(), time.perf_counter()
+        for _ in range(batches):
+            next(iterator)
+        result.append(
+            (
+                (time.process_time() - cpu) / batches,
+                (time.perf_counter() - wall) / batches,
+                harness.proc_status_kb("VmRSS") / 1024,
+            )
+        )
+    return result
 
 
-def measure(ds, batches):
-    it = iter(ds)
-    for _ in range(3):  # warm-up: tf.data start-up and AUTOTUNE
-        next(it)
-    start = time.perf_counter()
-    for _ in range(batches):
-        noisy, _ = next(it)
-    return time.perf_counter() - start, noisy.shape
-
-
-def main(argv):
-    del argv
-    import tensorflow as tf
-
-    from keras_dccrn import data
-
+def main(argv=None):
+    argv = list(sys.argv if argv is None else argv)
+    status = harness.parse_flags(argv, FLAGS, "data_pipeline.py", __doc__)
+    if status is not None:
+        return status
     root = FLAGS.data
-    speech, noise, rir = (os.path.join(root, p) for p in ("speech/train", "noise/train", "rir"))
-    if not all(os.path.isdir(p) for p in (speech, noise, rir)):
+    folders = [os.path.join(root, p) for p in ("speech/train", "noise/train", "rir")]
+    if not all(os.path.isdir(p) for p in folders):
         print(
             f"Skipping the data-pipeline benchmark: {root} (speech/train, noise/train, rir/) is not present."
         )
         return 0
-    load_before = os.getloadavg()[0]
-    rows = []
-    for reverb in (0.0, 1.0):
-        config = data.MixtureConfig(segment_seconds=FLAGS.seconds, reverb_prob=reverb, reverb_target="early")
-        for cache in (False, True):
-            t0 = time.perf_counter()
-            ds = data.training_dataset(
-                speech,
-                noise,
-                rir,
-                config=config,
-                batch_size=FLAGS.batch_size,
-                seed=0,
-                cache=cache,
-                preload=cache,
-            )
-            setup = time.perf_counter() - t0
-            elapsed, shape = measure(ds, FLAGS.batches)
-            examples = FLAGS.batches * FLAGS.batch_size / elapsed
-            rows.append((cache, reverb, setup, examples, examples * FLAGS.seconds, tuple(shape)))
-            print(
-                f"cache={cache} reverb_prob={reverb}: setup {setup:.1f} s, {examples:.1f} examples/s, "
-                f"{examples * FLAGS.seconds:.0f} s of audio/s",
-                flush=True,
-            )
-    lines = [
-        "# Data pipeline throughput",
-        "",
-        f"`keras_dccrn.data.training_dataset` on `{root}` (speech/train: 1728 files, noise/train: 610, rir: 7), "
-        f"batch {FLAGS.batch_size} x {FLAGS.seconds:g} s at 16 kHz, SNR -5..20 dB, level -35..-15 dBFS; "
-        f"{FLAGS.batches} timed batches after 3 warm-up batches.",
-        f"Machine: {os.cpu_count()} CPU cores ({cpu_name()}), shared with other jobs; Python "
-        f"{platform.python_version()}, TensorFlow {tf.__version__}.",
-        f"1-minute load average {load_before:.1f} before and {os.getloadavg()[0]:.1f} after the run "
-        "(other jobs were running: expect noise of tens of percent).",
-        "Setup = building the dataset (scanning the folders' headers, and with `cache=True` decoding and "
-        "resampling every file into RAM with `preload=True`).",
-        "",
-        "| cache | reverb_prob | setup (s) | examples/s | audio s/s | batch shape |",
-        "|---|---|---|---|---|---|",
-    ]
-    for cache, reverb, setup, ex, audio_s, shape in rows:
-        lines.append(f"| {cache} | {reverb:g} | {setup:.1f} | {ex:.1f} | {audio_s:.0f} | {shape} |")
-    lines += ["", f"Command: `python benchmarks/data_pipeline.py --batches={FLAGS.batches}`", ""]
-    text = "\n".join(lines)
-    print()
+    harness.tensorflow_threads(1)
+    from keras_dccrn import data
+
+    speech, noise, rir = folders
+    counts = [len(data.find_audio(p)) for p in folders]
+    config = data.MixtureConfig(
+        segment_seconds=FLAGS.seconds,
+        snr_range=(-5.0, 20.0),
+        level_range=(-35.0, -15.0),
+        reverb_prob=FLAGS.reverb_prob,
+        reverb_target="early",
+        noise_sampling="duration",
+    )
+    rows, start_rss, load = [], harness.proc_status_kb("VmRSS") / 1024, os.getloadavg()[0]
+    for cache in (False, True):
+        dataset = data.training_dataset(
+            speech,
+            noise,
+            rir,
+            config=config,
+            batch_size=FLAGS.batch_size,
+            seed=0,
+            cache=cache,
+            num_parallel_calls=1,
+            prefetch=0,
+        )
+        before = harness.proc_status_kb("VmRSS") / 1024
+        for k, (cpu, wall, rss) in enumerate(measure(dataset, FLAGS.rounds, FLAGS.batches), 1):
+            rows.append([str(cache), str(k), f"{cpu:.3f}", f"{wall:.3f}", f"{rss - before:+.0f}"])
+            print(f"cache={cache} round {k}: {cpu:.3f} CPU s/batch, {wall:.3f} wall s/batch", flush=True)
+    command = harness.command_line(__file__, argv)
+    text = "\n".join(
+        [
+            "# Data pipeline: CPU cost per training batch",
+            "",
+            f"Generated by `{command}` on {platform.machine()} ({os.cpu_count()} cores), code "
+            f"{harness.code_version()}; 1-minute load average {load:.1f} before, {os.getloadavg()[0]:.1f} after.",
+            "",
+            f"`keras_dccrn.data.training_dataset` on `{root}`: {counts[0]} speech, {counts[1]} noise and "
+            f"{counts[2]} RIR files (train split); batch {FLAGS.batch_size} x {FLAGS.seconds:g} s at 16 kHz, "
+            f"SNR -5..20 dB, level -35..-15 dBFS, {FLAGS.reverb_prob:g} reverberant, noise sampled by "
+            f"duration. One thread, one parallel call, no prefetch; {FLAGS.rounds} consecutive rounds of "
+            f"{FLAGS.batches} batches from a fresh dataset (see the script's docstring). Process RSS "
+            f"{start_rss:.0f} MB before the first dataset; RSS growth is counted from each dataset's start.",
+            "",
+            *harness.markdown_table(
+                ["cache", "round", "CPU s / batch", "wall s / batch", "RSS growth (MB)"],
+                rows,
+                align="llrrr",
+            ),
+            "",
+            "Wall time includes waiting for a core when other jobs run; CPU time is the pipeline's own cost.",
+            "",
+        ]
+    )
     print(text)
-    os.makedirs(os.path.dirname(FLAGS.output), exist_ok=True)
-    with open(FLAGS.output, "w") as f:
-        f.write(text)
+    if FLAGS.output:
+        harness.write_page(FLAGS.output, text)
     return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    sys.exit(main())
