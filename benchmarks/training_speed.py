@@ -13,7 +13,9 @@ another checkout of the library (e.g. an older commit, for a before/after compar
     git worktree add /tmp/before <commit>
     python benchmarks/training_speed.py --source=/tmp/before --output=docs/benchmarks/<page>.md
 
-The page names the commit of the code it timed.
+The page names the commit of the code it timed. ``--fastest_to=FILE`` also writes the name of the
+setting with the least CPU time per step (of the first preset) into FILE, one line: how
+``scripts/campaign.sh`` picks the training precision of the machine it runs on.
 """
 
 import os
@@ -54,6 +56,12 @@ flags.DEFINE_bool(
     "distill_cached",
     False,
     "With --distill_teacher: also time distillation from cached teacher knowledge (no teacher forward).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_string(
+    "fastest_to",
+    None,
+    "Write the setting with the least CPU s / step of the first preset into this file (one line).",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -221,7 +229,7 @@ def main(argv=None):
         "CPU s / step",
         "warm-up incl. tracing (s)",
     )
-    rows = []
+    rows, timed = [], []
     for name, setting, teacher, cached in jobs:
         label = name
         if teacher is not None:
@@ -247,6 +255,15 @@ def main(argv=None):
             row = (label, setting, f"failed: {first_line(exc)[:80]}", "", "", "")
         print(harness.markdown_table(header, [row])[-1], flush=True)
         rows.append(row)
+        if teacher is None and name == FLAGS.presets[0] and row[4]:
+            timed.append((float(row[4]), setting))
+    if FLAGS.fastest_to:
+        if not timed:
+            print("training_speed.py: --fastest_to: no setting of the first preset ran", file=sys.stderr)
+            return 1
+        from keras_dccrn.atomic import write_text
+
+        write_text(FLAGS.fastest_to, min(timed)[1] + "\n")
     table = "\n".join(harness.markdown_table(header, rows, align="llrrrr"))
     print()
     print(table)

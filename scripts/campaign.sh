@@ -22,6 +22,25 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 # Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 
+# The training precision of the long runs: whichever of float32 and mixed_bfloat16 trains the student
+# with less CPU per step on this machine (they differ by CPU: bfloat16 won 1.4x on an AMD EPYC, float32
+# 1.4x on an Intel Xeon without AMX), measured once per CPU (model and feature flags) by
+# benchmarks/training_speed.py into $RUNS/precision-<cpu>. A run may change precision between processes:
+# its variables and checkpoints are float32 either way. PRECISION=<policy> overrides.
+precision() {
+  if [ -n "${PRECISION:-}" ]; then echo "$PRECISION"; return; fi
+  local cpu file
+  cpu=$(grep -m2 -E "^(model name|flags)" /proc/cpuinfo | md5sum | cut -c1-12)
+  file=$RUNS/precision-$cpu
+  if [ ! -s "$file" ]; then
+    mkdir -p "$RUNS"
+    python benchmarks/training_speed.py --presets=distil_dccrn --settings=float32,mixed_bfloat16 \
+      --loss=si_snr_spectral --spectral_weight=10 --batch=4 --seconds=2 --threads=1 --steps=4 --warmup=2 \
+      --output= --fastest_to="$file" >&2
+  fi
+  cat "$file"
+}
+
 step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup|restore}
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
@@ -39,17 +58,20 @@ case "$step" in
           [ -d "$RUNS/search/$v" ] && echo "--run=$v=$RUNS/search/$v"; done) \
       --output=docs/recipe_search.md ;;
   teacher)
-    python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" ;;
+    python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" \
+      --mixed_precision="$(precision)" ;;
   student_nokd)
-    python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" ;;
+    python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
+      --mixed_precision="$(precision)" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
   student_atkl)
     python -m trainers.distill --flagfile=flags/campaign/student_atkl.cfg \
-      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" ;;
+      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$(precision)" ;;
   baseline)
-    python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" ;;
+    python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" \
+      --mixed_precision="$(precision)" ;;
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model=distil_dccrn \
       --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
@@ -66,7 +88,7 @@ case "$step" in
     at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$run.json")
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
-      --init_progress="docs/campaign/$run.progress.jsonl" ;;
+      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$(precision)" ;;
   ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
     run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
     snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")

@@ -13,12 +13,19 @@ from benchmarks import harness, training_speed  # noqa: E402
 @pytest.mark.slow
 def test_tiny_run_writes_a_page_naming_the_timed_code(tmp_path):
     page = tmp_path / "speed.md"
-    argv = ["training_speed.py", "--presets=tiny", "--settings=float32", "--batch=1", "--seconds=0.25"]
-    argv += ["--steps=1", "--warmup=1", f"--output={page}"]
+    fastest = tmp_path / "fastest"
+    argv = ["training_speed.py", "--presets=tiny", "--settings=float32,mixed_bfloat16", "--batch=1"]
+    argv += ["--seconds=0.25", "--steps=1", "--warmup=1", f"--output={page}", f"--fastest_to={fastest}"]
     assert training_speed.main(argv) == 0
     text = page.read_text()
-    assert "| tiny | float32 |" in text
+    assert "| tiny | float32 |" in text and "| tiny | mixed_bfloat16 |" in text
     assert f"code {harness.code_version()}" in text
+    cpu = {
+        row.split(" | ")[1]: float(row.split(" | ")[4])
+        for row in text.splitlines()
+        if row.startswith("| tiny")
+    }
+    assert fastest.read_text() == min(cpu, key=cpu.get) + "\n"
 
 
 def test_source_without_the_package_is_one_line(tmp_path, capsys):
