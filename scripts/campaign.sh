@@ -86,6 +86,12 @@ case "$step" in
     # `scripts/campaign.sh <run>` (or this command again) resumes it from its checkpoints as usual.
     run=${2:?usage: $0 restore teacher|student_nokd|dccrn_cl}
     at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$run.json")
+    scores=docs/campaign/$run.devset_scores.jsonl  # the snapshot scores up to that step carry over
+    if [ -f "$scores" ] && [ ! -f "$RUNS/$run/devset_scores.jsonl" ]; then
+      mkdir -p "$RUNS/$run"
+      python -c "import json, sys; sys.stdout.writelines(l for l in open(sys.argv[1]) if l.strip() and \
+json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset_scores.jsonl"
+    fi
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
       --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$(precision)" ;;
