@@ -102,10 +102,12 @@ def main(argv):
         + (f" --limit={FLAGS.limit}" if FLAGS.limit else "")
         + "`. Budgets are summed over every process that worked on a run (a run spans several "
         "sessions and resumes from its checkpoints); CPU hours are the processes' CPU time (both cores "
-        "count), from `progress.jsonl`, one line per epoch.",
+        "count), from `progress.jsonl`, one line per epoch. Steps discarded: steps a lost run folder had done "
+        "after its last committed weight backup (`scripts/campaign.sh restore` continued from the backup; "
+        "their CPU hours are counted, their audio is not).",
         "",
-        "| run | epochs | steps | audio seen (h) | CPU h | wall h | last validation |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| run | epochs | steps | audio seen (h) | CPU h | wall h | steps discarded | last validation |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     all_scores = {}
     for name, run_dir in runs.items():
@@ -115,6 +117,7 @@ def main(argv):
         lines.append(
             f"| {name} | {last.get('epoch', 0)} | {last.get('step', 0)} | {_fmt(last.get('audio_hours'), 2)} | "
             f"{_fmt(last.get('cpu_hours'), 2)} | {_fmt(last.get('wall_hours'), 2)} | "
+            f"{sum(int(e.get('discarded_steps', 0)) for e in progress)} | "
             + (", ".join(f"{k} {v:.2f} dB" for k, v in val.items()) or "n/a")
             + " |"
         )
