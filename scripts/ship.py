@@ -281,6 +281,27 @@ def _budget_lines(run, shipped):
     ]
 
 
+def _progress_lines(run, shipped):
+    """The budget of the progress log (every process of the run, restores included), up to the shipped step."""
+    entries = run.get("progress") or []
+    if shipped["steps"] is not None:
+        entries = [e for e in entries if e.get("step", 0) <= shipped["steps"]]
+    if not entries:
+        return []
+    last = entries[-1]
+    lines = [
+        f"- Compute spent up to step {last.get('step')} (progress.jsonl, summed over every process of the run): "
+        f"{last.get('cpu_hours', 0.0):.2f} CPU hours, {last.get('wall_hours', 0.0):.2f} wall hours"
+    ]
+    for e in entries:
+        if "restored_from" in e:
+            lines.append(
+                f"- Restored at step {e.get('step')} from the weight backup `{e['restored_from']}` after its run "
+                f"folder was lost ({e.get('discarded_steps', 0)} later steps discarded, their CPU time counted)"
+            )
+    return lines
+
+
 def _validation_line(run, shipped):
     if not run["best_val"]:
         return "- Best validation SI-SNR: not logged"
@@ -385,9 +406,11 @@ def model_card(
         *_budget_lines(run, shipped),
         f"- Batch {run['batch_size']} x {run['segment_seconds']} s segments"
         + (f" = {audio_hours:.2f} h of audio seen" if audio_hours is not None else ""),
-        f"- Precision: {config.get('mixed_precision')}; optimiser Adam, {_schedule_text(config)}, gradient "
+        *_progress_lines(run, shipped),
+        f"- Precision (the run's latest process): {config.get('mixed_precision')}; optimiser Adam, {_schedule_text(config)}, gradient "
         f"clipping {config.get('clip_norm')}",
-        f"- Wall-clock training time: {run_dir.format_duration(run['wall_active'])} in {len(run['sessions'])} "
+        f"- Wall-clock training time in this run folder's TensorBoard logs: "
+        f"{run_dir.format_duration(run['wall_active'])} in {len(run['sessions'])} "
         f"session(s) (first to last TensorBoard event: {run_dir.format_duration(run['wall_span'])}), "
         f"on {hardware}" + ("" if shipped["kind"] == "final" else " (the whole run so far)"),
         _validation_line(run, shipped),

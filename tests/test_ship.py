@@ -388,3 +388,22 @@ def test_schedule_text_states_the_runs_schedule():
     )
     plateau = {"lr_schedule": "plateau", "learning_rate": 0.002, "lr_factor": 0.5, "lr_patience": 2}
     assert ship._schedule_text(plateau) == "learning rate 0.002 (x0.5 after 2 epochs without improvement)"
+
+
+def test_progress_lines_state_the_compute_and_restores_up_to_the_shipped_step():
+    progress = [
+        {"step": 100, "cpu_hours": 1.0, "wall_hours": 2.0},
+        {"step": 100, "cpu_hours": 1.5, "wall_hours": 3.0, "restored_from": "w.npz", "discarded_steps": 40},
+        {"step": 200, "cpu_hours": 2.0, "wall_hours": 4.0},
+        {"step": 300, "cpu_hours": 3.0, "wall_hours": 6.0},
+    ]
+    lines = ship._progress_lines({"progress": progress}, {"steps": 200})
+    assert lines[0] == (
+        "- Compute spent up to step 200 (progress.jsonl, summed over every process of the run): "
+        "2.00 CPU hours, 4.00 wall hours"
+    )
+    assert "Restored at step 100 from the weight backup `w.npz`" in lines[1] and "40 later steps" in lines[1]
+    assert ship._progress_lines({"progress": []}, {"steps": 200}) == []
+    assert ship._progress_lines({"progress": progress}, {"steps": None})[0].startswith(
+        "- Compute spent up to step 300"
+    )

@@ -376,7 +376,8 @@ def read_run(run_dir):
         ``sessions`` (``[(start, end)]`` wall times from ``logs/train``), ``wall_span`` (first to last
         event, s), ``wall_active`` (sum over sessions, s), ``val_tag``, ``val_epochs`` (``[(epoch,
         SI-SNR dB)]``, epochs counted from 1), ``val_curve`` (``[(training step, SI-SNR dB)]``),
-        ``best_val`` (``(SI-SNR, epoch)`` or None).
+        ``best_val`` (``(SI-SNR, epoch)`` or None), ``progress`` (the entries of ``progress.jsonl``:
+        budgets summed over every process, restores included).
 
     Raises:
         ValueError: no readable ``config.json`` (one line naming the file).
@@ -415,6 +416,7 @@ def read_run(run_dir):
     best = max(val_epochs, key=lambda item: item[1]) if val_epochs else None
     return dict(
         run_dir=run_dir,
+        progress=read_progress(run_dir),
         config=config,
         kind=kind,
         preset=preset,
