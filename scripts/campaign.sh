@@ -23,10 +23,12 @@ export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 
 # The training precision of the long runs: whichever of float32 and mixed_bfloat16 trains the student
-# with less CPU per step on this machine (they differ by CPU: bfloat16 won 1.4x on an AMD EPYC, float32
-# 1.4x on an Intel Xeon without AMX), measured once per CPU (model and feature flags) by
-# benchmarks/training_speed.py into $RUNS/precision-<cpu>. A run may change precision between processes:
-# its variables and checkpoints are float32 either way. PRECISION=<policy> overrides.
+# with less CPU per step on this machine (they differ by CPU: bfloat16 won 1.4x on one AMD EPYC,
+# float32 1.4x on an Intel Xeon without AMX), measured once per CPU (model and feature flags)
+# by benchmarks/training_speed.py into $RUNS/precision-<cpu>. A CPU without bfloat16 instructions
+# (avx512_bf16, amx_bf16) emulates them at a fraction of float32's speed, so there it is float32 unmeasured.
+# A run may change precision between processes: its variables and checkpoints are float32 either way.
+# PRECISION=<policy> overrides.
 precision() {
   if [ -n "${PRECISION:-}" ]; then echo "$PRECISION"; return; fi
   local cpu file
@@ -34,14 +36,22 @@ precision() {
   file=$RUNS/precision-$cpu
   if [ ! -s "$file" ]; then
     mkdir -p "$RUNS"
-    python benchmarks/training_speed.py --presets=distil_dccrn --settings=float32,mixed_bfloat16 \
-      --loss=si_snr_spectral --spectral_weight=10 --batch=4 --seconds=2 --threads=1 --steps=4 --warmup=2 \
-      --output= --fastest_to="$file" >&2
+    if ! grep -m1 "^flags" /proc/cpuinfo | grep -qwE "avx512_bf16|amx_bf16"; then
+      echo "campaign.sh: no bfloat16 instructions on this CPU: training in float32" >&2
+      echo float32 > "$file"
+    else
+      python benchmarks/training_speed.py --presets=distil_dccrn --settings=float32,mixed_bfloat16 \
+        --loss=si_snr_spectral --spectral_weight=10 --batch=4 --seconds=2 --threads=1 --steps=4 --warmup=2 \
+        --output= --fastest_to="$file" >&2 || return 1
+    fi
   fi
   cat "$file"
 }
 
 step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup|restore}
+case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
+  teacher|student_nokd|student_atkl|baseline|restore) prec=$(precision) ;;
+esac
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
     python -m trainers.mix --flagfile=flags/devset.cfg --output_dir="$DEV" ;;
@@ -59,19 +69,19 @@ case "$step" in
       --output=docs/recipe_search.md ;;
   teacher)
     python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" \
-      --mixed_precision="$(precision)" ;;
+      --mixed_precision="$prec" ;;
   student_nokd)
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
-      --mixed_precision="$(precision)" ;;
+      --mixed_precision="$prec" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
   student_atkl)
     python -m trainers.distill --flagfile=flags/campaign/student_atkl.cfg \
-      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$(precision)" ;;
+      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$prec" ;;
   baseline)
     python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" \
-      --mixed_precision="$(precision)" ;;
+      --mixed_precision="$prec" ;;
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model=distil_dccrn \
       --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
@@ -94,7 +104,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     fi
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
-      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$(precision)" ;;
+      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$prec" ;;
   ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
     run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
     snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")

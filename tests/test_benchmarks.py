@@ -131,6 +131,7 @@ def test_full_run_with_model_and_devset(tmp_path, devset, tiny_keras):
     assert "Latency: algorithmic latency = the look-ahead `model.lookahead_samples` = 399 samples" in text
 
 
+@pytest.mark.slow
 def test_preset_random_weights_without_devset(tmp_path):
     output = tmp_path / "preset.md"
     argv = ["tflite_speed.py", "--preset=tiny", "--seconds=1", "--repeats=1", "--variants=keras"]

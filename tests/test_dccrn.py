@@ -114,6 +114,7 @@ def test_unknown_preset():
     assert "dccrn_cl" in list_presets()
 
 
+@pytest.mark.slow
 def test_training_smoke_reduces_si_snr_loss():
     keras.utils.set_random_seed(0)
     rng = np.random.default_rng(0)

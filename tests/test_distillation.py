@@ -215,6 +215,7 @@ def test_bfloat16_needs_no_loss_scaling():
     assert not isinstance(distiller.optimizer, keras.optimizers.LossScaleOptimizer)
 
 
+@pytest.mark.slow
 def test_train_step_adds_the_students_regularisation_losses():
     rng = np.random.default_rng(0)
     clean = (0.1 * rng.standard_normal((2, 1600))).astype("float32")

@@ -142,6 +142,7 @@ def test_model_run_bad_file_and_parallel_workers(corpus, tmp_path, capsys):
     assert read_csv(out2 / "per_file.csv") == rows
 
 
+@pytest.mark.slow
 def test_dnsmos_columns(corpus, tmp_path):
     out = tmp_path / "r"
     rc = run(

@@ -119,6 +119,7 @@ def _cli():
     return [exe] if os.path.exists(exe) else ["saved_model_cli"]
 
 
+@pytest.mark.slow
 def test_saved_model_cli_show_and_run(saved, tiny, tmp_path):
     version_dir = saved[1]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", CUDA_VISIBLE_DEVICES="")

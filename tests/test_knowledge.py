@@ -51,6 +51,7 @@ def _write(tmp_path, corpus, teacher, n=6, seed=5, **kwargs):
     )
 
 
+@pytest.mark.slow
 def test_cached_loss_equals_live_teacher_loss(tmp_path, corpus, models):
     teacher, student = models
     meta = _write(tmp_path, corpus, teacher)

@@ -93,6 +93,7 @@ def assert_same_weights(a_path, b_path):
         )
 
 
+@pytest.mark.slow
 def test_a_lost_run_continues_from_its_backed_up_weights_and_log(speech_corpus, tmp_path):
     import json
 
@@ -184,6 +185,7 @@ def test_a_signal_saves_a_checkpoint_and_stops_at_a_step_boundary(speech_corpus,
     assert signal.getsignal(signal.SIGTERM) is before
 
 
+@pytest.mark.slow
 def test_a_finished_run_is_not_trained_again(speech_corpus, tmp_path):
     config = TrainingConfig(**{**SMOKE, "epochs": 1, "steps_per_epoch": 1})
     one_process(speech_corpus, tmp_path, config)

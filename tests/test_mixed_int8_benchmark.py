@@ -51,6 +51,7 @@ COST = re.compile(r"^[+-]\d+\.\d{3} ± \d+\.\d{3}$")
 PESQ_COST = re.compile(r"^[+-]\d+\.\d{4} ± \d+\.\d{4}$")
 
 
+@pytest.mark.slow
 def test_page_has_every_variant_and_speed_row(tmp_path, tiny_keras, small_devset):
     page = tmp_path / "mixed.md"
     argv = ["mixed_int8.py", f"--model={tiny_keras}", f"--devset={small_devset}", "--limit=2"]

@@ -144,7 +144,7 @@ def test_model_card_is_generated_from_the_run_and_the_scores(tiny_runs, shipped)
         in card
     )
     assert "Batch 2 x 0.5 s segments" in card
-    assert "Precision: mixed_bfloat16" in card and "shipped in float32" in card
+    assert "Precision (the run's latest process): mixed_bfloat16" in card and "shipped in float32" in card
     assert "Best validation SI-SNR:" in card and "at epoch" in card
     assert "Objective: supervised, loss=si_snr" in card
     means = system_means(tiny_runs["scores"], "student_nokd")
@@ -176,7 +176,7 @@ def test_overwrite_with_a_distilled_run_card_names_teacher_and_kd_mode(tiny_runs
     assert "which is not shipped any more; dropped" in capsys.readouterr().err
     card = (out / "tiny_student" / "MODEL_CARD.md").read_text()
     assert "kd_mode=at_kl" in card and "teacher.keras" in card
-    assert "Precision: float32" in card and "| student_atkl (this model) |" in card
+    assert "Precision (the run's latest process): float32" in card and "| student_atkl (this model) |" in card
     assert not list((out / "tiny_student").glob("*.tflite"))  # replaced, not merged
     assert sorted(p.name for p in out.iterdir()) == ["tiny_student"]
 

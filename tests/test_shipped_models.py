@@ -52,7 +52,9 @@ def test_the_default_student_enhances_the_example():
     assert gain > 2.0, f"SI-SNR improvement {gain:.2f} dB"
 
 
-@pytest.mark.parametrize("name", ["dccrn_cl", "uformer", "distil_dccrn_nokd"])
+@pytest.mark.parametrize(
+    "name", ["dccrn_cl", pytest.param("uformer", marks=pytest.mark.slow), "distil_dccrn_nokd"]
+)
 def test_the_other_models_enhance_the_example(name):
     noisy, clean = _example()
     enhanced = runtime.enhance(noisy, 16000, model=name)

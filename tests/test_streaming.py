@@ -124,7 +124,8 @@ def test_steps_of_several_hops_match_hop_by_hop(causal_tiny, tiny_step):
     np.testing.assert_allclose(np.concatenate(chunked, 1), np.concatenate(hop_by_hop, 1), atol=1e-6)
     for name, value in states.items():
         assert chunked_states[name].shape == value.shape
-        np.testing.assert_allclose(np.asarray(chunked_states[name]), np.asarray(value), atol=1e-6)
+        # states reach |3|: float32 rounding of matmuls blocked differently by the CPU's kernels is ~1e-6
+        np.testing.assert_allclose(np.asarray(chunked_states[name]), np.asarray(value), atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="lacks"):
         causal_tiny.step(audio[:, :100], {})
 
