@@ -71,7 +71,8 @@ def test_smoke_recipe_trains_writes_run_dir_and_resumes(tiny_runs):
         (["--train_speech=/nonexistent/speech"], "--train_speech=/nonexistent/speech: no such file"),
         (["--batch_size=0"], "--batch_size=0: must be between 1 and 1024"),
         (["--snr_min=30"], "exceeds --snr_max"),
-        (["--init_step=3"], "--init_step=3 needs --init_weights"),
+        (["--init_step=3"], "--init_step needs --init_weights; received init_step=3"),
+        (["--warmup_steps=100000"], "--warmup_steps must be below epochs x steps_per_epoch"),
         (
             [
                 "--init_weights=/etc/hostname",

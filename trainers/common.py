@@ -9,6 +9,7 @@ the library is not imported here so that ``--help`` and flag errors stay fast).
 
 import dataclasses
 import os
+import re
 import sys
 
 from absl import flags
@@ -203,26 +204,15 @@ def validate_common_flags():
             f"--batch_size x --segment_seconds = {FLAGS.batch_size * FLAGS.segment_seconds:g} s of audio per "
             f"batch: must be at most {MAX_BATCH_AUDIO_SECONDS} s (memory grows with it)."
         )
-    positive = ("batch_size", "epochs", "steps_per_epoch", "valid_examples", "checkpoint_every")
     if FLAGS.init_weights and not os.path.isfile(FLAGS.init_weights):
         raise UsageError(f"--init_weights={FLAGS.init_weights}: no such file.")
-    if FLAGS.init_step:
-        if not FLAGS.init_weights:
-            raise UsageError(f"--init_step={FLAGS.init_step} needs --init_weights.")
-        if FLAGS.init_step < 0 or FLAGS.init_step % FLAGS.steps_per_epoch:
-            raise UsageError(
-                f"--init_step must be a multiple of --steps_per_epoch={FLAGS.steps_per_epoch}; "
-                f"received {FLAGS.init_step}."
-            )
-        if FLAGS.lr_schedule != "cosine":
-            raise UsageError(f"--init_step needs --lr_schedule=cosine; received {FLAGS.lr_schedule}.")
-        if FLAGS.init_step >= FLAGS.epochs * FLAGS.steps_per_epoch:
-            raise UsageError(
-                f"--init_step={FLAGS.init_step} is not below the run's {FLAGS.epochs * FLAGS.steps_per_epoch} steps."
-            )
+    if FLAGS.valid_examples <= 0:
+        raise UsageError(f"--valid_examples must be positive; received {FLAGS.valid_examples}.")
+    try:  # the run's own checks (counts, schedule, restore), in flag names
+        training_config()
+    except ValueError as exc:
+        raise UsageError(re.sub(r"`(\w+)`", r"--\1", str(exc))) from None
     if FLAGS.init_progress:
-        if not FLAGS.init_step:
-            raise UsageError(f"--init_progress={FLAGS.init_progress} needs --init_step.")
         from keras_dccrn.training.run_dir import read_progress_file
 
         try:
@@ -231,14 +221,6 @@ def validate_common_flags():
             raise UsageError(f"--init_progress: {exc}") from None
         if FLAGS.init_step not in steps:
             raise UsageError(f"--init_progress={FLAGS.init_progress}: no line at step {FLAGS.init_step}.")
-    for name in ("run_steps", "snapshot_every"):
-        if FLAGS[name].value < 0:
-            raise UsageError(f"--{name} must be >= 0; received {FLAGS[name].value}.")
-    for name in positive:
-        if FLAGS[name].value <= 0:
-            raise UsageError(f"--{name} must be positive; received {FLAGS[name].value}.")
-    if FLAGS.segment_seconds <= 0:
-        raise UsageError(f"--segment_seconds must be positive; received {FLAGS.segment_seconds}.")
     if FLAGS.snr_min > FLAGS.snr_max:
         raise UsageError(f"--snr_min ({FLAGS.snr_min}) exceeds --snr_max ({FLAGS.snr_max}).")
     if FLAGS.level_min > FLAGS.level_max or FLAGS.level_max > 0:
@@ -249,14 +231,6 @@ def validate_common_flags():
         raise UsageError(f"--reverb_prob must be in [0, 1]; received {FLAGS.reverb_prob}.")
     if FLAGS.reverb_prob > 0 and not FLAGS.train_rir:
         raise UsageError("--reverb_prob > 0 needs --train_rir.")
-    if FLAGS.learning_rate <= 0:
-        raise UsageError(f"--learning_rate must be positive; received {FLAGS.learning_rate}.")
-    if FLAGS.warmup_steps < 0 or FLAGS.warmup_steps >= FLAGS.epochs * FLAGS.steps_per_epoch:
-        raise UsageError(
-            f"--warmup_steps must be in [0, epochs x steps_per_epoch); received {FLAGS.warmup_steps}."
-        )
-    if not 0.0 <= FLAGS.min_lr_ratio <= 1.0:
-        raise UsageError(f"--min_lr_ratio must be in [0, 1]; received {FLAGS.min_lr_ratio}.")
 
 
 def _exists(spec):
