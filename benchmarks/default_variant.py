@@ -41,6 +41,12 @@ flags.DEFINE_string("devset", None, "dccrn-mix development set (noisy/, clean/).
 flags.DEFINE_integer("limit", 0, "Score the first N pairs (sorted by name); 0: all.", flag_values=FLAGS)
 flags.DEFINE_float("max_si_snr_cost", 0.05, "Largest negligible SI-SNR cost (dB).", flag_values=FLAGS)
 flags.DEFINE_float("max_pesq_cost", 0.02, "Largest negligible PESQ-WB cost.", flag_values=FLAGS)
+flags.DEFINE_list(
+    "variants",
+    [],
+    "Compare only these .tflite files of the folder (names); default: every .tflite file.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_bool("pesq", True, "Score PESQ-WB (--nopesq: SI-SNR only).", flag_values=FLAGS)
 flags.DEFINE_bool(
     "write_manifest", False, "Write the chosen default into the folder's manifest.json.", flag_values=FLAGS
@@ -128,8 +134,13 @@ def main(argv=None):
         if not FLAGS.devset:
             raise harness.BenchmarkError("--devset is required (a dccrn-mix folder with noisy/ and clean/)")
         folder = FLAGS.folder.rstrip("/")
-        pairs = harness.load_pairs(harness.find_pairs(FLAGS.devset, FLAGS.limit))
         variants = sorted(f for f in os.listdir(folder) if f.endswith(".tflite"))
+        unknown = [v for v in FLAGS.variants if v not in variants]
+        if unknown:
+            raise harness.BenchmarkError(f"--variants: {', '.join(unknown)}: not a .tflite file of {folder}")
+        if FLAGS.variants:
+            variants = sorted(set(FLAGS.variants))
+        pairs = harness.load_pairs(harness.find_pairs(FLAGS.devset, FLAGS.limit))
         if not variants:
             raise harness.BenchmarkError(f"{folder}: no .tflite file to compare with the reference")
         reference = reference_path(folder)
@@ -159,6 +170,7 @@ def main(argv=None):
     chosen = choose(rows, FLAGS.max_si_snr_cost, FLAGS.max_pesq_cost)
     manifest = write_manifest(folder, chosen and chosen["name"]) if FLAGS.write_manifest else None
     seconds = sum(noisy.size for _, noisy, _ in pairs) / harness.SAMPLE_RATE
+    others = sorted(f for f in os.listdir(folder) if f.endswith(".tflite") and f not in variants)
     header = (
         "file",
         "SI-SNR (dB)",
@@ -213,7 +225,13 @@ def main(argv=None):
             "the variant's over the same files, ± the 95% t half width of the per-file differences. "
             f"Negligible: SI-SNR cost <= {FLAGS.max_si_snr_cost:g} dB and PESQ-WB cost <= "
             f"{FLAGS.max_pesq_cost:g}. RTF = seconds of processing / seconds of audio over all files "
-            "(wall; CPU = the process's CPU seconds).",
+            "(wall; CPU = the process's CPU seconds)."
+            + (
+                f" Candidates: the {len(variants)} files given by `--variants`; the folder's other "
+                f"`.tflite` files ({', '.join(others)}) were not compared."
+                if others
+                else ""
+            ),
             "",
             *harness.markdown_table(header, table, align="lrrrrrrl"),
             "",

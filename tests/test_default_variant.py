@@ -53,12 +53,20 @@ def shipped_folder(tiny_causal_files, tmp_path_factory):
 def test_end_to_end_streaming_float32_is_negligible_and_becomes_the_default(
     tmp_path, shipped_folder, small_devset
 ):
+    import shutil
+
     page = tmp_path / "page.md"
+    # a second file that --variants leaves out: it is named on the page and not compared
+    shutil.copy(os.path.join(shipped_folder, "tiny_causal_streaming_float32.tflite"), tmp_path / "x.tflite")
+    shutil.copy(tmp_path / "x.tflite", os.path.join(shipped_folder, "tiny_causal_other.tflite"))
     argv = ["default_variant.py", f"--folder={shipped_folder}", f"--devset={small_devset}", "--nopesq"]
+    argv += ["--variants=tiny_causal_streaming_float32.tflite"]
     assert dv.main(argv + ["--write_manifest", f"--output={page}"]) == 0
     text = page.read_text()
     assert "| tiny_causal.keras (reference) |" in text
     assert "| tiny_causal_streaming_float32.tflite |" in text and "| yes |" in text
+    assert "| tiny_causal_other.tflite |" not in text
+    assert "(tiny_causal_other.tflite) were not compared" in text
     assert "**Default: `tiny_causal_streaming_float32.tflite`**" in text
     manifest = json.loads(open(os.path.join(shipped_folder, "manifest.json")).read())
     assert manifest == {"default": "tiny_causal_streaming_float32.tflite"}
@@ -70,6 +78,7 @@ def test_end_to_end_streaming_float32_is_negligible_and_becomes_the_default(
         (["--folder=/nonexistent/folder"], "--folder=/nonexistent/folder: no such folder"),
         (["--folder={tmp}"], "--devset is required"),
         (["--folder={tmp}", "--devset={tmp}"], "noisy: no such folder"),
+        (["--folder={tmp}", "--devset={tmp}", "--variants=a.tflite"], "--variants: a.tflite: not a .tflite"),
     ],
 )
 def test_bad_input_is_one_line(tmp_path, capsys, extra, message):
