@@ -143,6 +143,7 @@ def test_gradients_reach_every_student_weight_and_no_teacher_weight(models, data
     assert all(g is None for g in grads[n:])
 
 
+@pytest.mark.slow
 def test_fit_distils_freezes_teacher_and_saves(models, data, tmp_path):
     teacher, student = models
     distiller = Distiller(teacher, student)

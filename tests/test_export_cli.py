@@ -21,6 +21,7 @@ def run(module, *args, env=None):
     )
 
 
+@pytest.mark.slow
 def test_export_cli_writes_serving_layout_and_tflite_that_enhance_uses(tmp_path):
     model = build_model("tiny", time_crop="causal")
     model.save(tmp_path / "student.keras")

@@ -466,6 +466,7 @@ def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_p
     assert _python(code, path).stdout.split() == ["1", "1"]
 
 
+@pytest.mark.slow
 def test_plain_keras_loading_after_import(causal_model, tmp_path):
     path = str(tmp_path / "m.keras")
     causal_model.save(path)

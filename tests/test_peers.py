@@ -178,6 +178,7 @@ def test_main_usage_errors(devset, tmp_path, capsys):
     assert peers.parse_model_specs(["student = s.keras"]) == [("student", "s.keras")]
 
 
+@pytest.mark.slow
 def test_keras_model_row_and_missing_model(devset, tmp_path, monkeypatch):
     _hide_peer_packages(monkeypatch)
     from keras_dccrn import build_model
