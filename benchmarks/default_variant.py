@@ -134,12 +134,12 @@ def main(argv=None):
         if not FLAGS.devset:
             raise harness.BenchmarkError("--devset is required (a dccrn-mix folder with noisy/ and clean/)")
         folder = FLAGS.folder.rstrip("/")
-        variants = sorted(f for f in os.listdir(folder) if f.endswith(".tflite"))
-        unknown = [v for v in FLAGS.variants if v not in variants]
+        files = sorted(f for f in os.listdir(folder) if f.endswith(".tflite"))
+        unknown = [v for v in FLAGS.variants if v not in files]
         if unknown:
             raise harness.BenchmarkError(f"--variants: {', '.join(unknown)}: not a .tflite file of {folder}")
-        if FLAGS.variants:
-            variants = sorted(set(FLAGS.variants))
+        variants = sorted(set(FLAGS.variants)) if FLAGS.variants else files
+        others = [f for f in files if f not in variants]
         pairs = harness.load_pairs(harness.find_pairs(FLAGS.devset, FLAGS.limit))
         if not variants:
             raise harness.BenchmarkError(f"{folder}: no .tflite file to compare with the reference")
@@ -170,7 +170,6 @@ def main(argv=None):
     chosen = choose(rows, FLAGS.max_si_snr_cost, FLAGS.max_pesq_cost)
     manifest = write_manifest(folder, chosen and chosen["name"]) if FLAGS.write_manifest else None
     seconds = sum(noisy.size for _, noisy, _ in pairs) / harness.SAMPLE_RATE
-    others = sorted(f for f in os.listdir(folder) if f.endswith(".tflite") and f not in variants)
     header = (
         "file",
         "SI-SNR (dB)",

@@ -57,8 +57,10 @@ def test_end_to_end_streaming_float32_is_negligible_and_becomes_the_default(
 
     page = tmp_path / "page.md"
     # a second file that --variants leaves out: it is named on the page and not compared
-    shutil.copy(os.path.join(shipped_folder, "tiny_causal_streaming_float32.tflite"), tmp_path / "x.tflite")
-    shutil.copy(tmp_path / "x.tflite", os.path.join(shipped_folder, "tiny_causal_other.tflite"))
+    shutil.copy(
+        os.path.join(shipped_folder, "tiny_causal_streaming_float32.tflite"),
+        os.path.join(shipped_folder, "tiny_causal_other.tflite"),
+    )
     argv = ["default_variant.py", f"--folder={shipped_folder}", f"--devset={small_devset}", "--nopesq"]
     argv += ["--variants=tiny_causal_streaming_float32.tflite"]
     assert dv.main(argv + ["--write_manifest", f"--output={page}"]) == 0
