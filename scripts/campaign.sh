@@ -28,7 +28,8 @@ CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
 # by benchmarks/training_speed.py into $RUNS/precision-<cpu>. A CPU without bfloat16 instructions
 # (avx512_bf16, amx_bf16) emulates them at a fraction of float32's speed, so there it is float32 unmeasured.
 # A run may change precision between processes: its variables and checkpoints are float32 either way.
-# PRECISION=<policy> overrides.
+# PRECISION=<policy> overrides. THREADS=<n> overrides the runs' intra-op threads (flags/campaign/common.cfg:
+# one per run, so that two runs share the two cores; THREADS=2 when one run has the machine to itself).
 precision() {
   if [ -n "${PRECISION:-}" ]; then echo "$PRECISION"; return; fi
   local cpu file
@@ -69,19 +70,19 @@ case "$step" in
       --output=docs/recipe_search.md ;;
   teacher)
     python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" \
-      --mixed_precision="$prec" ;;
+      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
   student_nokd)
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
-      --mixed_precision="$prec" ;;
+      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
   student_atkl)
     python -m trainers.distill --flagfile=flags/campaign/student_atkl.cfg \
-      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$prec" ;;
+      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
   baseline)
     python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" \
-      --mixed_precision="$prec" ;;
+      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model=distil_dccrn \
       --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
@@ -104,7 +105,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     fi
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
-      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$prec" ;;
+      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
   ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
     run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
     snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")
