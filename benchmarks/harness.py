@@ -317,3 +317,62 @@ def enhance_command(model, src, dst):
     """``dccrn-enhance`` on ``src``; without ``--model`` when ``model`` is empty (the shipped default)."""
     flags_ = [f"--model={model}"] if model else []
     return [sys.executable, "-m", "trainers.enhance", *flags_, f"--input={src}", f"--output={dst}"]
+
+
+# One-thread float32 GEMM throughput of TensorFlow in a fresh process: ``n x n`` by ``n x n``, best of
+# ``rounds`` after one warm-up, as FLOP/s (2 per multiply-add).
+_GEMM_PROBE = r"""
+import os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, sys.argv[3])
+from benchmarks.harness import tensorflow_threads
+tf = tensorflow_threads(1)
+n, rounds = int(sys.argv[1]), int(sys.argv[2])
+a = tf.random.stateless_normal([n, n], seed=[1, 2])
+b = tf.random.stateless_normal([n, n], seed=[3, 4])
+matmul = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+matmul(a, b).numpy()
+best = float("inf")
+for _ in range(rounds):
+    start = time.perf_counter()
+    matmul(a, b).numpy()
+    best = min(best, time.perf_counter() - start)
+print(2.0 * n**3 / best)
+"""
+
+
+def gemm_flops(n=1024, rounds=10):
+    """One-thread float32 matmul FLOP/s of TensorFlow on this CPU (a fresh subprocess, best of ``rounds``).
+
+    Raises:
+        BenchmarkError: the probe process failed.
+    """
+    proc = subprocess.run(
+        [sys.executable, "-c", _GEMM_PROBE, str(n), str(rounds), ROOT], capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BenchmarkError(f"GEMM probe failed: {tail}")
+    return float(proc.stdout.split()[-1])
+
+
+def cpu_description():
+    """``"<model name>, <SIMD extensions that bound the kernels>"`` from ``/proc/cpuinfo`` (Linux), else the
+    platform's processor string."""
+    import platform
+
+    name, cpu_flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
+                    name = value.strip()
+                elif key.strip() == "flags":
+                    cpu_flags = set(value.split())
+                    break
+    except OSError:
+        pass
+    simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
+            if f in cpu_flags]  # fmt: skip
+    return f"{name}, {' '.join(simd) or 'no AVX2, AVX-512, VNNI or AMX'}"

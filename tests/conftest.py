@@ -2,6 +2,10 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# One thread per TensorFlow / BLAS pool, in the test processes and the processes they start: the suite runs
+# one worker per core (-n 2), and two-thread pools on a shared core cost the suite about a third more time.
+for _name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
 
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402

@@ -7,6 +7,7 @@ import sys
 
 import keras
 import numpy as np
+import pytest
 
 from keras_dccrn import build_model
 from keras_dccrn.training.weights import read_weights
@@ -25,6 +26,7 @@ def _run(*args):
     )
 
 
+@pytest.mark.slow
 def test_backs_up_the_best_weights_of_a_run(tmp_path):
     keras.utils.set_random_seed(3)
     model = build_model("tiny")

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from benchmarks import harness
 from benchmarks import tflite_speed as bench
 
 SR = 16000
@@ -129,6 +130,9 @@ def test_full_run_with_model_and_devset(tmp_path, devset, tiny_keras):
     # full-int8 calibration uses the unscored third file, never a scored one
     assert "the dev-set noisy file 0002.wav (not scored)" in text
     assert "Latency: algorithmic latency = the look-ahead `model.lookahead_samples` = 399 samples" in text
+    _, floor = _table(text, "## Compute floor of this CPU")
+    assert float(floor["streaming float32"]["best measured RTF"]) == pytest.approx(best, abs=1e-4)
+    assert _positive(floor["streaming float32"]["x float32 floor"]) > 0
 
 
 @pytest.mark.slow
@@ -179,6 +183,26 @@ def test_goal_rows_are_computed():
     assert (t2, best2["name"], met2) == (0.03, "streaming_dynamic_int8", False)
     assert bench._row_goal(rows[3]) == "<= 0.03: not met" and bench._row_goal(rows[4]) == "-"
     assert bench._row_goal(rows[0]) == "-"
+
+
+def test_floor_section_states_the_gap_to_the_measured_floor():
+    floor = {"cpu": "Test CPU, avx2 fma", "macs_per_second": 4e9, "gemm_flops": 100e9, "rtf": 0.08}
+    best = {"name": "streaming_k4_float32", "rtf": 0.2}
+    lines = bench._floor_lines(
+        floor, [("streaming float32", 0.12, best, False), ("quantized", 0.03, None, None)]
+    )
+    text = "\n".join(lines)
+    assert "CPU: Test CPU, avx2 fma (one thread)" in text and "4.000 GMACs per second" in text
+    assert "100.0 GFLOP/s" in text and "RTF 0.0800" in text and "RTF <= 0.1040 here" in text
+    assert "| streaming float32 | 0.2000 | streaming_k4_float32 | 2.50 | no |" in text
+    assert "| quantized | n/a | n/a | n/a | not measured |" in text
+
+
+@pytest.mark.slow
+def test_gemm_probe_measures_this_cpu():
+    flops = harness.gemm_flops(n=256, rounds=2)
+    assert 1e8 < flops < 1e13  # one core: between 0.1 GFLOP/s and 10 TFLOP/s
+    assert harness.cpu_description()
 
 
 def test_calibration_sources(tmp_path, devset):

@@ -27,6 +27,7 @@ def devset(tmp_path_factory):
     return root
 
 
+@pytest.mark.slow
 def test_snapshots_are_scored_once_with_their_budget(tmp_path, devset):
     run = tmp_path / "run"
     os.makedirs(run / "snapshots")

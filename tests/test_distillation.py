@@ -172,6 +172,7 @@ def test_fit_distils_freezes_teacher_and_saves(models, data, tmp_path):
     assert len(loaded.optimizer.variables) == len(distiller.optimizer.variables)
 
 
+@pytest.mark.slow
 def test_one_step_under_mirrored_strategy(data):
     strategy = tf.distribute.MirroredStrategy()
     with strategy.scope():
@@ -238,6 +239,7 @@ def test_train_step_adds_the_students_regularisation_losses():
     np.testing.assert_allclose(after[0] - after[1], 1e-3 * 2.0 * before, rtol=1e-3, atol=1e-8)
 
 
+@pytest.mark.slow
 def test_spectral_weight_adds_the_compressed_spectral_distance_in_every_mode():
     from keras_dccrn.losses import SISNRSpectralLoss
 

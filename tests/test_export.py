@@ -21,6 +21,9 @@ from keras_dccrn.runtime.litert import (
 )
 from keras_dccrn.signals import speech_like_signals
 
+# one worker builds the module's exported files (module fixtures) instead of each worker that runs a test of it
+pytestmark = pytest.mark.xdist_group("export")
+
 CHUNK = 1600
 
 
@@ -199,6 +202,7 @@ def test_offline_tflite_matches_keras_chunkwise(offline_float32, tiny, signal):
         enhancer(signal[None])
 
 
+@pytest.mark.slow
 def test_quantized_variants_run_and_stay_close(tiny, offline_float32, signal, tmp_path):
     offline = TFLiteEnhancer(offline_float32)
     assert not offline.streams
@@ -277,6 +281,7 @@ def test_streaming_tflite_float32_and_int8(tiny, streaming_float32, signal, tmp_
     assert quality >= 10
 
 
+@pytest.mark.slow
 def test_streaming_tflite_with_several_hops_per_call(tiny, signal, tmp_path):
     path = export_tflite(tiny, tmp_path / "stream4.tflite", mode="streaming", hops_per_call=4)
     enhancer = TFLiteEnhancer(path)
@@ -315,6 +320,7 @@ def _weight_types(path):
     return rows
 
 
+@pytest.mark.slow
 def test_streaming_mixed_int8_keeps_the_dfts_and_first_encoder_convs_in_float(signal, tmp_path):
     from keras_dccrn.models.base import ANALYSIS_SCOPE, SYNTHESIS_SCOPE
 

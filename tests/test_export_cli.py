@@ -91,6 +91,7 @@ def test_export_cli_bounds(flag, limit, capsys):
     assert err.count("\n") == 1 and limit in err
 
 
+@pytest.mark.slow
 def test_mixed_int8_files_are_streaming_only(tmp_path, caplog):
     from trainers.export import export_tflite_files
 

@@ -282,7 +282,9 @@ def test_enhance_file_streams_like_enhance(enhancer, tmp_path, rng):
     assert os.listdir(tmp_path / "out") == ["in.flac"]  # no temporary file left
 
 
-@pytest.mark.parametrize("backend", ["enhancer", "streaming_tflite"])  # windows; one continuous stream
+@pytest.mark.parametrize(
+    "backend", ["enhancer", pytest.param("streaming_tflite", marks=pytest.mark.slow)]
+)  # windows; one continuous stream
 def test_enhance_file_bounded_memory(backend, request, tmp_path, rng):
     model = load_enhancer(request.getfixturevalue(backend))
     seconds = 90
@@ -497,6 +499,7 @@ def test_plain_keras_loading_after_import(causal_model, tmp_path):
     assert all(line.startswith("refused:") and "Could not locate class" in line for line in lines[:2]), lines
 
 
+@pytest.mark.slow
 def test_a_mixed_precision_keras_file_loads_as_float32_and_streams(tmp_path, rng):
     import keras
 

@@ -89,6 +89,7 @@ def test_passes_permute_the_pool():
     assert first != second
 
 
+@pytest.mark.slow
 def test_resume_and_mismatch(tmp_path, corpus, models):
     teacher, _ = models
     meta = _write(tmp_path, corpus, teacher, n=4)

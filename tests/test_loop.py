@@ -168,6 +168,7 @@ def test_paused_and_resumed_run_equals_uninterrupted_run(speech_corpus, tmp_path
     assert whole == [e["val_loss"] for e in run_dir.read_progress(tmp_path / "sliced")]
 
 
+@pytest.mark.slow
 def test_a_signal_saves_a_checkpoint_and_stops_at_a_step_boundary(speech_corpus, tmp_path):
     class SendSigterm(keras.callbacks.Callback):
         def on_train_batch_end(self, batch, logs=None):

@@ -7,6 +7,9 @@ from keras_dccrn.export import export_tflite
 from keras_dccrn.export.mixed_int8 import dequantize, int8_ops, keep_float, layer_groups, mixed_float_ops
 from keras_dccrn.runtime.litert import load_interpreter
 
+# one worker builds the module's conversions (about 35 s) instead of each worker that runs a test of it
+pytestmark = pytest.mark.xdist_group("mixed_int8")
+
 
 @pytest.fixture(scope="module")
 def conversions(tmp_path_factory):

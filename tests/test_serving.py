@@ -27,6 +27,9 @@ from keras_dccrn import build_model
 from keras_dccrn.export import export_saved_model
 from trainers.serve_client import ServingError, predict_grpc, predict_rest
 
+# one worker builds the module's SavedModels and servers (module fixtures) instead of each worker that runs a test of it
+pytestmark = pytest.mark.xdist_group("serving")
+
 MODEL = "tiny"
 LIMIT = 64 * 1024 * 1024
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

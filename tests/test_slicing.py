@@ -46,7 +46,7 @@ def test_take_rejects_bad_arguments(kwargs, match):
         take(np.zeros((2, 3, 4), "float32"), **kwargs)
 
 
-@pytest.mark.parametrize("preset", ["tiny", "uformer_tiny"])
+@pytest.mark.parametrize("preset", ["tiny", pytest.param("uformer_tiny", marks=pytest.mark.slow)])
 def test_training_gradient_has_no_strided_slice_gradient(rng, preset):
     # StridedSliceGrad is ~20x slower on CPU than the gradient of a slice or split
     model = build_model(preset)

@@ -22,6 +22,7 @@ def tiny_causal(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_page_lists_every_stateful_layer_and_the_whole_graph(tiny_causal, tmp_path):
     page = tmp_path / "layers.md"
     argv = ["tflite_layers.py", f"--model={tiny_causal}", "--quantizations=float32", "--invokes=5"]

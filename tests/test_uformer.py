@@ -92,6 +92,7 @@ def test_non_causal_variant_looks_ahead_within_its_bound():
     assert np.abs(a[:, bound : t - 399 - 320] - b[:, bound : t - 399 - 320]).max() > 1e-6
 
 
+@pytest.mark.slow
 def test_uformer_parameter_count():
     model = build_model("uformer")
     params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
