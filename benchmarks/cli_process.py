@@ -31,7 +31,6 @@ default thread counts, as a user would run it; the page states the machine's cor
 """
 
 import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -227,9 +226,9 @@ def markdown(rows, lengths, unavailable, command, source, keras_note):
         "writes it. Default thread counts, as a user runs them.",
         "",
         f"Input: 16 kHz mono 16-bit WAV, {source}. {keras_note}",
-        f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, load average "
-        f"{_load():.1f} when the run ended (training jobs share the cores: wall times include waiting for "
-        "the CPU; CPU times do not).",
+        f"Machine: {harness.cpu_description()}, {os.cpu_count()} cores, load average {_load():.1f} when the "
+        "run ended (one measured process at a time; a load well above 1 means other jobs shared the cores, "
+        "and wall times then include waiting for the CPU; CPU times do not).",
         "",
         head,
         sep,
