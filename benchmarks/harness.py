@@ -320,7 +320,9 @@ def enhance_command(model, src, dst):
 
 
 # One-thread float32 GEMM throughput of TensorFlow in a fresh process: ``n x n`` by ``n x n``, best of
-# ``rounds`` after one warm-up, as FLOP/s (2 per multiply-add).
+# ``rounds`` after one warm-up, as FLOP/s (2 per multiply-add); defaults GEMM_N and GEMM_ROUNDS.
+GEMM_N = 1024
+GEMM_ROUNDS = 10
 _GEMM_PROBE = r"""
 import os, sys, time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -341,7 +343,7 @@ print(2.0 * n**3 / best)
 """
 
 
-def gemm_flops(n=1024, rounds=10):
+def gemm_flops(n=GEMM_N, rounds=GEMM_ROUNDS):
     """One-thread float32 matmul FLOP/s of TensorFlow on this CPU (a fresh subprocess, best of ``rounds``).
 
     Raises:
@@ -361,18 +363,18 @@ def cpu_description():
     platform's processor string."""
     import platform
 
-    name, cpu_flags = platform.processor() or platform.machine(), set()
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
-            for line in f:
-                key, _, value = line.partition(":")
-                if key.strip() == "model name" and name in ("", platform.machine(), platform.processor()):
-                    name = value.strip()
-                elif key.strip() == "flags":
-                    cpu_flags = set(value.split())
+            for line in f:  # the first processor's block
+                if not line.strip():
                     break
+                key, _, value = line.partition(":")
+                fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    cpu_flags = set(fields.get("flags", "").split())
     simd = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_int8")
             if f in cpu_flags]  # fmt: skip
     return f"{name}, {' '.join(simd) or 'no AVX2, AVX-512, VNNI or AMX'}"

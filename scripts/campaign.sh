@@ -51,7 +51,9 @@ precision() {
 
 step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup|restore}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
-  teacher|student_nokd|student_atkl|baseline|restore) prec=$(precision) ;;
+  teacher|student_nokd|student_atkl|baseline|restore)
+    prec=$(precision)
+    runtime=(--mixed_precision="$prec" ${THREADS:+--threads="$THREADS"}) ;;
 esac
 case "$step" in
   devset)  # 200 pairs of held-out speakers and noises (v2 validation split), fixed seed
@@ -70,19 +72,19 @@ case "$step" in
       --output=docs/recipe_search.md ;;
   teacher)
     python -m trainers.train --flagfile=flags/campaign/teacher.cfg --run_dir="$RUNS/teacher" \
-      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
+      "${runtime[@]}" ;;
   student_nokd)
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
-      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
+      "${runtime[@]}" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
   student_atkl)
     python -m trainers.distill --flagfile=flags/campaign/student_atkl.cfg \
-      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
+      --teacher_cache="$RUNS/teacher_knowledge" --run_dir="$RUNS/student_atkl" "${runtime[@]}" ;;
   baseline)
     python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" \
-      --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
+      "${runtime[@]}" ;;
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model=distil_dccrn \
       --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
@@ -105,7 +107,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     fi
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
-      --init_progress="docs/campaign/$run.progress.jsonl" --mixed_precision="$prec" ${THREADS:+--threads=$THREADS} ;;
+      --init_progress="docs/campaign/$run.progress.jsonl" "${runtime[@]}" ;;
   ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
     run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
     snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")
