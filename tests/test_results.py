@@ -119,14 +119,23 @@ def test_headline_sign_as_it_comes_out(tiny_runs, page):
     with open(tiny_runs["scores"] / "per_file.csv", newline="") as f:
         per_file = list(csv.DictReader(f))
 
-    def mean(system, column):
-        return np.mean([float(r[column]) for r in per_file if r["system"] == system])
+    def paired_mean(column):
+        by_system = {
+            system: {r["file"]: float(r[column]) for r in per_file if r["system"] == system}
+            for system in ("student_atkl", "student_nokd")
+        }
+        atkl, nokd = by_system["student_atkl"], by_system["student_nokd"]
+        return np.mean([atkl[f] - nokd[f] for f in sorted(set(atkl) & set(nokd))])
 
-    pesq = mean("student_atkl", "pesq_wb") - mean("student_nokd", "pesq_wb")
-    sisnr = mean("student_atkl", "si_snr") - mean("student_nokd", "si_snr")
     line = next(x for x in text.splitlines() if x.startswith("**Headline**"))
     assert "AT-KL (student_atkl) vs no-KD (student_nokd): " in line
-    assert f"PESQ-WB {pesq:+.3f} (" in line and f"SI-SNR {sisnr:+.3f} dB (" in line
+    printed = re.search(r"PESQ-WB ([+-]\d+\.\d{3}) \(.*SI-SNR ([+-]\d+\.\d{3}) dB \(", line)
+    assert printed, line
+    # printed to 3 decimals: within half a unit of the last digit, and the same sign
+    for value, column in zip(printed.groups(), ("pesq_wb", "si_snr"), strict=True):
+        expected = paired_mean(column)
+        assert abs(float(value) - expected) <= 0.0005 + 1e-9, (column, value, expected)
+        assert value[0] == ("+" if expected >= 0 else "-"), (column, value, expected)
 
 
 def test_figures_and_published_figures(page):
