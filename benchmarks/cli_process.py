@@ -196,13 +196,6 @@ def save_random_keras(preset, path):
 # The page.
 
 
-def _load():
-    try:
-        return os.getloadavg()[0]
-    except OSError:
-        return float("nan")
-
-
 def markdown(rows, lengths, unavailable, command, source, keras_note):
     head = (
         "| system | "
@@ -226,7 +219,7 @@ def markdown(rows, lengths, unavailable, command, source, keras_note):
         "writes it. Default thread counts, as a user runs them.",
         "",
         f"Input: 16 kHz mono 16-bit WAV, {source}. {keras_note}",
-        f"Machine: {harness.cpu_description()}, {os.cpu_count()} cores, load average {_load():.1f} when the "
+        f"Machine: {harness.cpu_description()}, {os.cpu_count()} cores, load average {harness.load_average():.1f} when the "
         "run ended (one measured process at a time; a load well above 1 means other jobs shared the cores, "
         "and wall times then include waiting for the CPU; CPU times do not).",
         "",

@@ -358,6 +358,14 @@ def gemm_flops(n=GEMM_N, rounds=GEMM_ROUNDS):
     return float(proc.stdout.split()[-1])
 
 
+def load_average():
+    """The 1-minute load average (NaN where the platform has none)."""
+    try:
+        return os.getloadavg()[0]
+    except OSError:
+        return float("nan")
+
+
 def cpu_description():
     """``"<model name>, <SIMD extensions that bound the kernels>"`` from ``/proc/cpuinfo`` (Linux), else the
     platform's processor string."""

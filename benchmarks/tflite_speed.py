@@ -532,8 +532,10 @@ def render(rows, info):
         info["command"],
         "```",
         "",
-        f"Run on {platform.machine()} ({os.cpu_count()} cores, shared with other jobs), Python "
-        f"{platform.python_version()}, one variant per fresh subprocess, one at a time. Weights: {info['model']}.",
+        f"Run on {harness.cpu_description()} ({os.cpu_count()} cores; 1-minute load average "
+        f"{info['loads'][0]:.1f} before the timed variants and {info['loads'][1]:.1f} after: one variant per "
+        "fresh subprocess, one at a time, so a load well above 1 means other jobs shared the cores), Python "
+        f"{platform.python_version()}. Weights: {info['model']}.",
         "",
         f"Speed: best of {info['repeats']} calls after one warm-up call on a {seconds:g} s synthetic noisy "
         "speech-like signal (`keras_dccrn.signals.speech_like_signals`, seed 2), one thread: LiteRT "
@@ -718,7 +720,7 @@ def run(args, command, log=print):
         )
         signals_path = os.path.join(workdir, "signals.npz")
         np.savez(signals_path, test=test, **{f"dev_{i}": noisy for i, (_, noisy, _) in enumerate(dev)})
-        results = {}
+        results, load_before = {}, harness.load_average()
         for v in list(variants):
             try:
                 results[v["name"]] = run_variant(v, signals_path, workdir, args.repeats)
@@ -732,6 +734,7 @@ def run(args, command, log=print):
             log(
                 f"{v['name']}: RTF {r['best_s'] / args.seconds:.4f}, peak RSS {r['peak_rss_kb'] / 1024:.1f} MB"
             )
+    loads = (load_before, harness.load_average())
     reference = results["keras"][1]
     tf_in_litert = [
         v["name"] for v in variants if v["kind"] == "tflite" and results[v["name"]][0]["tensorflow_imported"]
@@ -769,6 +772,7 @@ def run(args, command, log=print):
         "seconds": args.seconds,
         "repeats": args.repeats,
         "chunk_samples": args.chunk_samples,
+        "loads": loads,
         "latency": _latency(model),
         "dev": dev_text,
         "noisy_si_snr": noisy_snr,

@@ -142,6 +142,9 @@ def test_preset_random_weights_without_devset(tmp_path):
     assert bench.main(argv + [f"--output={output}"]) == 0
     text = output.read_text()
     assert "preset `tiny`, random weights" in text and "trained weights" not in text
+    # the machine line names the CPU and the load around the timed variants (whether the cores were shared)
+    assert re.search(r"^Run on .+ \(\d+ cores; 1-minute load average \d+\.\d before the timed variants and "
+                     r"\d+\.\d after", text, re.M), text.splitlines()[6]  # fmt: skip
     _, speed = _table(text, "## Speed and memory")
     assert list(speed) == ["keras"]
     _positive(speed["keras"]["RTF (1 thread)"])

@@ -10,6 +10,7 @@ from keras_dccrn import build_model, runtime
 from keras_dccrn.audio import AudioError
 from keras_dccrn.runtime import (
     ModelLoadError,
+    backends,
     enhance,
     enhance_file,
     litert,
@@ -247,7 +248,7 @@ def test_tflite_files_go_to_the_litert_runtime(tmp_path, monkeypatch, rng):
         lookahead_samples = 399
 
         def __init__(self, p, num_threads):
-            assert p == path and num_threads == 1
+            assert p == path and num_threads == backends.usable_cores()  # no configure_threads: all cores
 
         def __call__(self, wave):
             assert wave.ndim == 1 and wave.dtype == np.float32
@@ -451,6 +452,20 @@ def _python(code, *args, check=True):
     if check:
         assert run.returncode == 0, run.stderr[-2000:]
     return run
+
+
+def test_litert_threads_default_to_the_usable_cores(monkeypatch):
+    monkeypatch.setattr(backends, "_threads", {"count": 0, "tf_pending": False})
+    monkeypatch.setattr(
+        backends, "_apply_tf_threads", lambda tf: True
+    )  # leave this process's TensorFlow alone
+    monkeypatch.setattr(backends.os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
+    assert backends.usable_cores() == 3 and backends.litert_threads() == 3
+    assert runtime.configure_threads(1) and backends.litert_threads() == 1
+    assert runtime.configure_threads(0) and backends.litert_threads() == 3
+    monkeypatch.delattr(backends.os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(backends.os, "cpu_count", lambda: None)
+    assert backends.usable_cores() == 1
 
 
 def test_threads_are_applied_when_tensorflow_is_first_needed(causal_model, tmp_path):

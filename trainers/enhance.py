@@ -106,7 +106,8 @@ flags.DEFINE_integer(
     "threads",
     0,
     "CPU threads: TensorFlow intra-op threads for .keras/SavedModel models, LiteRT threads for .tflite "
-    "(0: TensorFlow's default, 1 for LiteRT; at most 256).",
+    "(0: each library's default, for LiteRT the cores this process may use; 1 for batch jobs that run "
+    "one process per core; at most 256).",
     flag_values=FLAGS,
 )
 flags.DEFINE_bool(

@@ -104,7 +104,11 @@ flags.DEFINE_string(
     "spectrogram_file", None, "Relative path (as in --clean_dir) of the file to plot.", flag_values=FLAGS
 )
 flags.DEFINE_integer(
-    "threads", 0, "TensorFlow intra-op threads for --model (0: default; at most 256).", flag_values=FLAGS
+    "threads",
+    0,
+    "CPU threads for --model: TensorFlow intra-op threads, LiteRT threads for .tflite (0: each library's "
+    "default, for LiteRT the cores this process may use; at most 256).",
+    flag_values=FLAGS,
 )
 
 # Python modules of the [eval] extra each metric group needs (matplotlib: the plots, always written).

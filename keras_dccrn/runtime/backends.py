@@ -38,7 +38,8 @@ DEFAULT_ALIGNMENT = 6400
 SAVEDMODEL_METADATA = "metadata"
 METADATA_KEYS = ("lookahead_samples", "frame_step", "sample_rate")
 
-# CPU threads of the backends (0: the library's default; LiteRT then uses 1), see configure_threads.
+# CPU threads of the backends (0: the library's default; LiteRT then uses the usable cores), see
+# configure_threads.
 _threads = {"count": 0, "tf_pending": False}
 
 
@@ -47,7 +48,8 @@ def configure_threads(num_threads):
 
     TensorFlow gets ``num_threads`` intra-op threads and one inter-op thread: at once when it is
     already imported, else when a TensorFlow backend first imports it (a ``.tflite`` model never
-    imports it). LiteRT interpreters built afterwards get ``num_threads`` threads (default 1).
+    imports it). LiteRT interpreters built afterwards get ``num_threads`` threads (default: the cores
+    this process may run on, :func:`usable_cores`, as TensorFlow and onnxruntime do by default).
 
     Returns:
         False if TensorFlow has already run and its thread pools can no longer be changed.
@@ -59,9 +61,17 @@ def configure_threads(num_threads):
     return True
 
 
+def usable_cores():
+    """The CPU cores this process may run on (its affinity mask where the platform has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 def litert_threads():
-    """Threads for a LiteRT interpreter: :func:`configure_threads`'s value, else 1."""
-    return _threads["count"] or 1
+    """Threads for a LiteRT interpreter: :func:`configure_threads`'s value, else :func:`usable_cores`."""
+    return _threads["count"] or usable_cores()
 
 
 def _apply_tf_threads(tf):

@@ -35,7 +35,7 @@ def load_enhancer(spec=None):
               ``noisy`` [batch, samples] -> ``enhanced``, or a TF-Serving
               folder ``dir/<version>/saved_model.pb`` (highest version used);
             * a ``.tflite`` file (:class:`keras_dccrn.runtime.litert.TFLiteEnhancer`, with the
-              threads of :func:`keras_dccrn.runtime.backends.configure_threads`, default 1);
+              threads of :func:`keras_dccrn.runtime.backends.configure_threads`, default the usable cores);
             * the name of a shipped model in ``saved_models/<name>/`` (the file
               :func:`keras_dccrn.runtime.registry.model_in_folder` picks);
             * ``None``: :data:`~keras_dccrn.runtime.registry.DEFAULT_MODEL`, the shipped
