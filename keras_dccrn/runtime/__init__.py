@@ -23,6 +23,7 @@ from keras_dccrn.runtime.backends import (
     PerChannelEnhancer,
     SavedModelEnhancer,
     configure_threads,
+    usable_cores,
 )
 from keras_dccrn.runtime.chunking import (
     DEFAULT_CHUNK_SECONDS,
@@ -73,4 +74,5 @@ __all__ = [
     "shipped_model_dirs",
     "shipped_models",
     "tflite_op_names",
+    "usable_cores",
 ]
