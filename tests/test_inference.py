@@ -456,9 +456,8 @@ def _python(code, *args, check=True):
 
 def test_litert_threads_default_to_the_usable_cores(monkeypatch):
     monkeypatch.setattr(backends, "_threads", {"count": 0, "tf_pending": False})
-    monkeypatch.setattr(
-        backends, "_apply_tf_threads", lambda tf: True
-    )  # leave this process's TensorFlow alone
+    # leave this process's TensorFlow thread pools alone
+    monkeypatch.setattr(backends, "_apply_tf_threads", lambda tf: True)
     monkeypatch.setattr(backends.os, "sched_getaffinity", lambda pid: {0, 2, 5}, raising=False)
     assert backends.usable_cores() == 3 and backends.litert_threads() == 3
     assert runtime.configure_threads(1) and backends.litert_threads() == 1
