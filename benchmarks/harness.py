@@ -358,6 +358,78 @@ def gemm_flops(n=GEMM_N, rounds=GEMM_ROUNDS):
     return float(proc.stdout.split()[-1])
 
 
+# One-thread GEMM throughput of LiteRT (XNNPACK) in a fresh process, per quantization: a graph of one
+# matmul, ``[LITERT_GEMM_M, n]`` by a constant ``[n, n]``, converted by TensorFlow's converter as float32,
+# dynamic-range int8 (int8 weights, activations quantized per call) and full int8 (int8 in and out,
+# calibrated on normal noise); best of ``rounds`` invokes after one warm-up, as multiply-adds per second.
+LITERT_GEMM_M = 256
+LITERT_GEMM_QUANTIZATIONS = ("float32", "dynamic_int8", "int8")
+_LITERT_GEMM_PROBE = r"""
+import json, os, sys, time
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, sys.argv[4])
+import numpy as np
+from benchmarks.harness import tensorflow_threads
+tf = tensorflow_threads(1)
+from ai_edge_litert.interpreter import Interpreter
+m, n, rounds = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+rng = np.random.default_rng(0)
+weights = (rng.standard_normal((n, n)) / np.sqrt(n)).astype("float32")
+fn = tf.function(lambda x: tf.matmul(x, weights), input_signature=[tf.TensorSpec([m, n], tf.float32)])
+out = {}
+for quantization in sys.argv[5].split(","):
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([fn.get_concrete_function()], fn)
+    if quantization != "float32":
+        converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    if quantization == "int8":
+        converter.representative_dataset = lambda: ([rng.standard_normal((m, n)).astype("float32")] for _ in range(4))
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        converter.inference_input_type = converter.inference_output_type = tf.int8
+    interpreter = Interpreter(model_content=converter.convert(), num_threads=1)
+    interpreter.allocate_tensors()
+    detail = interpreter.get_input_details()[0]
+    interpreter.set_tensor(detail["index"], rng.integers(-100, 100, (m, n)).astype(detail["dtype"]))
+    interpreter.invoke()
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        interpreter.invoke()
+        best = min(best, time.perf_counter() - start)
+    out[quantization] = m * n * n / best
+print(json.dumps(out))
+"""
+
+
+def litert_gemm_macs(n=GEMM_N, rounds=GEMM_ROUNDS, quantizations=LITERT_GEMM_QUANTIZATIONS):
+    """One-thread LiteRT matmul throughput on this CPU per quantization: ``{quantization: MAC/s}``.
+
+    A fresh subprocess (TensorFlow converts, LiteRT runs); see :data:`LITERT_GEMM_QUANTIZATIONS`.
+
+    Raises:
+        BenchmarkError: the probe process failed.
+    """
+    import json
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            _LITERT_GEMM_PROBE,
+            str(LITERT_GEMM_M),
+            str(n),
+            str(rounds),
+            ROOT,
+            ",".join(quantizations),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise BenchmarkError(f"LiteRT GEMM probe failed: {tail}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def load_average():
     """The 1-minute load average (NaN where the platform has none)."""
     try:

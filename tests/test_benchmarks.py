@@ -188,17 +188,39 @@ def test_goal_rows_are_computed():
     assert bench._row_goal(rows[0]) == "-"
 
 
-def test_floor_section_states_the_gap_to_the_measured_floor():
+def test_floor_section_states_the_gap_to_the_measured_floors():
+    litert = {"float32": 40e9, "dynamic_int8": 44e9, "int8": 50e9}
     floor = {"cpu": "Test CPU, avx2 fma", "macs_per_second": 4e9, "gemm_flops": 100e9, "rtf": 0.08}
-    best = {"name": "streaming_k4_float32", "rtf": 0.2}
+    floor.update(litert_macs=litert, int8_rtf=4e9 / 50e9)
+    best = {"name": "streaming_k4_float32", "rtf": 0.2, "quantization": "float32"}
+    quantized = {"name": "streaming_k4_mixed_int8", "rtf": 0.1, "quantization": "mixed_int8"}
     lines = bench._floor_lines(
-        floor, [("streaming float32", 0.12, best, False), ("quantized", 0.03, None, None)]
+        floor,
+        [
+            ("streaming float32", 0.12, best, False),
+            ("quantized", 0.03, quantized, False),
+            ("x", 0.03, None, None),
+        ],
     )
     text = "\n".join(lines)
     assert "CPU: Test CPU, avx2 fma (one thread)" in text and "4.000 GMACs per second" in text
     assert "100.0 GFLOP/s" in text and "RTF 0.0800" in text and "RTF <= 0.1040 here" in text
-    assert "| streaming float32 | 0.2000 | streaming_k4_float32 | 2.50 | no |" in text
-    assert "| quantized | n/a | n/a | n/a | not measured |" in text
+    assert "float32 40.0 GMAC/s, dynamic_int8 44.0 GMAC/s, int8 50.0 GMAC/s" in text
+    # int8 floor: 4 GMAC/s of audio at the faster int8 GEMM (50 GMAC/s), 1.25x LiteRT's float32
+    assert "run at 1.25x LiteRT's float32" in text and "cannot go below RTF 0.0800" in text
+    assert "below that floor, out of reach on this CPU" in text
+    assert "| streaming float32 | 0.2000 | streaming_k4_float32 | 2.50 | 2.50 | no |" in text
+    assert "| quantized | 0.1000 | streaming_k4_mixed_int8 | 1.25 | 1.25 | yes |" in text
+    assert "| x | n/a | n/a | n/a | n/a | not measured |" in text
+    floor.update(litert_macs=dict(litert, int8=400e9), int8_rtf=0.01)
+    assert "above it" in "\n".join(bench._floor_lines(floor, []))
+
+
+@pytest.mark.slow
+def test_litert_gemm_probe_measures_each_quantization():
+    macs = harness.litert_gemm_macs(n=128, rounds=2)
+    assert set(macs) == set(harness.LITERT_GEMM_QUANTIZATIONS)
+    assert all(1e8 < v < 1e13 for v in macs.values()), macs
 
 
 @pytest.mark.slow
