@@ -349,13 +349,20 @@ def gemm_flops(n=GEMM_N, rounds=GEMM_ROUNDS):
     Raises:
         BenchmarkError: the probe process failed.
     """
-    proc = subprocess.run(
-        [sys.executable, "-c", _GEMM_PROBE, str(n), str(rounds), ROOT], capture_output=True, text=True
-    )
+    return float(_run_probe("GEMM", _GEMM_PROBE, n, rounds, ROOT).split()[-1])
+
+
+def _run_probe(what, script, *args):
+    """Runs the probe ``script`` (``python -c``) with ``args`` in a fresh process; its stdout.
+
+    Raises:
+        BenchmarkError: the process failed (named ``what``, with the last line of its stderr).
+    """
+    proc = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True)
     if proc.returncode != 0:
         tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchmarkError(f"GEMM probe failed: {tail}")
-    return float(proc.stdout.split()[-1])
+        raise BenchmarkError(f"{what} probe failed: {tail}")
+    return proc.stdout
 
 
 # One-thread GEMM throughput of LiteRT (XNNPACK) in a fresh process, per quantization: a graph of one
@@ -410,24 +417,10 @@ def litert_gemm_macs(n=GEMM_N, rounds=GEMM_ROUNDS, quantizations=LITERT_GEMM_QUA
     """
     import json
 
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            _LITERT_GEMM_PROBE,
-            str(LITERT_GEMM_M),
-            str(n),
-            str(rounds),
-            ROOT,
-            ",".join(quantizations),
-        ],
-        capture_output=True,
-        text=True,
+    out = _run_probe(
+        "LiteRT GEMM", _LITERT_GEMM_PROBE, LITERT_GEMM_M, n, rounds, ROOT, ",".join(quantizations)
     )
-    if proc.returncode != 0:
-        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
-        raise BenchmarkError(f"LiteRT GEMM probe failed: {tail}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+    return json.loads(out.strip().splitlines()[-1])
 
 
 def load_average():

@@ -475,32 +475,37 @@ def goal_rows(rows):
 def compute_floor(model, seconds):
     """The compute floors of this CPU for ``model``.
 
-    Returns ``dict(cpu, macs_per_second, gemm_flops, rtf, litert_macs, int8_rtf)``: ``rtf`` = 2 x the
+    Returns ``dict(cpu, macs_per_second, gemm_flops, rtf, litert_macs)``: ``rtf`` = 2 x the
     model's MACs per second of audio (:func:`keras_dccrn.profiling.count_macs` on ``seconds`` of audio) /
     the one-thread float32 GEMM FLOP/s of TensorFlow (:func:`harness.gemm_flops`), the RTF of a float32
     graph that ran every multiply-add at GEMM speed and nothing else; ``litert_macs`` the one-thread GEMM
-    MAC/s of LiteRT per quantization (:func:`harness.litert_gemm_macs`) and ``int8_rtf`` the same floor at
-    the faster of LiteRT's two int8 GEMMs.
+    MAC/s of LiteRT per quantization (:func:`harness.litert_gemm_macs`), from which :func:`int8_floor`
+    derives the same floor at int8 speed.
     """
     from keras_dccrn.profiling import count_macs
 
     macs = count_macs(model, int(round(seconds * SAMPLE_RATE))) / seconds
     flops = harness.gemm_flops()
-    litert = harness.litert_gemm_macs()
-    int8 = max(litert["dynamic_int8"], litert["int8"])
     return dict(
         cpu=harness.cpu_description(),
         macs_per_second=macs,
         gemm_flops=flops,
         rtf=2.0 * macs / flops,
-        litert_macs=litert,
-        int8_rtf=macs / int8,
+        litert_macs=harness.litert_gemm_macs(),
     )
+
+
+def int8_floor(floor):
+    """``(int8 MAC/s, RTF)``: the faster of LiteRT's two int8 GEMMs in ``floor`` (:func:`compute_floor`)
+    and the RTF of a graph that ran every multiply-add of the model at that speed and nothing else."""
+    macs = max(floor["litert_macs"]["dynamic_int8"], floor["litert_macs"]["int8"])
+    return macs, floor["macs_per_second"] / macs
 
 
 def _floor_lines(floor, goals):
     n, ratio_goal = harness.GEMM_N, GOAL_FLOOR_RATIO
     litert = floor["litert_macs"]
+    int8_macs, int8_rtf = int8_floor(floor)
     lines = [
         "",
         "## Compute floor of this CPU",
@@ -517,15 +522,11 @@ def _floor_lines(floor, goals):
         f"LiteRT's own matmul (one `FULLY_CONNECTED` op, {harness.LITERT_GEMM_M} x {n} by a constant {n} x {n}, "
         f"XNNPACK, one thread, best of {harness.GEMM_ROUNDS}; `benchmarks.harness.litert_gemm_macs`): "
         + ", ".join(f"{q} {litert[q] / 1e9:.1f} GMAC/s" for q in harness.LITERT_GEMM_QUANTIZATIONS)
-        + f". The int8 kernels run at {max(litert['dynamic_int8'], litert['int8']) / litert['float32']:.2f}x "
-        f"LiteRT's float32 here, so a quantized graph cannot go below RTF {floor['int8_rtf']:.4f} on this CPU "
+        + f". The int8 kernels run at {int8_macs / litert['float32']:.2f}x "
+        f"LiteRT's float32 here, so a quantized graph cannot go below RTF {int8_rtf:.4f} on this CPU "
         "(every multiply-add at the faster int8 GEMM speed, nothing else): the quantized goal's RTF "
         f"{GOAL_RTF_QUANTIZED:g} is "
-        + (
-            "below that floor, out of reach on this CPU"
-            if floor["int8_rtf"] > GOAL_RTF_QUANTIZED
-            else "above it"
-        )
+        + ("below that floor, out of reach on this CPU" if int8_rtf > GOAL_RTF_QUANTIZED else "above it")
         + " (the issue assumed int8 at about 4x float32, as AVX512-VNNI gives).",
         "",
         f"| goal | best measured RTF | variant | x float32 floor | x int8 floor | within {ratio_goal:g}x the floor |",
@@ -536,7 +537,7 @@ def _floor_lines(floor, goals):
             lines.append(f"| {label} | n/a | n/a | n/a | n/a | not measured |")
             continue
         ratio = best["rtf"] / floor["rtf"]
-        int8_ratio = best["rtf"] / floor["int8_rtf"]
+        int8_ratio = best["rtf"] / int8_rtf
         own = ratio if best["quantization"] == "float32" else int8_ratio
         lines.append(
             f"| {label} | {best['rtf']:.4f} | {best['name']} | {ratio:.2f} | {int8_ratio:.2f} | "
