@@ -190,7 +190,7 @@ def test_goal_rows_are_computed():
 
 def test_floor_section_states_the_gap_to_the_measured_floors():
     litert = {"float32": 40e9, "dynamic_int8": 44e9, "int8": 50e9}
-    floor = {"cpu": "Test CPU, avx2 fma", "macs_per_second": 4e9, "gemm_flops": 100e9, "rtf": 0.08}
+    floor = {"cpu": "Test CPU, avx2 fma", "macs_per_second": 4e9, "gemm_flops": 100e9}
     floor.update(litert_macs=litert)
     best = {"name": "streaming_k4_float32", "rtf": 0.2, "quantization": "float32"}
     quantized = {"name": "streaming_k4_mixed_int8", "rtf": 0.1, "quantization": "mixed_int8"}
@@ -204,8 +204,11 @@ def test_floor_section_states_the_gap_to_the_measured_floors():
     )
     text = "\n".join(lines)
     assert "CPU: Test CPU, avx2 fma (one thread)" in text and "4.000 GMACs per second" in text
-    assert "100.0 GFLOP/s" in text and "RTF 0.0800" in text and "RTF <= 0.1040 here" in text
     assert "float32 40.0 GMAC/s, dynamic_int8 44.0 GMAC/s, int8 50.0 GMAC/s" in text
+    # float32 floor: TensorFlow's 50 GMAC/s beats LiteRT's 40 -> 4 / 50 = RTF 0.08, goal 1.3 x 0.08
+    assert "TensorFlow's float32" in text and "50.0 GMAC/s; LiteRT's" in text
+    assert "faster float32 GEMM (50.0 GMAC/s)" in text and "RTF 0.0800" in text
+    assert "RTF <= 0.1040 here" in text
     # int8 floor: 4 GMAC/s of audio at the faster int8 GEMM (50 GMAC/s), 1.25x LiteRT's float32
     assert "run at 1.25x LiteRT's float32" in text and "cannot go below RTF 0.0800" in text
     assert "below that floor, out of reach on this CPU" in text
@@ -214,6 +217,13 @@ def test_floor_section_states_the_gap_to_the_measured_floors():
     assert "| x | n/a | n/a | n/a | n/a | not measured |" in text
     floor.update(litert_macs=dict(litert, int8=400e9))
     assert "above it" in "\n".join(bench._floor_lines(floor, []))
+
+
+def test_float32_floor_takes_the_faster_gemm():
+    floor = {"macs_per_second": 4e9, "gemm_flops": 60e9, "litert_macs": {"float32": 40e9}}
+    assert bench.float32_floor(floor) == (40e9, 0.1)  # LiteRT's 40 GMAC/s beats TensorFlow's 30
+    floor["gemm_flops"] = 100e9
+    assert bench.float32_floor(floor) == (50e9, 0.08)
 
 
 @pytest.mark.slow
