@@ -21,8 +21,6 @@ DEV=$RUNS/devset
 export TF_CPP_MIN_LOG_LEVEL=${TF_CPP_MIN_LOG_LEVEL:-3}
 # Pool of the teacher-knowledge cache: 27000 mixtures of 2 s (15 h), visited 4 times by a 60 h student.
 CACHE_EXAMPLES=${CACHE_EXAMPLES:-27000}
-# Hops per invoke of the shipped whole-file streaming file (scripts/ship.py --multi_hop).
-MULTI_HOP=${MULTI_HOP:-16}
 
 # The training precision of the long runs: whichever of float32 and mixed_bfloat16 trains the student
 # with less CPU per step on this machine (they differ by CPU: bfloat16 won 1.4x on one AMD EPYC,
@@ -119,13 +117,15 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
       --output_dir="$RUNS/scores/$system"
     mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
     python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
-      --scores="$RUNS/scores/$system" --system="$system" --tflite --multi_hop="$MULTI_HOP" --overwrite
-    # The default file is chosen among the streaming mixed int8 files (one and $MULTI_HOP hops per invoke):
+      --scores="$RUNS/scores/$system" --system="$system" --tflite --overwrite
+    # The default file is chosen among the streaming mixed int8 files (one hop per invoke and the
+    # whole-file file, ship.py --multi_hop hops per invoke):
     # the float32 and offline files take 1.4-1.9x their CPU time (docs/benchmarks/tflite.md), streaming
     # dynamic int8 cost 0.028 PESQ-WB at step 6000 (docs/benchmarks/default_variant.md), and each
     # compared file costs about 15 CPU minutes on the 200 files.
+    multi=$(cd "saved_models/$name" && ls "${name}"_streaming_k*_mixed_int8.tflite)
     python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest \
-      --variants="${name}_streaming_mixed_int8.tflite,${name}_streaming_k${MULTI_HOP}_mixed_int8.tflite" ;;
+      --variants="${name}_streaming_mixed_int8.tflite,$multi" ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
       $(for r in teacher student_nokd student_atkl dccrn_cl; do
