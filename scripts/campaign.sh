@@ -118,11 +118,10 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
     python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
       --scores="$RUNS/scores/$system" --system="$system" --tflite --overwrite
-    # The default file is chosen among the streaming mixed int8 files (one hop per invoke and the
-    # whole-file file, ship.py --multi_hop hops per invoke):
-    # the float32 and offline files take 1.4-1.9x their CPU time (docs/benchmarks/tflite.md), streaming
-    # dynamic int8 cost 0.028 PESQ-WB at step 6000 (docs/benchmarks/default_variant.md), and each
-    # compared file costs about 15 CPU minutes on the 200 files.
+    # The default file is chosen among the streaming mixed int8 files (one hop per invoke, and
+    # ship.py --multi_hop hops per invoke), as each compared file costs about 15 CPU minutes on the
+    # 200 files: the speed of the others is in docs/benchmarks/tflite.md, and streaming dynamic int8
+    # cost 0.028 PESQ-WB at step 6000 (docs/benchmarks/default_variant.md, commit 188d463).
     multi=$(cd "saved_models/$name" && ls "${name}"_streaming_k*_mixed_int8.tflite)
     python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest \
       --variants="${name}_streaming_mixed_int8.tflite,$multi" ;;

@@ -15,7 +15,8 @@ Writes ``<output_dir>/<name>/``:
   ``trainers.export.export_tflite_files``; streaming files only for causal models; by default float32,
   dynamic int8 and, streaming only, mixed int8: ``keras_dccrn.export.mixed_int8``), and
   ``<name>_streaming_k<K>_<quantization>.tflite`` running ``--multi_hop`` K hops per invoke (by default
-  K = 16, mixed int8: the same outputs at less per-invoke overhead, for whole files);
+  K = 16, mixed int8: less per-invoke overhead, for whole files; in int8 the K hops share each convolution
+  input's scale, so the outputs differ slightly from the one-hop file's);
 * ``MODEL_CARD.md``: generated from the run directory (``config.json``, checkpoints, TensorBoard
   logs), the data folders' ``manifest.csv`` (files, hours and licence per source of every data flag,
   minus the run's ``--exclude`` patterns; ``keras_dccrn.data.describe_sources``), the loaded model
@@ -91,7 +92,7 @@ flags.DEFINE_integer(
     "multi_hop",
     16,
     "Also write streaming files that run this many STFT hops per invoke (<name>_streaming_k<K>_<q>.tflite; "
-    "the same outputs, less per-invoke overhead, K - 1 hops more latency: for whole files). 1: none.",
+    "less per-invoke overhead, K - 1 hops more latency: for whole files; int8 outputs differ slightly). 1: none.",
     flag_values=FLAGS,
 )
 flags.DEFINE_list(

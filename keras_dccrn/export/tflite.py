@@ -259,7 +259,9 @@ def export_tflite(
         hops_per_call: streaming only: STFT hops per call (``audio`` is
             ``[1, hops_per_call * frame_step]``). More hops per call run the
             same computation in fewer, larger ops (faster per hop) at
-            ``hops_per_call - 1`` hops of extra latency.
+            ``hops_per_call - 1`` hops of extra latency; dynamic-range
+            int8 scales a convolution's input once per call, so its
+            outputs change slightly with ``hops_per_call``.
         mixed_encoder_ops: ``"mixed_int8"`` only: how many of the encoder's
             first int8 ops stay in float32 (besides the analysis and inverse
             DFTs); 0 keeps only the DFTs in float.
