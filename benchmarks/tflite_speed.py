@@ -139,6 +139,13 @@ flags.DEFINE_list(
     "streaming_kK_<quantization> for every streaming variant asked for.",
     flag_values=FLAGS,
 )
+flags.DEFINE_boolean(
+    "per_call_scales",
+    False,
+    "Also export every dynamic_int8/mixed_int8 streaming file of K > 1 hops with one int8 scale per invoke "
+    "(export_tflite(frame_rows=False)): rows streaming_kK_<quantization>_per_call.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to only print).", flag_values=FLAGS)
 flags.DEFINE_string("worker", None, "Internal: run one variant from this job file (JSON).", flag_values=FLAGS)
 
@@ -290,15 +297,19 @@ def streaming_name(quantization, hops_per_call):
     return f"streaming_{quantization}" if hops_per_call == 1 else f"streaming_k{hops_per_call}_{quantization}"
 
 
-def export_variants(model, keras_path, workdir, names, calibration, chunk_samples, log=print, hops=(1,)):
+def export_variants(
+    model, keras_path, workdir, names, calibration, chunk_samples, log=print, hops=(1,), per_call=False
+):
     """Writes the requested variants into ``workdir``; returns ``(variants, notes)``.
 
     Each variant is a dict with ``name``, ``kind``, ``mode``, ``quantization``,
     ``hops_per_call``, ``path`` and ``size`` (bytes); every streaming variant asked for is written
-    once per entry of ``hops`` (STFT hops per invoke). A variant that cannot be exported is left
-    out with a note.
+    once per entry of ``hops`` (STFT hops per invoke), and with ``per_call`` every dynamic-range one of
+    several hops once more with one int8 scale per invoke (``export_tflite(frame_rows=False)``, row
+    ``streaming_kK_<q>_per_call``). A variant that cannot be exported is left out with a note.
     """
     from keras_dccrn.export import export_saved_model, export_tflite
+    from keras_dccrn.export.tflite import DYNAMIC_RANGE
     from keras_dccrn.streaming import streaming_refusal
 
     variants, notes = [], []
@@ -307,13 +318,15 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
              size=os.path.getsize(keras_path))
     )  # fmt: skip
     jobs = [
-        (mode, quantization, k)
+        (mode, quantization, k, rows)
         for mode, quantization in TFLITE_VARIANTS
         if f"{mode}_{quantization}" in names
         for k in (hops if mode == "streaming" else (1,))
+        for rows in ((None, False) if per_call and k > 1 and quantization in DYNAMIC_RANGE else (None,))
     ]
-    for mode, quantization, k in jobs:
+    for mode, quantization, k, rows in jobs:
         name = streaming_name(quantization, k) if mode == "streaming" else f"{mode}_{quantization}"
+        name += "_per_call" if rows is False else ""
         refusal = streaming_refusal(model) if mode == "streaming" else None
         if refusal is not None:
             notes.append(f"{name}: not exported (cannot stream: {refusal})")
@@ -329,6 +342,7 @@ def export_variants(model, keras_path, workdir, names, calibration, chunk_sample
                 representative_data=calibration if quantization == "int8" else None,
                 chunk_samples=chunk_samples,
                 hops_per_call=k,
+                frame_rows=rows,
             )
         except ValueError as exc:
             notes.append(f"{name}: export failed ({first_line(exc)})")
@@ -695,7 +709,11 @@ def _latency(model):
         "streaming deployment adds the per-hop processing time (below; it must stay under the hop for real "
         "time). Per-hop time = best streaming run / number of STFT hops. A `streaming_kK_*` row runs K hops "
         "per invoke (`export_tflite(hops_per_call=K)`: the same outputs, fewer and larger ops): it adds "
-        f"K - 1 hops ((K - 1) x {hop * ms:.2f} ms) of latency, since a call waits for K hops of input."
+        f"K - 1 hops ((K - 1) x {hop * ms:.2f} ms) of latency, since a call waits for K hops of input. "
+        "Its dynamic_int8 and mixed_int8 files compute the convolutions one frame per batch row, so that "
+        "each frame's input gets its own int8 scale as with one hop per invoke (`frame_rows`); a "
+        "`streaming_kK_*_per_call` row is the same file with one scale per invoke "
+        "(`export_tflite(frame_rows=False)`)."
     )
     return text
 
@@ -756,7 +774,15 @@ def run(args, command, log=print):
             keras_path = os.path.join(workdir, "model.keras")
             model.save(keras_path)
         variants, notes = export_variants(
-            model, keras_path, workdir, names, calibration, args.chunk_samples, log, hops
+            model,
+            keras_path,
+            workdir,
+            names,
+            calibration,
+            args.chunk_samples,
+            log,
+            hops,
+            args.per_call_scales,
         )
         signals_path = os.path.join(workdir, "signals.npz")
         np.savez(signals_path, test=test, **{f"dev_{i}": noisy for i, (_, noisy, _) in enumerate(dev)})

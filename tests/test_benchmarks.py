@@ -272,6 +272,30 @@ def test_streaming_rows_with_several_hops_per_call(tmp_path, tiny_keras):
     assert "A `streaming_kK_*` row runs K hops per invoke" in text
 
 
+@pytest.mark.slow
+def test_per_call_scale_rows(tmp_path, tiny_keras):
+    output = tmp_path / "per_call.md"
+    argv = ["tflite_speed.py", f"--model={tiny_keras}", "--seconds=1", "--repeats=1", "--per_call_scales"]
+    argv += [
+        "--variants=streaming_float32,streaming_dynamic_int8",
+        "--hops_per_call=1,4",
+        f"--output={output}",
+    ]
+    assert bench.main(argv) == 0
+    _, speed = _table(output.read_text(), "## Speed and memory")
+    # one per-call row for the dynamic-range file of several hops only
+    assert sorted(speed) == sorted(
+        [
+            "streaming_float32",
+            "streaming_k4_float32",
+            "streaming_dynamic_int8",
+            "streaming_k4_dynamic_int8",
+            "streaming_k4_dynamic_int8_per_call",
+            "keras",
+        ]
+    )
+
+
 @pytest.mark.parametrize(
     "extra, message",
     [

@@ -136,23 +136,25 @@ def _chunks(total, sizes):
         start, k = stop, k + 1
 
 
-def _run_steps(layer, x, sizes):
+def _run_steps(layer, x, sizes, frame_rows=False):
     state = layer.initial_state(x.shape[0])
     outs = []
     for start, stop in _chunks(x.shape[1], sizes):
-        y, state = layer.step(x[:, start:stop], state)
+        y, state = layer.step(x[:, start:stop], state, frame_rows=frame_rows)
         outs.append(keras.ops.convert_to_numpy(y))
     return np.concatenate(outs, axis=1), keras.ops.convert_to_numpy(state)
 
 
+@pytest.mark.parametrize("frame_rows", [False, True])
 @pytest.mark.parametrize("kernel_size,dilation", [((5, 2), (1, 1)), ((3, 3), (1, 2))])
-def test_conv_step_on_chunks_equals_call_and_numpy(rng, kernel_size, dilation):
+def test_conv_step_on_chunks_equals_call_and_numpy(rng, kernel_size, dilation, frame_rows):
     x = rng.standard_normal((2, 11, 16, 6)).astype("float32")
     layer = ComplexConv2D(4, kernel_size, (1, 1) if dilation[1] > 1 else (2, 1), 2, dilation_rate=dilation)
     layer.build(x.shape)
     randomize(layer, rng)
     full = keras.ops.convert_to_numpy(layer(x))
-    steps, state = _run_steps(layer, x, [1, 3, 2, 5])
+    # frame_rows: each output frame in a batch row of its own, the same outputs
+    steps, state = _run_steps(layer, x, [1, 3, 2, 5], frame_rows)
     np.testing.assert_allclose(steps, full, atol=1e-5)
     span = (kernel_size[1] - 1) * dilation[1]
     assert layer.initial_state(2).shape == (2, span, 16, 6)
@@ -163,14 +165,15 @@ def test_conv_step_on_chunks_equals_call_and_numpy(rng, kernel_size, dilation):
         np.testing.assert_allclose(to_complex(steps), ref, atol=1e-4)
 
 
+@pytest.mark.parametrize("frame_rows", [False, True])
 @pytest.mark.parametrize("kt", [2, 3])
-def test_deconv_step_on_chunks_equals_causal_call_and_numpy(rng, kt):
+def test_deconv_step_on_chunks_equals_causal_call_and_numpy(rng, kt, frame_rows):
     x = rng.standard_normal((2, 9, 8, 4)).astype("float32")
     layer = ComplexConv2DTranspose(3, (5, kt), (2, 1), freq_padding=2, output_padding=1, time_crop="causal")
     layer.build(x.shape)
     randomize(layer, rng)
     full = keras.ops.convert_to_numpy(layer(x))
-    steps, state = _run_steps(layer, x, [1, 4, 2])
+    steps, state = _run_steps(layer, x, [1, 4, 2], frame_rows)
     np.testing.assert_allclose(steps, full, atol=1e-5)
     np.testing.assert_array_equal(state, x[:, -(kt - 1) :])
     kernel, bias = weights(layer)

@@ -11,6 +11,7 @@ import tensorflow as tf
 
 from keras_dccrn import build_model
 from keras_dccrn.export import export_saved_model, export_tflite
+from keras_dccrn.export.mixed_int8 import int8_ops
 from keras_dccrn.losses import si_snr
 from keras_dccrn.runtime.litert import (
     TFLiteEnhancer,
@@ -297,6 +298,50 @@ def test_streaming_tflite_with_several_hops_per_call(tiny, signal, tmp_path):
     )
     y8, y32 = TFLiteEnhancer(path8)(signal), enhancer(signal)
     assert 10 * np.log10(np.sum((y8 - y32) ** 2) / np.sum(y32**2)) < -20
+
+
+def test_multi_hop_mixed_int8_scales_each_frame_as_one_hop_does(tmp_path):
+    # Dynamic-range int8 scales a convolution's input per batch row: the multi-hop file computes its
+    # convolutions one frame per row, so a frame 50 dB quieter than its neighbours in the same call keeps
+    # its own scale and the file computes what the one-hop file computes (on one scale per call, the
+    # 4-hop file differed from the one-hop one by -59 dB here). mixed_encoder_ops=0: only the DFTs stay
+    # in float; channels large enough for the converter to quantize the convolutions' weights.
+    keras.utils.set_random_seed(0)
+    model = build_model("tiny", time_crop="causal", channels=[8, 16, 16, 16, 16, 16])
+    rng = np.random.default_rng(0)
+    envelope = np.where((np.arange(6400) // 200) % 2 == 0, 1.0, 0.003)  # loud and quiet two-hop blocks
+    x = (0.3 * envelope * rng.standard_normal(envelope.size)).astype("float32")
+    model(x[None, :800])
+    outputs = {}
+    for hops in (1, 4):
+        path = export_tflite(
+            model,
+            tmp_path / f"k{hops}.tflite",
+            mode="streaming",
+            quantization="mixed_int8",
+            hops_per_call=hops,
+            mixed_encoder_ops=0,
+        )
+        outputs[hops] = TFLiteEnhancer(path)(x)
+    assert len(int8_ops(open(path, "rb").read())) >= 10  # the complex convolutions are int8
+    y1, y4 = outputs[1], outputs[4]
+    assert 10 * np.log10(np.sum((y4 - y1) ** 2) / np.sum(y1**2)) < -100
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (
+            dict(mode="streaming", frame_rows="yes"),
+            r"`frame_rows` must be None, True or False; received 'yes'",
+        ),
+        (dict(mode="offline", frame_rows=True), r"`frame_rows` applies to mode='streaming' only"),
+    ],
+)
+def test_frame_rows_is_validated(tiny, tmp_path, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        export_tflite(tiny, tmp_path / "x.tflite", **kwargs)
+    assert not (tmp_path / "x.tflite").exists()
 
 
 def _weight_types(path):

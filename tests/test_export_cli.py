@@ -104,6 +104,23 @@ def test_mixed_int8_files_are_streaming_only(tmp_path, caplog):
     assert "mixed_int8 is streaming-only; skipping offline mixed_int8" in caplog.text
 
 
+def test_frame_rows_reaches_the_streaming_files_only(tmp_path, monkeypatch):
+    import keras_dccrn.export as export
+    from trainers.export import export_tflite_files
+
+    calls = []
+    monkeypatch.setattr(export, "export_tflite", lambda model, path, **kwargs: calls.append(kwargs))
+    model = build_model("tiny", time_crop="causal")
+    export_tflite_files(
+        model, str(tmp_path), "tiny", ["offline", "streaming"], ["dynamic_int8"], 16000, hops_per_call=4,
+        frame_rows=False,
+    )  # fmt: skip
+    assert [(c["mode"], c["hops_per_call"], c["frame_rows"]) for c in calls] == [
+        ("offline", 1, None),
+        ("streaming", 4, False),
+    ]
+
+
 def test_export_cli_tflite_without_the_extra_names_it(tmp_path, monkeypatch, capsys):
     from trainers import cli, export
 

@@ -60,6 +60,14 @@ flags.DEFINE_integer(
     "the analysis and inverse DFTs.",
     flag_values=FLAGS,
 )
+flags.DEFINE_bool(
+    "frame_rows",
+    True,
+    "dynamic_int8 and mixed_int8 files of several hops per invoke: one frame per batch row in the "
+    "convolutions, so that each frame's input gets its own int8 scale as with one hop per invoke "
+    "(--noframe_rows: one scale per invoke, faster, quieter frames lose precision).",
+    flag_values=FLAGS,
+)
 flags.DEFINE_string(
     "calibration_dir", None, "Audio files (searched recursively) calibrating full int8.", flag_values=FLAGS
 )
@@ -150,6 +158,7 @@ def main(argv):
             _calibration,
             FLAGS.hops_per_call,
             FLAGS.mixed_encoder_ops,
+            frame_rows=None if FLAGS.frame_rows else False,
         ):
             print(f"TFLite ({mode}, {quantization}): {path} ({os.path.getsize(path) / 1e6:.2f} MB)")
     except (ValueError, AudioError) as exc:
@@ -184,6 +193,7 @@ def export_tflite_files(
     calibration=None,
     hops_per_call=1,
     mixed_encoder_ops=DEFAULT_ENCODER_OPS,
+    frame_rows=None,
 ):
     """Writes ``<base>/<name>_<mode>_<quantization>.tflite`` for every mode and quantization.
 
@@ -194,7 +204,8 @@ def export_tflite_files(
     and mixed int8 only for streaming (both skipped with a one-line warning; a model that cannot stream asked for
     streaming files only is a one-line ``ValueError``). ``calibration``: a callable returning the int8
     calibration signals (called once, only if int8 is requested). Shared by ``dccrn-export`` and
-    ``scripts/ship.py``. ``mixed_encoder_ops``: see :func:`keras_dccrn.export.export_tflite`.
+    ``scripts/ship.py``. ``mixed_encoder_ops``, ``frame_rows`` (streaming files only): see
+    :func:`keras_dccrn.export.export_tflite`.
 
     Returns:
         list of ``(mode, quantization, path)`` of the files written.
@@ -222,6 +233,7 @@ def export_tflite_files(
                 chunk_samples=chunk_samples,
                 hops_per_call=hops_per_call if mode == "streaming" else 1,
                 mixed_encoder_ops=mixed_encoder_ops,
+                frame_rows=frame_rows if mode == "streaming" else None,
             )
             written.append((mode, quantization, path))
     return written

@@ -59,6 +59,8 @@ MODES = ("offline", "streaming")
 QUANTIZATIONS = ("float32", "dynamic_int8", "mixed_int8", "float16", "int8")
 # quantizations with one scale per state tensor or op list that only the hop graph has
 STREAMING_ONLY = ("int8", "mixed_int8")
+# quantizations that scale an op's input at run time (per batch row)
+DYNAMIC_RANGE = ("dynamic_int8", "mixed_int8")
 DEFAULT_CHUNK_SAMPLES = 4 * SAMPLE_RATE
 MAX_HOPS_PER_CALL = 64
 
@@ -72,7 +74,7 @@ def _tf():
 # ---------------------------------------------------------------------------------------------- TFLite
 
 
-def _tflite_endpoint(model, mode, chunk_samples, hops_per_call=1):
+def _tflite_endpoint(model, mode, chunk_samples, hops_per_call=1, frame_rows=False):
     tf = _tf()
     if mode == "offline":
         if not isinstance(chunk_samples, (int, np.integer)) or chunk_samples < model.frame_step:
@@ -91,7 +93,7 @@ def _tflite_endpoint(model, mode, chunk_samples, hops_per_call=1):
     names = list(initial)
 
     def step(audio, *states):
-        enhanced, new = model.step(audio, dict(zip(names, states, strict=True)))
+        enhanced, new = model.step(audio, dict(zip(names, states, strict=True)), frame_rows=frame_rows)
         return {"enhanced": enhanced, **{f"next_{name}": new[name] for name in names}}
 
     signature = [tf.TensorSpec([1, hops_per_call * int(model.frame_step)], tf.float32, name="audio")] + [
@@ -240,6 +242,7 @@ def export_tflite(
     chunk_samples=DEFAULT_CHUNK_SAMPLES,
     hops_per_call=1,
     mixed_encoder_ops=DEFAULT_ENCODER_OPS,
+    frame_rows=None,
 ):
     """Converts ``model`` to a builtin-ops-only ``.tflite`` file.
 
@@ -259,12 +262,18 @@ def export_tflite(
         hops_per_call: streaming only: STFT hops per call (``audio`` is
             ``[1, hops_per_call * frame_step]``). More hops per call run the
             same computation in fewer, larger ops (faster per hop) at
-            ``hops_per_call - 1`` hops of extra latency; dynamic-range
-            int8 scales a convolution's input once per call, so its
-            outputs change slightly with ``hops_per_call``.
+            ``hops_per_call - 1`` hops of extra latency.
         mixed_encoder_ops: ``"mixed_int8"`` only: how many of the encoder's
             first int8 ops stay in float32 (besides the analysis and inverse
             DFTs); 0 keeps only the DFTs in float.
+        frame_rows: streaming only: compute the convolutions one output frame
+            per batch row (``model.step(..., frame_rows=True)``; the same
+            outputs, more copying). Dynamic-range int8 scales a convolution's
+            input once per batch row, so with several hops per call this gives
+            every frame its own scale, as one hop per call does; without it
+            the frames of a call share one scale (faster, and quieter frames
+            lose precision). ``None`` (default): on for ``"dynamic_int8"`` and
+            ``"mixed_int8"`` files of several hops per call, else off.
 
     Returns:
         ``path``.
@@ -299,7 +308,13 @@ def export_tflite(
         raise ValueError(f"`hops_per_call` applies to mode='streaming' only; received mode={mode!r}.")
     hops_per_call = int(hops_per_call)
     check_encoder_ops(mixed_encoder_ops)
-    fn, signature = _tflite_endpoint(model, mode, chunk_samples, hops_per_call)
+    if frame_rows is None:
+        frame_rows = hops_per_call > 1 and quantization in DYNAMIC_RANGE
+    elif not isinstance(frame_rows, bool):
+        raise ValueError(f"`frame_rows` must be None, True or False; received {frame_rows!r}.")
+    elif frame_rows and mode != "streaming":
+        raise ValueError(f"`frame_rows` applies to mode='streaming' only; received mode={mode!r}.")
+    fn, signature = _tflite_endpoint(model, mode, chunk_samples, hops_per_call, frame_rows)
     path = os.fspath(path)
     with tempfile.TemporaryDirectory(prefix="dccrn-tflite-") as tmp:
         export_archive([("serving_default", fn, signature)]).write_out(tmp, verbose=False)

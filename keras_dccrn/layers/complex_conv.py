@@ -123,8 +123,16 @@ class _ComplexConvBase(keras.layers.Layer):
         shape = (batch_size, self.state_frames, self.input_freq, self.input_channels)
         return ops.zeros(shape, self.compute_dtype)
 
-    def _step(self, core, inputs, state):
-        """``core`` on ``[state | inputs]`` along time, and the last ``state_frames`` of that window."""
+    def _step(self, core, inputs, state, frame_rows=False):
+        """``core`` on ``[state | inputs]`` along time, and the last ``state_frames`` of that window.
+
+        With ``frame_rows`` a chunk of several (statically known) frames is convolved one output frame
+        per batch row: each output frame's ``state_frames + 1`` input frames become a row of their own.
+        The products are the same as on the whole window, at the price of copying the window
+        ``state_frames + 1`` times; what changes is that a dynamic-range int8 conversion, which
+        quantizes a convolution's input with one scale per batch row, then scales every frame on its
+        own, as a stream of one hop per call does, instead of one scale for the whole chunk.
+        """
         span = self.state_frames
         if state.shape[1] is not None and state.shape[1] != span:
             raise ValueError(
@@ -132,7 +140,18 @@ class _ComplexConvBase(keras.layers.Layer):
                 f"received shape {tuple(state.shape)}."
             )
         window = ops.concatenate([ops.cast(state, inputs.dtype), inputs], axis=1)  # [B, span + T, F, C]
-        return core(window), take(window, 1, ops.shape(window)[1] - span)
+        new_state = take(window, 1, ops.shape(window)[1] - span)
+        frames = inputs.shape[1]
+        if not frame_rows or frames is None or frames == 1:
+            return core(window), new_state
+        # shifted views [B, T, 1, F, C], view j holding frames j .. j + T - 1 -> [B, T, span + 1, F, C]
+        views = [ops.expand_dims(take(window, 1, j, j + frames), 2) for j in range(span + 1)]
+        rows = ops.concatenate(views, axis=2)
+        # [B, T, span + 1, F, C] -> [B * T, span + 1, F, C]: one output frame's input frames per row
+        rows = ops.reshape(rows, (-1, span + 1, window.shape[2], window.shape[3]))
+        y = core(rows)  # [B * T, 1, F', C']
+        # [B * T, 1, F', C'] -> [B, T, F', C']
+        return ops.reshape(y, (ops.shape(window)[0], frames, y.shape[2], y.shape[3])), new_state
 
     def get_config(self):
         config = super().get_config()
@@ -252,13 +271,15 @@ class ComplexConv2D(_ComplexConvBase):
         """Input frames a stream carries from chunk to chunk: ``(k_t - 1) * dil_t``."""
         return sum(self.time_padding())
 
-    def step(self, inputs, state):
+    def step(self, inputs, state, frame_rows=False):
         """Convolves the next chunk of frames with the carried input frames in front.
 
         Args:
             inputs: ``[batch, frames, freq, 2 * in_channels]``, the next frames.
             state: ``[batch, state_frames, freq, 2 * in_channels]``, the last
                 input frames before them (zeros at the start).
+            frame_rows: convolve each output frame in a batch row of its own
+                (the same outputs; see ``_step``).
 
         Returns:
             ``(outputs, new_state)``: ``[batch, frames, freq_out, 2 * filters]``
@@ -266,7 +287,7 @@ class ComplexConv2D(_ComplexConvBase):
         """
         if not self.causal:
             raise ValueError(f"{self.name}: only a causal convolution can stream; received causal=False.")
-        return self._step(self._convolve, inputs, state)
+        return self._step(self._convolve, inputs, state, frame_rows)
 
     def compute_output_shape(self, input_shape):
         batch, frames, freq, _ = input_shape
@@ -443,13 +464,15 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         """Input frames a stream carries from chunk to chunk: ``k_t - 1``."""
         return self.kernel_size[1] - 1
 
-    def step(self, inputs, state):
+    def step(self, inputs, state, frame_rows=False):
         """Causal transposed convolution of the next chunk with the carried frames in front.
 
         Args:
             inputs: ``[batch, frames, freq, 2 * in_channels]``, the next frames.
             state: ``[batch, k_t - 1, freq, 2 * in_channels]``, the last input
                 frames before them (zeros at the start).
+            frame_rows: compute each output frame in a batch row of its own
+                (the same outputs; see ``_step``).
 
         Returns:
             ``(outputs, new_state)``: the causally cropped output frames and
@@ -460,7 +483,7 @@ class ComplexConv2DTranspose(_ComplexConvBase):
                 f"{self.name}: only time_crop='causal' can stream; received time_crop={self.time_crop!r} "
                 "(it looks ahead)."
             )
-        return self._step(self._transpose, inputs, state)
+        return self._step(self._transpose, inputs, state, frame_rows)
 
     def compute_output_shape(self, input_shape, crop_time=True):
         batch, frames, freq, _ = input_shape

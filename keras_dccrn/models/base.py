@@ -28,6 +28,7 @@ the STFT's left padding, and the last input samples need that many more
 import keras
 from keras import ops
 
+from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_lstm import lstm_initial_state, lstm_step
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
 from keras_dccrn.layers.slicing import take
@@ -40,6 +41,8 @@ SYNTHESIS_SCOPE = "dccrn_synthesis"
 # State names of the STFT input buffer and the ISTFT overlap-add tail (the streaming TFLite inputs).
 INPUT_BUFFER = "input_buffer"
 OLA_BUFFER = "ola_buffer"
+# Stateful layers whose step takes ``frame_rows``.
+CONVOLUTIONS = (ComplexConv2D, ComplexConv2DTranspose)
 
 
 def prelu(name):
@@ -67,19 +70,22 @@ def layer_initial_state(layer, batch_size=1):
     return layer.initial_state(batch_size)
 
 
-def run_layer(layer, x, states, new_states, training=None):
+def run_layer(layer, x, states, new_states, training=None, frame_rows=False):
     """``layer(x)`` offline (``states is None``), else ``layer``'s step with its state.
 
     The new state goes to ``new_states[layer.name]``. Estimators write their
     network once with this and run it both ways. A step runs under the name
     scope ``layer.name`` (as a layer's call does), so that the ops of an
-    exported streaming graph name the layer they belong to.
+    exported streaming graph name the layer they belong to. ``frame_rows``
+    goes to the step of a complex (transposed) convolution (one output frame
+    per batch row; the same outputs).
     """
     if states is None:
         return layer(x, training=training)
     step = lstm_step if isinstance(layer, keras.layers.LSTM) else type(layer).step
+    options = {"frame_rows": True} if frame_rows and isinstance(layer, CONVOLUTIONS) else {}
     with keras.name_scope(layer.name):
-        y, new_states[layer.name] = step(layer, x, states[layer.name])
+        y, new_states[layer.name] = step(layer, x, states[layer.name], **options)
     return y
 
 
@@ -128,7 +134,7 @@ class SpectralMaskingModel(keras.Model):
         self.istft = ISTFT(frame_length, frame_step, fft_length, window, name="istft")
 
     # ------------------------------------------------------------------ the estimator (subclasses)
-    def estimate(self, spectrum, training=None, states=None):
+    def estimate(self, spectrum, training=None, states=None, frame_rows=False):
         """The mask of the noisy spectrum.
 
         Args:
@@ -137,6 +143,7 @@ class SpectralMaskingModel(keras.Model):
             training: training mode.
             states: ``None`` offline; when streaming, ``{layer name: state}``
                 of :meth:`stateful_layers` (run each through :func:`run_layer`).
+            frame_rows: streaming only: passed to :func:`run_layer`.
 
         Returns:
             ``(mask, features, new_states)``: the mask (any structure
@@ -224,7 +231,7 @@ class SpectralMaskingModel(keras.Model):
         )
         return states
 
-    def step(self, audio, states):
+    def step(self, audio, states, frame_rows=False):
         """Enhances the next hops of a stream: ``(audio, states) -> (enhanced, new_states)``.
 
         The offline layers run with their states passed in and out, so the
@@ -234,6 +241,10 @@ class SpectralMaskingModel(keras.Model):
         Args:
             audio: ``[batch, n * frame_step]`` (a static ``n >= 1``).
             states: ``{name: tensor}`` as :meth:`initial_states` returns.
+            frame_rows: with ``n > 1``, compute the convolutions one output
+                frame per batch row: the same outputs, more copying; a
+                dynamic-range int8 conversion then scales each frame's input
+                on its own (``export_tflite`` sets it for those files).
 
         Returns:
             ``(enhanced [batch, n * frame_step], new_states)``, ``new_states``
@@ -248,7 +259,9 @@ class SpectralMaskingModel(keras.Model):
             )
         with keras.name_scope(ANALYSIS_SCOPE):
             spec, input_buffer = self.stft.step(ops.cast(audio, "float32"), states[INPUT_BUFFER])
-        mask, _, new = self.estimate(ops.cast(take(spec, 2, 1), self.compute_dtype), False, states)
+        mask, _, new = self.estimate(
+            ops.cast(take(spec, 2, 1), self.compute_dtype), False, states, frame_rows=frame_rows
+        )
         with keras.name_scope(SYNTHESIS_SCOPE):
             wave, ola_buffer = self.istft.step(self._masked(spec, mask), states[OLA_BUFFER])
             wave = ops.clip(wave, -1.0, 1.0)

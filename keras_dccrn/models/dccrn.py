@@ -249,12 +249,12 @@ class DCCRN(SpectralMaskingModel):
         # [B, T, F * 2C] -> [B, T, F, 2C]
         return ops.reshape(y, (batch, frames, self.bottom_freq, 2 * c))
 
-    def estimate(self, spectrum, training=None, states=None):
+    def estimate(self, spectrum, training=None, states=None, frame_rows=False):
         x = spectrum
         new = {}
         skips = []
         for conv, norm, act in zip(self.encoder_convs, self.encoder_norms, self.encoder_acts, strict=True):
-            x = act(norm(run_layer(conv, x, states, new), training=training))
+            x = act(norm(run_layer(conv, x, states, new, frame_rows=frame_rows), training=training))
             skips.append(x)
         features = list(skips)
         x = self._bottleneck(x, training, states, new)
@@ -262,7 +262,10 @@ class DCCRN(SpectralMaskingModel):
         for i, conv in enumerate(self.decoder_convs):
             inp = complex_concat([x, skips[-1 - i]])
             # offline: BN and PReLU on the full transposed convolution, then the time crop (official order)
-            x = conv(inp, crop_time=False) if states is None else run_layer(conv, inp, states, new)
+            if states is None:
+                x = conv(inp, crop_time=False)
+            else:
+                x = run_layer(conv, inp, states, new, frame_rows=frame_rows)
             if i < n - 1:
                 x = self.decoder_acts[i](self.decoder_norms[i](x, training=training))
             if states is None:

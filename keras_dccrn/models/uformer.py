@@ -333,7 +333,7 @@ class Uformer(SpectralMaskingModel):
         mr, mi = complex_split(complex_mask)
         return complex_multiply(spectrum, complex_merge(mr * gain, mi * gain))
 
-    def estimate(self, spectrum, training=None, states=None):
+    def estimate(self, spectrum, training=None, states=None, frame_rows=False):
         x = spectrum
         m = complex_abs(x, 1e-8)  # |X|: [B, T, bins - 1, 1]
 
