@@ -7,12 +7,14 @@ values, **real parts first, imaginary parts second**. Spectra are
 """
 
 from keras_dccrn.layers.attention import AxialAttention
+from keras_dccrn.layers.batch_norm import BatchNormalization
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_dense import ComplexDense
 from keras_dccrn.layers.complex_lstm import ComplexLSTM
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
 from keras_dccrn.layers.conformer import DilatedConvModule, DualPathConformerBlock, FeedForward
 from keras_dccrn.layers.fusion import BranchInteraction, EncoderDecoderAttention
+from keras_dccrn.layers.prelu import PReLU
 from keras_dccrn.layers.stft import ISTFT, STFT
 
 __all__ = [
@@ -21,6 +23,8 @@ __all__ = [
     "ComplexConv2D",
     "ComplexConv2DTranspose",
     "ComplexBatchNormalization",
+    "BatchNormalization",
+    "PReLU",
     "ComplexLSTM",
     "ComplexDense",
     "FeedForward",

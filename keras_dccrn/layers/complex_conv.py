@@ -246,10 +246,10 @@ class ComplexConv2D(_ComplexConvBase):
             return total, 0
         return total // 2, total - total // 2
 
-    def _convolve(self, window):
-        """The layer's computation on time-padded frames: valid in time, ``freq_padding`` in frequency."""
+    def _convolve(self, window, time_padding=(0, 0)):
+        """The layer's computation: ``time_padding`` zero frames around ``window``, valid in time, ``freq_padding`` in frequency."""
         p = self.freq_padding
-        x = ops.pad(window, [[0, 0], [0, 0], [p, p], [0, 0]])
+        x = ops.pad(window, [[0, 0], list(time_padding), [p, p], [0, 0]])
         kernel = block_kernel(self.real_kernel, self.imag_kernel, in_axis=2, out_axis=3)
         y = ops.conv(
             x,
@@ -263,8 +263,7 @@ class ComplexConv2D(_ComplexConvBase):
         return y
 
     def call(self, inputs):
-        left, right = self.time_padding()
-        return self._convolve(ops.pad(inputs, [[0, 0], [left, right], [0, 0], [0, 0]]))
+        return self._convolve(inputs, self.time_padding())
 
     @property
     def state_frames(self):
@@ -400,8 +399,9 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         kf, kt = self.kernel_size
         return (kt, kf, self.filters, in_channels)  # (time, freq, out, in) as keras.ops.conv_transpose
 
-    def _transpose(self, window):
-        """The layer's computation: output frame ``t`` from window frames ``t .. t + k_t - 1``."""
+    def _transpose(self, window, time_padding=(0, 0)):
+        """The layer's computation: output frame ``t`` from frames ``t .. t + k_t - 1`` of the window
+        (``window`` with ``time_padding`` zero frames around it)."""
         kf, kt = self.kernel_size
         stride = self.strides[0]
         offset, taps = polyphase_taps(kf, stride, self.freq_padding)
@@ -413,7 +413,7 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         blocks = -(-freq_out // stride)  # output bins s j .. s j + s - 1 form block j
         # input bins offset .. offset + blocks + size - 2, zeros outside [0, freq): `blocks` valid outputs
         right = blocks + size - 1 + offset - freq
-        x = ops.pad(window, [[0, 0], [0, 0], [max(-offset, 0), max(right, 0)], [0, 0]])
+        x = ops.pad(window, [[0, 0], list(time_padding), [max(-offset, 0), max(right, 0)], [0, 0]])
         if offset > 0 or right < 0:
             x = take(x, 2, max(offset, 0), max(offset, 0) + blocks + size - 1)
         block = block_kernel(self.real_kernel, self.imag_kernel, in_axis=3, out_axis=2)  # [kt, kf, 2Co, 2Ci]
@@ -450,8 +450,7 @@ class ComplexConv2DTranspose(_ComplexConvBase):
         return (span, 0) if self.time_crop == "causal" else (0, span)
 
     def call(self, inputs, crop_time=True):
-        left, right = self.time_padding(crop_time)
-        return self._transpose(ops.pad(inputs, [[0, 0], [left, right], [0, 0], [0, 0]]))
+        return self._transpose(inputs, self.time_padding(crop_time))
 
     def crop(self, full):
         """The ``time_crop`` frames of ``call(inputs, crop_time=False)`` (``frames + k_t - 1`` -> ``frames``)."""

@@ -28,9 +28,11 @@ the STFT's left padding, and the last input samples need that many more
 import keras
 from keras import ops
 
+from keras_dccrn.layers.batch_norm import BatchNormalization
 from keras_dccrn.layers.complex_conv import ComplexConv2D, ComplexConv2DTranspose
 from keras_dccrn.layers.complex_lstm import lstm_initial_state, lstm_step
 from keras_dccrn.layers.complex_norm import ComplexBatchNormalization
+from keras_dccrn.layers.prelu import PReLU
 from keras_dccrn.layers.slicing import take
 from keras_dccrn.layers.stft import ISTFT, STFT, STFT_ARGS
 
@@ -47,9 +49,7 @@ CONVOLUTIONS = (ComplexConv2D, ComplexConv2DTranspose)
 
 def prelu(name):
     """PyTorch's ``nn.PReLU()``: one slope shared by every unit, initialised at 0.25."""
-    return keras.layers.PReLU(
-        alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2, 3], name=name
-    )
+    return PReLU(alpha_initializer=keras.initializers.Constant(0.25), shared_axes=[1, 2, 3], name=name)
 
 
 # The models' ``batch_norm`` argument: see :func:`norm_layer`.
@@ -59,7 +59,7 @@ NORM_MODES = ("complex", "naive")
 def norm_layer(mode, name):
     """``"naive"``: ``BatchNorm2d`` over real and imaginary channels; ``"complex"``: whitening BN."""
     if mode == "naive":
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+        return BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
     return ComplexBatchNormalization(mode="complex", name=name)
 
 

@@ -1,0 +1,108 @@
+"""Batch normalization over the channel axis with its training gradient written out.
+
+DCCRN's default norm (``nn.BatchNorm2d`` over the real and imaginary channels) is Keras'
+``BatchNormalization``. In training, Keras normalizes with the batch statistics by a chain of
+ops (cast, moments, scale, shift, cast) that automatic differentiation turns into about three
+times as many passes over the feature map. On the DCCRN students those passes, not the
+convolutions, were the largest share of a CPU training step (docs/benchmarks/training_profile.md).
+:func:`batch_normalize` is the same computation as one function whose backward pass is the closed
+form of the batch-norm gradient.
+"""
+
+import keras
+from keras import ops
+
+
+def batch_normalize(x, gamma, beta, epsilon):
+    """Normalizes ``x`` by its batch statistics over every axis but the last, with the closed-form gradient.
+
+    The statistics and the normalization are computed in float32, as Keras' layer does, and the
+    output is cast back to ``x``'s dtype. The variance is ``mean(x^2) - mean(x)^2`` (one pass, where
+    Keras makes two), which in float32 stays within 1e-5 relative of the two-pass value while the
+    channel means are below ten standard deviations. With ``xhat = (x - mean) / sqrt(var + epsilon)`` and ``n``
+    the elements per channel, the gradients of ``y = gamma * xhat + beta`` are
+    ``d_beta = sum(g)``, ``d_gamma = sum(g * xhat)`` and
+    ``dx = gamma / sqrt(var + epsilon) * (g - (d_beta + xhat * d_gamma) / n)``.
+
+    Args:
+        x: ``[..., C]`` tensor.
+        gamma: ``[C]`` float32 scale.
+        beta: ``[C]`` float32 shift.
+        epsilon: added to the variance.
+
+    Returns:
+        ``(y, mean, variance)``: ``y`` like ``x``; the float32 batch ``mean`` and (biased)
+        ``variance``, ``[C]``, for the moving averages. Gradients flow through ``y`` only.
+    """
+    axes = tuple(range(len(x.shape) - 1))
+
+    @ops.custom_gradient
+    def normalize(x, gamma, beta):
+        xf = ops.cast(x, "float32")
+        mean = ops.mean(xf, axis=axes)
+        variance = ops.maximum(ops.mean(xf * xf, axis=axes) - mean * mean, 0.0)
+        inv = ops.rsqrt(variance + epsilon)
+        scale = gamma * inv
+        y = ops.cast(xf * scale + (beta - mean * scale), x.dtype)
+
+        def backward(*grads, upstream=None):
+            g = ops.cast((grads if upstream is None else upstream)[0], "float32")
+            count = ops.cast(ops.size(g) // ops.shape(g)[-1], "float32")
+            d_beta = ops.sum(g, axis=axes)
+            d_gamma = inv * (ops.sum(g * xf, axis=axes) - mean * d_beta)  # sum(g * xhat)
+            # dx = scale * g - k * (x - mean) - scale * d_beta / n with k = scale * inv * d_gamma / n
+            k = scale * inv * d_gamma / count
+            dx = scale * g - k * xf + (k * mean - scale * d_beta / count)
+            return ops.cast(dx, x.dtype), d_gamma, d_beta
+
+        return (y, mean, variance), backward
+
+    y, mean, variance = normalize(x, gamma, beta)
+    return y, ops.stop_gradient(mean), ops.stop_gradient(variance)
+
+
+@keras.saving.register_keras_serializable(package="keras_dccrn")
+class BatchNormalization(keras.layers.BatchNormalization):
+    """Keras' ``BatchNormalization`` over the last axis whose training pass is :func:`batch_normalize`.
+
+    The weights, config, moving-average update and outputs are Keras' (``moving = momentum * moving
+    + (1 - momentum) * batch``, biased batch variance); inference uses Keras' own call.
+
+    Args:
+        **kwargs: ``keras.layers.BatchNormalization`` arguments. The layer normalizes the last axis
+            with a learned scale and shift: ``axis`` must be -1, ``center`` and ``scale`` true,
+            ``renorm`` and ``synchronized`` false.
+
+    Call arguments:
+        inputs: ``[..., C]`` tensor.
+        training: normalize by the batch statistics and update the moving ones.
+        mask: not supported with ``training`` (Keras' masked statistics are not reimplemented).
+    """
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        unsupported = {
+            "axis": (self.axis, -1),
+            "center": (self.center, True),
+            "scale": (self.scale, True),
+            "renorm": (self.renorm, False),
+            "synchronized": (self.synchronized, False),
+        }
+        for name, (value, wanted) in unsupported.items():
+            if value != wanted:
+                raise ValueError(f"{type(self).__name__}: `{name}` must be {wanted!r}; received {value!r}.")
+
+    def call(self, inputs, training=None, mask=None):
+        if not (training and self.trainable):
+            return super().call(inputs, training=training, mask=mask)
+        if mask is not None:
+            raise ValueError(
+                f"{self.name}: a mask is not supported in training; received a mask of shape {mask.shape}."
+            )
+        gamma = ops.cast(self.gamma, "float32")
+        beta = ops.cast(self.beta, "float32")
+        y, mean, variance = batch_normalize(inputs, gamma, beta, self.epsilon)
+        m = self.momentum
+        self.moving_mean.assign(ops.cast(self.moving_mean, "float32") * m + mean * (1.0 - m))
+        self.moving_variance.assign(ops.cast(self.moving_variance, "float32") * m + variance * (1.0 - m))
+        return ops.cast(y, self.compute_dtype)
