@@ -20,6 +20,7 @@ import tempfile
 
 _SUFFIX = re.compile(r"_\d+$")
 GRADIENT_SCOPE = "gradient_tape"
+WRITTEN_GRADIENT_SUFFIX = "_gradient"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -113,7 +114,9 @@ def op_type(run):
 def phase(run, optimizer="adam"):
     """``"backward"`` (gradient ops and the sums of a tensor's gradients), ``"optimizer"`` or ``"forward"``."""
     first = run.name.split("/")[0]
-    if first == GRADIENT_SCOPE or _SUFFIX.sub("", first) == "AddN":
+    root = _SUFFIX.sub("", first)
+    # a root scope ending in "_gradient": the ops of a gradient written out (keras_dccrn.layers.batch_norm)
+    if first == GRADIENT_SCOPE or root == "AddN" or root.endswith(WRITTEN_GRADIENT_SUFFIX):
         return "backward"
     if _SUFFIX.sub("", first) == optimizer:
         return "optimizer"

@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -57,3 +59,25 @@ def test_traces_the_kernels_of_a_function():
     runs = trace_ops(step, steps=2)
     products = [r for r in runs if r.name == "product"]
     assert len(products) == 2 and all("MatMul" in r.type and r.seconds > 0 for r in products)
+
+
+def test_ops_of_a_written_out_gradient_count_as_backward(rng):
+    import tensorflow as tf
+
+    from keras_dccrn.layers import BatchNormalization, PReLU
+
+    norm, act = BatchNormalization(), PReLU(shared_axes=[1, 2])
+    x = tf.constant(rng.standard_normal((4, 8, 6)).astype("float32"))
+    norm.build(x.shape)
+    act.build(x.shape)
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(act(norm(x, training=True), training=True))
+        return tape.gradient(loss, norm.trainable_weights + act.trainable_weights)
+
+    step()
+    runs = trace_ops(step)
+    roots = {r.name.split("/")[0] for r in runs if phase(r) == "backward"}
+    assert {"batch_norm_gradient", "prelu_gradient"} <= {re.sub(r"_\d+$", "", root) for root in roots}, roots

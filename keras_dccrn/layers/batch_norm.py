@@ -12,6 +12,9 @@ form of the batch-norm gradient.
 import keras
 from keras import ops
 
+# Name scope of the backward ops (profiles count ops under a root scope ending in "_gradient" as backward).
+GRADIENT_SCOPE = "batch_norm_gradient"
+
 
 def batch_normalize(x, gamma, beta, epsilon):
     """Normalizes ``x`` by its batch statistics over every axis but the last, with the closed-form gradient.
@@ -46,14 +49,15 @@ def batch_normalize(x, gamma, beta, epsilon):
         y = ops.cast(xf * scale + (beta - mean * scale), x.dtype)
 
         def backward(*grads, upstream=None):
-            g = ops.cast((grads if upstream is None else upstream)[0], "float32")
-            count = ops.cast(ops.size(g) // ops.shape(g)[-1], "float32")
-            d_beta = ops.sum(g, axis=axes)
-            d_gamma = inv * (ops.sum(g * xf, axis=axes) - mean * d_beta)  # sum(g * xhat)
-            # dx = scale * g - k * (x - mean) - scale * d_beta / n with k = scale * inv * d_gamma / n
-            k = scale * inv * d_gamma / count
-            dx = scale * g - k * xf + (k * mean - scale * d_beta / count)
-            return ops.cast(dx, x.dtype), d_gamma, d_beta
+            with keras.name_scope(GRADIENT_SCOPE):
+                g = ops.cast((grads if upstream is None else upstream)[0], "float32")
+                count = ops.cast(ops.size(g) // ops.shape(g)[-1], "float32")
+                d_beta = ops.sum(g, axis=axes)
+                d_gamma = inv * (ops.sum(g * xf, axis=axes) - mean * d_beta)  # sum(g * xhat)
+                # dx = scale * g - k * (x - mean) - scale * d_beta / n with k = scale * inv * d_gamma / n
+                k = scale * inv * d_gamma / count
+                dx = scale * g - k * xf + (k * mean - scale * d_beta / count)
+                return ops.cast(dx, x.dtype), d_gamma, d_beta
 
         return (y, mean, variance), backward
 

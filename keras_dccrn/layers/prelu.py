@@ -3,6 +3,9 @@
 import keras
 from keras import ops
 
+# Name scope of the backward ops (profiles count ops under a root scope ending in "_gradient" as backward).
+GRADIENT_SCOPE = "prelu_gradient"
+
 
 def prelu(x, alpha):
     """``relu(x) - alpha * relu(-x)``: Keras' ``PReLU`` formula (TFLite converts it to one ``PRELU``)."""
@@ -26,7 +29,7 @@ def prelu_with_gradient(x, alpha, shared_axes):
     Returns:
         ``prelu(x, alpha)``.
     """
-    shared = [axis - 1 for axis in shared_axes or ()]
+    reduced = [0] + sorted(shared_axes or ())  # the batch and the shared axes, summed in one reduction
 
     @ops.custom_gradient
     def forward(x, alpha):
@@ -34,11 +37,11 @@ def prelu_with_gradient(x, alpha, shared_axes):
         scaled = alpha * x
 
         def backward(*grads, upstream=None):
-            g = (grads if upstream is None else upstream)[0]
-            d_alpha = ops.sum(ops.where(positive, 0, g * x), axis=0)  # [batch, ...] -> alpha before sharing
-            if shared:
-                d_alpha = ops.sum(d_alpha, axis=shared, keepdims=True)
-            return ops.where(positive, g, alpha * g), d_alpha
+            with keras.name_scope(GRADIENT_SCOPE):
+                g = (grads if upstream is None else upstream)[0]
+                d_alpha = ops.sum(ops.where(positive, 0, g * x), axis=reduced, keepdims=True)
+                d_alpha = ops.reshape(d_alpha, ops.shape(alpha))  # [1, ...] -> alpha's shape
+                return ops.where(positive, g, alpha * g), d_alpha
 
         return ops.where(positive, x, scaled), backward
 
