@@ -2,9 +2,9 @@
 
 DCCRN's default norm (``nn.BatchNorm2d`` over the real and imaginary channels) is Keras'
 ``BatchNormalization``. In training, Keras normalizes with the batch statistics by a chain of
-ops (cast, moments, scale, shift, cast) that automatic differentiation turns into about three
-times as many passes over the feature map. On the DCCRN students those passes, not the
-convolutions, were the largest share of a CPU training step (docs/benchmarks/training_profile.md).
+ops (cast, moments, scale, shift, cast) whose automatic gradient passes over the feature map
+many more times; on a CPU, where every pass costs memory bandwidth, the batch norms of a DCCRN
+student weigh about as much as its convolutions (docs/benchmarks/training_profile.md).
 :func:`batch_normalize` is the same computation as one function whose backward pass is the closed
 form of the batch-norm gradient.
 """
@@ -21,8 +21,8 @@ def batch_normalize(x, gamma, beta, epsilon):
 
     The statistics and the normalization are computed in float32, as Keras' layer does, and the
     output is cast back to ``x``'s dtype. The variance is ``mean(x^2) - mean(x)^2`` (one pass, where
-    Keras makes two), which in float32 stays within 1e-5 relative of the two-pass value while the
-    channel means are below ten standard deviations. With ``xhat = (x - mean) / sqrt(var + epsilon)`` and ``n``
+    Keras makes two), which in float32 stays within 1e-4 relative of the two-pass value for channel
+    means up to ten standard deviations (tests/test_batch_norm.py). With ``xhat = (x - mean) / sqrt(var + epsilon)`` and ``n``
     the elements per channel, the gradients of ``y = gamma * xhat + beta`` are
     ``d_beta = sum(g)``, ``d_gamma = sum(g * xhat)`` and
     ``dx = gamma / sqrt(var + epsilon) * (g - (d_beta + xhat * d_gamma) / n)``.

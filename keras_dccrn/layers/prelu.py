@@ -17,8 +17,8 @@ def prelu_with_gradient(x, alpha, shared_axes):
 
     The two forms give the same numbers (``0 - alpha * (-x)`` is ``alpha * x`` exactly). The
     select makes three passes over the feature map instead of the formula's five, and the backward
-    pass, ``where(x > 0, g, alpha * g)`` and ``sum(g * x)`` over ``x <= 0``, about half as many as
-    automatic differentiation of the formula's two ReLUs.
+    pass, ``where(x > 0, g, alpha * g)`` and ``sum(g * x)`` over ``x <= 0``, fewer than automatic
+    differentiation of the formula's two ReLUs, negation, product and difference.
 
     Args:
         x: ``[batch, ...]`` tensor.
