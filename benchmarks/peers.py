@@ -200,6 +200,13 @@ flags.DEFINE_bool(
     flag_values=FLAGS,
 )
 flags.DEFINE_string("output", DEFAULT_OUTPUT, "Markdown file to write ('' to only print).", flag_values=FLAGS)
+flags.DEFINE_string(
+    "per_file",
+    "",
+    "Also write every system's per-file scores to this CSV (the format of dccrn-evaluate's per_file.csv, "
+    "read by benchmarks/results.py); '' : not written.",
+    flag_values=FLAGS,
+)
 flags.DEFINE_float(
     "process_seconds",
     10.0,
@@ -961,7 +968,13 @@ def benchmark(systems, data, metrics=METRICS, log=print):
             f"{system.name}: processed {sum(o is not None for o in outputs)}/{len(data)} files in {wall:.1f} s"
         )
         scores = score_outputs(outputs, data, metrics)
-        rows.append(summarize(system, outputs, wall, cpu, errors, scores, data))
+        row = summarize(system, outputs, wall, cpu, errors, scores, data)
+        row["per_file"] = [
+            {"system": system.name, "file": os.path.splitext(name)[0], **(score or {})}
+            for (name, _, _), score in zip(data, scores, strict=True)
+            if score is not None
+        ]
+        rows.append(row)
         log(f"{system.name}: scored")
     return rows
 
@@ -1086,11 +1099,13 @@ def run(
     log=print,
     process_seconds=0.0,
     process_repeats=2,
+    per_file="",
 ):
     """The whole benchmark: returns the Markdown text (also written to ``output`` unless empty).
 
     ``process_seconds > 0`` adds the whole-process columns (:func:`process_figures`, best of
-    ``process_repeats`` runs).
+    ``process_repeats`` runs). ``per_file`` (a CSV path, unless empty) receives every system's per-file
+    scores (:func:`keras_dccrn.evaluation.write_scores`; files a system failed on are left out).
     """
     if process_seconds < 0 or process_repeats < 1:
         raise ValueError(
@@ -1158,6 +1173,11 @@ def run(
     if not models:
         header += ["", "No keras-dccrn model was given in this run (add one with `--model name=path`)."]
     text = markdown(rows, systems, unavailable, header, joined)
+    if per_file:
+        from keras_dccrn.evaluation import write_scores
+        from keras_dccrn.metrics import metric_columns
+
+        write_scores(per_file, [r for row in rows for r in row["per_file"]], metric_columns(metrics))
     if output:
         harness.write_page(output, text)
     return text
@@ -1197,6 +1217,7 @@ def main(argv=None):
             command=command,
             process_seconds=FLAGS.process_seconds,
             process_repeats=FLAGS.process_repeats,
+            per_file=FLAGS.per_file,
         )
     except (ValueError, AudioError) as exc:
         print(f"peers.py: {exc}", file=sys.stderr)

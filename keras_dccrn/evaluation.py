@@ -181,6 +181,29 @@ def read_scores(scores_dir):
     return systems, rows
 
 
+def write_scores(path, rows, columns):
+    """Writes ``rows`` as a ``per_file.csv`` (the format :func:`read_scores` reads), atomically.
+
+    Args:
+        path: the CSV file to write.
+        rows: dicts with ``system``, ``file``, the metric ``columns`` (floats, NaN or missing when not
+            scored) and optionally ``notes`` and ``error``.
+        columns: the metric columns, in order.
+    """
+    import csv
+    import io
+
+    from keras_dccrn.atomic import write_text
+
+    buffer = io.StringIO(newline="")
+    writer = csv.DictWriter(buffer, fieldnames=["system", "file", *columns, "notes", "error"])
+    writer.writeheader()
+    for row in rows:
+        cells = {"notes": "", "error": "", **{k: v for k, v in row.items() if k in writer.fieldnames}}
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in cells.items()})
+    write_text(path, buffer.getvalue())
+
+
 def system_scores(rows, system, columns):
     """``{column: (mean, 95% half width, n)}`` of one system's rows (:func:`confidence_interval`).
 

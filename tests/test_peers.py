@@ -114,6 +114,21 @@ def test_benchmark_scores_against_numpy_reference(devset):
     assert "Not available here (not run):" in text and "* `ghost`: `ghost` not installed" in text
 
 
+def test_per_file_csv_holds_the_scores_behind_the_table(devset, tmp_path, monkeypatch):
+    _hide_peer_packages(monkeypatch)
+    from keras_dccrn.evaluation import read_scores
+
+    csv_path = tmp_path / "scores" / "per_file.csv"
+    peers.run(devset, output="", metrics=("si_snr",), log=lambda *_: None, per_file=str(csv_path))
+    systems, rows = read_scores(str(csv_path.parent))
+    assert systems == ["noisy"]
+    data = harness.load_pairs(harness.find_pairs(devset))
+    assert [r["file"] for r in rows] == ["0000", "0001"]
+    for row, (_, noisy, clean) in zip(rows, data, strict=True):
+        assert row["si_snr"] == pytest.approx(_si_snr_ref(clean, noisy), abs=1e-4)
+        assert row["si_snri"] == pytest.approx(0.0, abs=1e-4)
+
+
 def test_nan_metrics_are_counted_not_averaged(devset):
     data = harness.load_pairs(harness.find_pairs(devset))
     system = peers.identity_system()

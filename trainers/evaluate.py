@@ -36,8 +36,6 @@ enhanced or some pairs were refused, 2 usage error, 128 + N stopped by
 signal N.
 """
 
-import csv
-import io
 import math
 import os
 import sys
@@ -320,12 +318,7 @@ def _main(argv):
         )
 
     csv_path = os.path.join(FLAGS.output_dir, "per_file.csv")
-    buffer = io.StringIO(newline="")
-    writer = csv.DictWriter(buffer, fieldnames=["system", "file", *columns, "notes", "error"])
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
-    write_text(csv_path, buffer.getvalue())
+    evaluation.write_scores(csv_path, rows, columns)
     table = summary_markdown(rows, names, columns)
     notes = sum(1 for r in rows if r["notes"])
     text = "\n".join(
