@@ -42,32 +42,6 @@ def _fmt(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def plot(curves, path):
-    """PESQ-WB and SI-SNR against CPU hours, one line per run."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
-    for name, entries in curves.items():
-        points = [e for e in entries if e.get("cpu_hours") is not None]
-        if not points:
-            continue
-        for ax, column in zip(axes, ("pesq_wb", "si_snr"), strict=True):
-            ax.plot([e["cpu_hours"] for e in points], [e[column] for e in points], marker="o", label=name)
-    for ax, label in zip(axes, ("PESQ-WB", "SI-SNR (dB)"), strict=True):
-        ax.set_xlabel("CPU hours")
-        ax.set_ylabel(label)
-        ax.grid(alpha=0.3)
-    axes[0].legend()
-    fig.tight_layout()
-    from keras_dccrn.evaluation import save_figure
-
-    save_figure(fig, path, dpi=110)
-    plt.close(fig)
-
-
 def main(argv):
     del argv
     if not FLAGS.run:
@@ -142,7 +116,7 @@ def main(argv):
                 + " |"
             )
     if any(all_scores.values()):
-        plot(all_scores, os.path.join(folder, "curves.png"))
+        curves.plot_curves(all_scores, os.path.join(folder, "curves.png"))
         lines += ["", "![development-set quality against CPU hours](campaign/curves.png)"]
     write_text(FLAGS.output, "\n".join(lines) + "\n")
     print(f"Wrote {FLAGS.output}")

@@ -156,12 +156,18 @@ def read_scores(scores_dir):
     Metric values are floats (NaN where empty or not a number); ``system``, ``file``, ``notes`` and
     ``error`` stay text.
 
+    Args:
+        scores_dir: the folder, or a CSV file of the same format (:func:`write_scores`).
+
     Raises:
         ValueError: no ``per_file.csv`` or no rows (one line naming the file).
     """
     import csv
 
-    path = os.path.join(scores_dir, "per_file.csv")
+    if os.path.isfile(scores_dir) and scores_dir.lower().endswith(".csv"):
+        path = scores_dir
+    else:
+        path = os.path.join(scores_dir, "per_file.csv")
     if not os.path.isfile(path):
         raise ValueError(f"{scores_dir}: no per_file.csv (not a dccrn-evaluate output folder)")
     with open(path, newline="") as f:

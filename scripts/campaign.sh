@@ -3,7 +3,8 @@
 #
 #   scripts/campaign.sh <step>
 #
-# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship log backup restore
+# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship kd results log backup
+#        restore
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -49,7 +50,7 @@ precision() {
   cat "$file"
 }
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|log|backup|restore}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
   teacher|student_nokd|student_atkl|baseline|restore)
     prec=$(precision)
@@ -116,6 +117,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
       --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
       --output_dir="$RUNS/scores/$system"
     mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
+    cp "$RUNS/scores/$system/per_file.csv" "docs/campaign/${system}.per_file.csv"
     python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
       --scores="$RUNS/scores/$system" --system="$system" --tflite --overwrite
     # The default file is chosen among the streaming mixed int8 files (one hop per invoke, and
@@ -125,6 +127,24 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     multi=$(cd "saved_models/$name" && ls "${name}"_streaming_k*_mixed_int8.tflite)
     python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest \
       --variants="${name}_streaming_mixed_int8.tflite,$multi" ;;
+  results)  # docs/results.md: every scored system (docs/campaign/*.per_file.csv, from `ship` and `kd`) and the peers
+    # (benchmarks/peers.py --per_file) on the development set, the shipped default against NSNet2, RNNoise
+    # and DTLN, learning curves against CPU hours, budgets, and AT-KL vs no-KD at equal budget (step `kd`)
+    python benchmarks/results.py --scores=docs/benchmarks/peers_per_file.csv \
+      $(for f in docs/campaign/*.per_file.csv; do [ -f "$f" ] && echo "--scores=$f"; done) \
+      $(for r in teacher student_atkl student_nokd dccrn_cl; do
+          [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
+      --default=distil_dccrn --peers=nsnet2,rnnoise,dtln \
+      --headline=student_atkl,student_nokd --output=docs/results.md ;;
+  kd)  # the paper's comparison at equal budget: both finished students (model.keras: each run's best
+    # validation weights over its whole budget) on the development set
+    for run in student_atkl student_nokd; do
+      python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" \
+        --model="$RUNS/$run/model.keras" --model_name="$run" --metrics=pesq_wb,stoi,si_snr,dnsmos \
+        --threads=1 --output_dir="$RUNS/scores/$run"
+      cp "$RUNS/scores/$run/summary.md" "docs/campaign/${run}_devset.md"
+      cp "$RUNS/scores/$run/per_file.csv" "docs/campaign/$run.per_file.csv"
+    done ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
       $(for r in teacher student_nokd student_atkl dccrn_cl; do

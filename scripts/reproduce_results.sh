@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Reproduces the shipped models, docs/results.md and the benchmark pages from ../shared/data, step by step.
+# Reproduces the v1 models, docs/results_v1.md and the benchmark pages from ../shared/data, step by step.
 #
 #   scripts/reproduce_results.sh <step>      steps: devset teacher students baseline enhance score ship results bench
 #
@@ -55,7 +55,7 @@ case "$step" in
       --audio=uformer="$RUNS/enhanced/uformer" \
       --audio=dccrn_cl="$RUNS/enhanced/dccrn_cl" --audio=student_nokd="$RUNS/enhanced/student_nokd" \
       --audio=student_atkl="$RUNS/enhanced/student_atkl" --headline=student_atkl,student_nokd \
-      --output=docs/results.md ;;
+      --output=docs/results_v1.md ;;
   bench)
     python benchmarks/tflite_speed.py --model="$RUNS/student_atkl/model.keras" --devset="$DEV" \
       --devset_limit=20

@@ -151,9 +151,109 @@ def test_figures_and_published_figures(page):
 
 def test_usage_errors_are_one_line(tiny_runs, tmp_path, capsys):
     assert results.main(["results.py", f"--scores={tmp_path / 'none'}", f"--output={tmp_path / 'r.md'}"]) == 2
-    assert capsys.readouterr().err.strip() == f"results.py: {tmp_path / 'none'}: no such scores directory"
+    assert (
+        capsys.readouterr().err.strip()
+        == f"results.py: {tmp_path / 'none'}: no such scores directory or file"
+    )
     args = [f"--scores={tiny_runs['scores']}", "--run=x=/nonexistent", f"--output={tmp_path / 'r.md'}"]
     assert results.main(["results.py", *args]) == 2
     err = capsys.readouterr().err.strip()
     assert "/nonexistent: --run x folder does not exist" in err and "\n" not in err
     assert not (tmp_path / "r.md").exists()
+
+
+@pytest.fixture(scope="module")
+def campaign_page(tiny_runs, tmp_path_factory):
+    """A campaign-style page: a snapshot system, peers from a per-file CSV, development-set curves."""
+    from keras_dccrn.evaluation import read_scores, write_scores
+
+    out = tmp_path_factory.mktemp("campaign_docs")
+    run = out / "student"
+    shutil.copytree(tiny_runs["runs"]["student_nokd"], run)
+    (run / "devset_scores.jsonl").write_text(
+        '{"step": 1, "audio_hours": 0.1, "cpu_hours": 0.5, "pesq_wb": 1.5, "si_snr": 8.0, "dnsmos_bak": 3.0}\n'
+        '{"step": 2, "audio_hours": 0.2, "cpu_hours": 1.0, "pesq_wb": 1.7, "si_snr": 7.5, "dnsmos_bak": 3.2}\n'
+    )
+    _, rows = read_scores(str(tiny_runs["scores"]))
+    snapshot = [{**r, "system": "student_step2"} for r in rows if r["system"] == "student_nokd"]
+    # peers: the noisy rows again (skipped: already read) and two peers derived from the snapshot's scores
+    peers = [r for r in rows if r["system"] == "noisy"]
+    for name, shift in (("peer_low", -0.5), ("peer_high", 0.25)):
+        peers += [
+            {
+                **r,
+                "system": name,
+                "pesq_wb": r["pesq_wb"] + shift * (1 + 0.02 * i),
+                "si_snr": r["si_snr"] + shift,
+                "dnsmos_bak": 3.7,
+            }
+            for i, r in enumerate(snapshot)
+        ]
+    for r in snapshot:
+        r["dnsmos_bak"] = 3.65
+    columns = ["pesq_wb", "pesq_nb", "stoi", "si_snr", "dnsmos_bak"]
+    write_scores(str(out / "snapshot.csv"), [r for r in rows if r["system"] == "noisy"] + snapshot, columns)
+    write_scores(str(out / "peers.csv"), peers, columns)
+    args = [
+        f"--scores={out / 'snapshot.csv'}",
+        f"--scores={out / 'peers.csv'}",
+        f"--run=student={run}",
+        "--default=student_step2",
+        "--peers=peer_low,peer_high",
+        "--headline=student_atkl,student_step2",
+        "--macs_seconds=0.5",
+        f"--output={out / 'results.md'}",
+    ]
+    assert results.main(["results.py", *args]) == 0
+    return out, (out / "results.md").read_text(), snapshot
+
+
+def test_snapshot_systems_take_their_runs_profile_and_sources_merge(campaign_page):
+    _, text, snapshot = campaign_page
+    rows = table_rows(text, "| system | files | parameters")
+    assert list(rows) == ["noisy", "student_step2", "peer_low", "peer_high"]
+    model = build_model("tiny")
+    params = sum(int(np.prod(w.shape)) for w in model.trainable_weights)
+    assert rows["student_step2"]["parameters (M)"] == f"{params / 1e6:.3f}"
+    assert rows["peer_low"]["parameters (M)"] == "–"
+    assert rows["student_step2"]["PESQ-WB"] == f"{np.mean([r['pesq_wb'] for r in snapshot]):.3f}"
+    assert "- noisy: scored in an earlier --scores source; skipped in" in text
+    assert "student_atkl vs no-KD (student_step2): not computed (not in the scores: student_atkl)." in text
+
+
+def test_bar_check_pairs_files_with_confidence_intervals(campaign_page):
+    from scipy import stats
+
+    _, text, snapshot = campaign_page
+    rows = table_rows(text, "| peer | files")
+    # default - peer_low: pesq +0.5 * (1 + 0.02 i) on file i, si_snr +0.5 on every file (zero spread)
+    diffs = np.array([0.5 * (1 + 0.02 * i) for i in range(len(snapshot))])
+    half = stats.t.ppf(0.975, diffs.size - 1) * diffs.std(ddof=1) / np.sqrt(diffs.size)
+    low = rows["peer_low"]
+    assert low["files"] == str(len(snapshot))
+    assert low[list(low)[2]] == f"+{diffs.mean():.3f} ± {half:.3f}"
+    assert low["SI-SNR dB (95% CI)"] == "+0.50 ± 0.00"
+    assert low["better on both"] == "yes, both intervals above 0"
+    assert rows["peer_high"]["better on both"] == "no"
+    assert "DNSMOS BAK of student_step2: 3.650" in text and "goal >= 3.6: met." in text
+    assert "**Bar** (student_step2 better than peer_low, peer_high on PESQ-WB and SI-SNR, DNSMOS BAK" in text
+    assert text.split("**Bar**")[1].split("\n")[0].endswith("not met.")
+
+
+def test_learning_curves_and_budget_from_the_progress_log(campaign_page):
+    out, text, _ = campaign_page
+    rows = table_rows(text, "| run | snapshots scored")
+    assert rows["student"]["best step"] == "2" and rows["student"]["PESQ-WB"] == "1.700"
+    assert rows["student"]["CPU h"] == "1.00" and rows["student"]["SI-SNR (dB)"] == "7.50"
+    assert (out / "results" / "devset_curves.png").read_bytes()[:8] == PNG_MAGIC
+    budget = table_rows(text, "| run | preset")["student"]
+    from keras_dccrn.training.run_dir import read_progress
+
+    last = read_progress(str(out / "student"))[-1]
+    assert budget["audio seen"] == f"{last['audio_hours']:.2f} h"
+    assert budget["CPU h"] == f"{last['cpu_hours']:.1f}"
+    from keras_dccrn.training.run_dir import read_config
+
+    c = read_config(str(out / "student"))
+    planned = c["epochs"] * c["steps_per_epoch"] * c["batch_size"] * c["segment_seconds"] / 3600
+    assert budget["planned audio"] == f"{planned:.1f} h"

@@ -108,3 +108,48 @@ def score_snapshots(run_dir, devset_dir, limit=None, metrics=CURVE_METRICS, log=
         )
         new.append(entry)
     return new
+
+
+CURVE_LABELS = {"pesq_wb": "PESQ-WB", "si_snr": "SI-SNR (dB)", "stoi": "STOI", "dnsmos_bak": "DNSMOS BAK"}
+
+
+def plot_curves(curves, path, columns=("pesq_wb", "si_snr"), references=None):
+    """Development-set scores against CPU hours: one panel per column, one line per run.
+
+    Args:
+        curves: ``{run name: [scores-file entries]}`` (:func:`keras_dccrn.training.run_dir.read_scores`);
+            entries without ``cpu_hours`` are left out.
+        path: the PNG to write.
+        columns: score columns, one panel each.
+        references: optional ``{system name: {column: value}}`` drawn as dashed horizontal lines (systems
+            that were not trained here, such as the peers).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from keras_dccrn.evaluation import save_figure
+
+    fig, axes = plt.subplots(1, len(columns), figsize=(5 * len(columns), 3.6), squeeze=False)
+    axes = axes[0]
+    for name, entries in curves.items():
+        points = [e for e in entries if e.get("cpu_hours") is not None]
+        if not points:
+            continue
+        for ax, column in zip(axes, columns, strict=True):
+            ax.plot([e["cpu_hours"] for e in points], [e.get(column) for e in points], marker="o", label=name)
+    for i, (name, values) in enumerate((references or {}).items()):
+        for ax, column in zip(axes, columns, strict=True):
+            if values.get(column) is not None and math.isfinite(values[column]):
+                ax.axhline(values[column], linestyle="--", linewidth=1, color=f"C{(i + len(curves)) % 10}")
+                ax.annotate(name, (0, values[column]), xycoords=("axes fraction", "data"), fontsize=7)
+    for ax, column in zip(axes, columns, strict=True):
+        ax.set_xlabel("CPU hours")
+        ax.set_ylabel(CURVE_LABELS.get(column, column))
+        ax.grid(alpha=0.3)
+    if any(ax.get_lines() for ax in axes):
+        axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    save_figure(fig, path, dpi=110)
+    plt.close(fig)
