@@ -115,7 +115,7 @@ def phase(run, optimizer="adam"):
     """``"backward"`` (gradient ops and the sums of a tensor's gradients), ``"optimizer"`` or ``"forward"``."""
     first = run.name.split("/")[0]
     root = _SUFFIX.sub("", first)
-    # a root scope ending in "_gradient": the ops of a gradient written out (keras_dccrn.layers.batch_norm)
+    # a root scope ending in "_gradient": the ops of a gradient written out (keras_dccrn.layers.prelu)
     if first == GRADIENT_SCOPE or root == "AddN" or root.endswith(WRITTEN_GRADIENT_SUFFIX):
         return "backward"
     if _SUFFIX.sub("", first) == optimizer:

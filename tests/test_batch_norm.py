@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_dccrn.layers.batch_norm import BatchNormalization, batch_normalize
+from keras_dccrn.layers.batch_norm import BatchNormalization, batch_normalize, batch_normalize_closed_form
 from keras_dccrn.testing import run_layer_test
 
 
@@ -31,26 +31,37 @@ def gradients(layer, x, g):
     return [keras.ops.convert_to_numpy(keras.ops.cast(t, "float32")) for t in (y, dx, d_gamma, d_beta)]
 
 
-@pytest.mark.parametrize("offset,atol", [(0.0, 2e-5), (10.0, 1e-4)])
-def test_matches_numpy_reference(rng, offset, atol):
+def function_gradients(fn, x, gamma, beta, g):
+    """``fn``'s outputs and the gradients of ``sum(g * y)`` with respect to x, gamma and beta."""
+    import tensorflow as tf
+
+    x, gamma, beta = tf.Variable(x), tf.Variable(gamma), tf.Variable(beta)
+    with tf.GradientTape() as tape:
+        y, mean, var = fn(x, gamma, beta, 1e-5)
+        loss = tf.reduce_sum(tf.cast(y, "float32") * g)
+    grads = tape.gradient(loss, [x, gamma, beta])
+    return [keras.ops.convert_to_numpy(t) for t in (y, mean, var, *grads)]
+
+
+@pytest.mark.parametrize("fn", [batch_normalize, batch_normalize_closed_form])
+@pytest.mark.parametrize(
+    "shape,offset,atol",
+    [((3, 7, 5, 4), 0.0, 2e-5), ((3, 7, 5, 4), 10.0, 1e-4), ((6, 9, 4), 0.0, 2e-5), ((30, 4), 0.0, 2e-5)],
+)
+def test_matches_numpy_reference(rng, fn, shape, offset, atol):
     # offset 10: channel means ten times the standard deviation, where the one-pass variance
-    # E[x^2] - E[x]^2 loses about two more digits of float32
-    x = (rng.standard_normal((3, 7, 5, 4)) * rng.uniform(0.5, 2, 4) + offset).astype("float32")
+    # E[x^2] - E[x]^2 of the closed form loses about two more digits of float32
+    x = (rng.standard_normal(shape) * rng.uniform(0.5, 2, 4) + offset).astype("float32")
     g = rng.standard_normal(x.shape).astype("float32")
     gamma = rng.uniform(0.5, 1.5, 4).astype("float32")
     beta = rng.standard_normal(4).astype("float32")
-    y, mean, var = (keras.ops.convert_to_numpy(t) for t in batch_normalize(x, gamma, beta, 1e-5))
+    y, mean, var, dx, d_gamma, d_beta = function_gradients(fn, x, gamma, beta, g)
     ref_y, ref_mean, ref_var, ref_dx, ref_dgamma, ref_dbeta = numpy_batch_norm(
         x.astype("float64"), gamma, beta, 1e-5, g.astype("float64")
     )
     np.testing.assert_allclose(y, ref_y, atol=atol)
-    np.testing.assert_allclose(mean, ref_mean, rtol=1e-6, atol=1e-6)
-    np.testing.assert_allclose(var, ref_var, rtol=atol)
-    layer = BatchNormalization(epsilon=1e-5)
-    layer.build(x.shape)
-    layer.gamma.assign(gamma)
-    layer.beta.assign(beta)
-    _, dx, d_gamma, d_beta = gradients(layer, x, g)
+    np.testing.assert_allclose(mean, ref_mean, rtol=1e-6, atol=1e-5)
+    np.testing.assert_allclose(var, ref_var, rtol=atol)  # biased, as Keras' moving averages use it
     np.testing.assert_allclose(dx, ref_dx, atol=atol)
     np.testing.assert_allclose(d_gamma, ref_dgamma, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(d_beta, ref_dbeta, rtol=1e-5, atol=1e-5)
@@ -74,6 +85,7 @@ def test_same_as_keras_layer(rng, policy, atol):
             np.testing.assert_allclose(a / scale, b / scale, atol=atol, err_msg=name)
         for a, b in zip(ours.non_trainable_weights, ref.non_trainable_weights, strict=True):
             np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)  # moving statistics
+            a.assign(b.numpy())  # inference: Keras' own call, bit for bit on the same statistics
         np.testing.assert_array_equal(
             keras.ops.convert_to_numpy(ours(x, training=False)),
             keras.ops.convert_to_numpy(ref(x, training=False)),

@@ -80,4 +80,7 @@ def test_ops_of_a_written_out_gradient_count_as_backward(rng):
     step()
     runs = trace_ops(step)
     roots = {r.name.split("/")[0] for r in runs if phase(r) == "backward"}
-    assert {"batch_norm_gradient", "prelu_gradient"} <= {re.sub(r"_\d+$", "", root) for root in roots}, roots
+    assert "prelu_gradient" in {re.sub(r"_\d+$", "", root) for root in roots}, roots
+    # the batch norm's fused gradient kernel (keras_dccrn.layers.batch_norm) is a gradient_tape/ op
+    norm_grads = [r for r in runs if "FusedBatchNormGrad" in r.type]
+    assert norm_grads and all(phase(r) == "backward" for r in norm_grads), [(r.name, r.type) for r in runs]

@@ -1,12 +1,15 @@
-"""Batch normalization over the channel axis with its training gradient written out.
+"""Batch normalization over the channel axis with a fast training pass.
 
 DCCRN's default norm (``nn.BatchNorm2d`` over the real and imaginary channels) is Keras'
 ``BatchNormalization``. In training, Keras normalizes with the batch statistics by a chain of
 ops (cast, moments, scale, shift, cast) whose automatic gradient passes over the feature map
 many more times; on a CPU, where every pass costs memory bandwidth, the batch norms of a DCCRN
 student weigh about as much as its convolutions (docs/benchmarks/training_profile.md).
-:func:`batch_normalize` is the same computation as one function whose backward pass is the closed
-form of the batch-norm gradient.
+:func:`batch_normalize` is the same computation as one kernel per direction: on the TensorFlow
+backend the fused batch-norm op and its fused gradient (``FusedBatchNormV3``, a backend kernel like
+Keras' own ``keras.src.backend`` code, used in training only: inference and export keep Keras'
+formula), elsewhere :func:`batch_normalize_closed_form`, whose backward pass is the closed form of
+the batch-norm gradient in ``keras.ops``.
 """
 
 import keras
@@ -17,6 +20,42 @@ GRADIENT_SCOPE = "batch_norm_gradient"
 
 
 def batch_normalize(x, gamma, beta, epsilon):
+    """Normalizes ``x`` by its batch statistics over every axis but the last, in one kernel per direction.
+
+    The result of :func:`batch_normalize_closed_form` (arguments and returns as there), computed by
+    TensorFlow's fused batch-norm kernels on that backend (statistics in float32, the returned
+    variance biased as Keras' layer uses it) and by the closed form elsewhere.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return batch_normalize_closed_form(x, gamma, beta, epsilon)
+    import tensorflow as tf
+
+    shape = ops.shape(x)
+    channels = x.shape[-1]
+    rank4 = len(x.shape) == 4
+    # [..., C] -> [1, 1, n, C]: the fused op wants NHWC; every non-channel axis is a reduction axis.
+    x4 = x if rank4 else ops.reshape(x, (1, 1, -1, channels))
+    empty = tf.constant([], tf.float32)
+    y, mean, variance, _, _, _ = tf.raw_ops.FusedBatchNormV3(
+        x=x4,
+        scale=gamma,
+        offset=beta,
+        mean=empty,
+        variance=empty,
+        epsilon=epsilon,
+        exponential_avg_factor=1.0,
+        data_format="NHWC",
+        is_training=True,
+    )
+    if not rank4:
+        y = ops.reshape(y, shape)  # [1, 1, n, C] -> [..., C]
+    # The op returns the unbiased variance n / (n - 1) * var for the moving averages; Keras' is biased.
+    count = ops.cast(ops.size(x) // channels, "float32")
+    variance = variance * ops.maximum(count - 1.0, 1.0) / count
+    return y, ops.stop_gradient(mean), ops.stop_gradient(variance)
+
+
+def batch_normalize_closed_form(x, gamma, beta, epsilon):
     """Normalizes ``x`` by its batch statistics over every axis but the last, with the closed-form gradient.
 
     The statistics and the normalization are computed in float32, as Keras' layer does, and the
