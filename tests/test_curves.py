@@ -53,3 +53,30 @@ def test_mean_scores_and_devset_pairs(tmp_path, devset):
     assert [k for k, _, _ in curves.devset_pairs(str(devset))] == ["0000", "0001", "0002"]
     with pytest.raises(ValueError, match="no paired files"):
         curves.devset_pairs(str(tmp_path))
+
+
+def test_plot_curves_draws_every_run_and_reference(tmp_path, monkeypatch):
+    import matplotlib.pyplot as plt
+
+    drawn = {}
+    close = plt.close
+
+    def keep(fig):  # inspect the figure before it is closed
+        drawn["axes"] = fig.axes
+        close(fig)
+
+    monkeypatch.setattr(plt, "close", keep)
+    entries = [
+        {"step": 1, "cpu_hours": 0.5, "pesq_wb": 1.5, "si_snr": 8.0},
+        {"step": 2, "cpu_hours": 1.0, "pesq_wb": 1.7, "si_snr": 9.0},
+        {"step": 3, "pesq_wb": 1.8, "si_snr": 9.5},  # no CPU hours: left out
+    ]
+    path = tmp_path / "curves.png"
+    curves.plot_curves({"a": entries, "b": []}, str(path), references={"peer": {"pesq_wb": 1.6}})
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    pesq, si_snr = drawn["axes"]
+    assert [list(line.get_xdata()) for line in pesq.get_lines()] == [[0.5, 1.0], [0, 1]]
+    assert list(pesq.get_lines()[0].get_ydata()) == [1.5, 1.7]
+    assert list(pesq.get_lines()[1].get_ydata()) == [1.6, 1.6]  # the peer's dashed line
+    assert len(si_snr.get_lines()) == 1  # the peer has no SI-SNR
+    assert pesq.get_ylabel() == "PESQ-WB" and si_snr.get_xlabel() == "CPU hours"
