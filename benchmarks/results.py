@@ -384,7 +384,8 @@ def budget_row(name, run):
     return (
         f"| {name} | {run['preset']} | {run['objective']} | {steps} | {epochs} / {config.get('epochs')}"
         f" | {run['batch_size']} x {run['segment_seconds']} s | {_fmt(audio, 2)} h | {_fmt(planned, 1)} h"
-        f" | {_fmt(last.get('cpu_hours'), 1)} | {run_files.format_duration(run['wall_active'])} ({len(run['sessions'])})"
+        f" | {_fmt(last.get('cpu_hours'), 1)} | {_fmt(last.get('wall_hours'), 1)}"
+        f" | {run_files.format_duration(run['wall_active'])} ({len(run['sessions'])})"
         f" | {run_files.format_duration(run['wall_span'])} | {config.get('mixed_precision')} | {best} |"
     )
 
@@ -431,8 +432,8 @@ def build_page(args, argv):
 
     budget = [
         "| run | preset | objective | steps | epochs | batch x segment | audio seen | planned audio | CPU h "
-        "| training time (sessions) | first to last event | precision | best validation SI-SNR |",
-        "|---|---|---|---:|---:|---|---:|---:|---:|---|---|---|---|",
+        "| wall h | training time (sessions) | first to last event | precision | best validation SI-SNR |",
+        "|---|---|---|---:|---:|---|---:|---:|---:|---:|---|---|---|---|",
     ]
     budget += [budget_row(name, run_info[name]) for name in run_names]
 
@@ -488,11 +489,12 @@ def build_page(args, argv):
     lines += [
         "## Training budget",
         "",
-        "Steps and epochs from each run's latest checkpoint; audio seen and CPU hours (both cores count) "
-        "summed over every process of a run from its `progress.jsonl` (runs without one: steps x batch x "
-        "segment, CPU n/a); planned audio: the run's epochs x steps per epoch x batch x segment. Training "
-        "time is the sum over training sessions of first to last TensorBoard event in `logs/train` (the "
-        "span column includes pauses between sessions); best validation SI-SNR from `logs/validation`.",
+        "Steps and epochs from each run's latest checkpoint; audio seen, CPU hours (both cores count) and "
+        "wall hours summed over every process of a run from its `progress.jsonl` (runs without one: steps x "
+        "batch x segment, CPU and wall n/a); planned audio: the run's epochs x steps per epoch x batch x "
+        "segment. Training time is the sum over training sessions of first to last TensorBoard event in "
+        "`logs/train` (the span column includes pauses between sessions; a run restored from a weight backup "
+        "has only the events written since); best validation SI-SNR from `logs/validation`.",
         "",
         *budget,
         "",
