@@ -153,8 +153,6 @@ def system_label(name, run):
 
 def headline(rows, systems, better, worse, labels=None):
     """One sentence comparing two systems by PESQ-WB and SI-SNR (paired over the files both scored)."""
-    from keras_dccrn.evaluation import confidence_interval
-
     labels = labels or {}
     title = f"{labels.get(better, better)} vs {labels.get(worse, worse)}"
     missing = [s for s in (better, worse) if s not in systems]
@@ -162,10 +160,7 @@ def headline(rows, systems, better, worse, labels=None):
         return f"{title}: not computed (not in the scores: {', '.join(missing)})."
     parts, signs = [], []
     for column, label, unit in (("pesq_wb", "PESQ-WB", ""), ("si_snr", "SI-SNR", " dB")):
-        a = {r["file"]: r[column] for r in rows if r["system"] == better and column in r}
-        b = {r["file"]: r[column] for r in rows if r["system"] == worse and column in r}
-        diffs = [a[f] - b[f] for f in sorted(set(a) & set(b)) if math.isfinite(a[f]) and math.isfinite(b[f])]
-        mean, half, n = confidence_interval(diffs)
+        mean, half, n = paired_difference(rows, better, worse, column)
         if n == 0:
             parts.append(f"{label} n/a")
             continue
