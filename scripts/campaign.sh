@@ -109,10 +109,15 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
       --init_progress="docs/campaign/$run.progress.jsonl" "${runtime[@]}" ;;
-  ship)  # scripts/campaign.sh ship <run> <snapshot step> <name>: score a snapshot, ship it, choose its default file
-    run=${2:?usage: $0 ship <run> <step> <name>}; at=${3:?step}; name=${4:?name}
-    snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at")
-    system="${run}_step$at"
+  ship)  # scripts/campaign.sh ship <run> <snapshot step>|final <name>: score a snapshot (or, with `final`, the
+    # finished run's model.keras: its best validation weights over the whole budget, scored as system <run>,
+    # the scores `kd` then reuses), ship it, choose its default file
+    run=${2:?usage: $0 ship <run> <step>|final <name>}; at=${3:?step}; name=${4:?name}
+    if [ "$at" = final ]; then
+      snap=$RUNS/$run/model.keras; system=$run
+    else
+      snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at"); system="${run}_step$at"
+    fi
     python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
       --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
       --output_dir="$RUNS/scores/$system"
@@ -139,6 +144,9 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
   kd)  # the paper's comparison at equal budget: both finished students (model.keras: each run's best
     # validation weights over its whole budget) on the development set
     for run in student_atkl student_nokd; do
+      if [ "docs/campaign/$run.per_file.csv" -nt "$RUNS/$run/model.keras" ]; then
+        echo "kd: $run already scored (docs/campaign/$run.per_file.csv, by \`ship $run final\`)"; continue
+      fi
       python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" \
         --model="$RUNS/$run/model.keras" --model_name="$run" --metrics=pesq_wb,stoi,si_snr,dnsmos \
         --threads=1 --output_dir="$RUNS/scores/$run"
