@@ -3,8 +3,8 @@
 #
 #   scripts/campaign.sh <step>
 #
-# steps: devset search shipped teacher student_nokd teacher_cache student_atkl baseline ship kd results log backup
-#        restore
+# steps: devset search shipped teacher student_nokd student_long teacher_cache student_atkl baseline ship kd results log
+#        backup restore
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -50,9 +50,9 @@ precision() {
   cat "$file"
 }
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
-  teacher|student_nokd|student_atkl|baseline|restore)
+  teacher|student_nokd|student_long|student_atkl|baseline|restore)
     prec=$(precision)
     runtime=(--mixed_precision="$prec" ${THREADS:+--threads="$THREADS"}) ;;
 esac
@@ -77,6 +77,13 @@ case "$step" in
   student_nokd)
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
       "${runtime[@]}" ;;
+  student_long)  # student_nokd continued to 120 h (flags/campaign/student_long.cfg) from the finished 60 h run,
+    # or from its committed backup and progress log when its run folder is gone; reruns resume its checkpoints
+    from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl
+    [ -f "$from" ] || from=campaign/weights/student_nokd.npz
+    [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl
+    python -m trainers.train --flagfile=flags/campaign/student_long.cfg --run_dir="$RUNS/student_long" \
+      --init_weights="$from" --init_step=27000 --init_progress="$log" "${runtime[@]}" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
@@ -93,12 +100,12 @@ case "$step" in
     mkdir -p docs/campaign && cp "$RUNS/scores/shipped_v0/summary.md" docs/campaign/shipped_devset.md ;;
   backup)  # best weights of the long runs as committed weight archives (see README, "Training campaign")
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
-      $(for r in teacher student_nokd dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
+      $(for r in teacher student_nokd student_long dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
           [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
   restore)  # scripts/campaign.sh restore <run>: a supervised run whose folder was lost continues from its
     # committed backup (campaign/weights/<run>.npz at the step of <run>.json) and progress log; afterwards
     # `scripts/campaign.sh <run>` (or this command again) resumes it from its checkpoints as usual.
-    run=${2:?usage: $0 restore teacher|student_nokd|dccrn_cl}
+    run=${2:?usage: $0 restore teacher|student_nokd|student_long|dccrn_cl}
     at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$run.json")
     scores=docs/campaign/$run.devset_scores.jsonl  # the snapshot scores up to that step carry over
     if [ -f "$scores" ] && [ ! -f "$RUNS/$run/devset_scores.jsonl" ]; then
@@ -137,7 +144,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     # and DTLN, learning curves against CPU hours, budgets, and AT-KL vs no-KD at equal budget (step `kd`)
     python benchmarks/results.py --scores=docs/benchmarks/peers_per_file.csv \
       $(for f in docs/campaign/*.per_file.csv; do [ -f "$f" ] && echo "--scores=$f"; done) \
-      $(for r in teacher student_atkl student_nokd dccrn_cl; do
+      $(for r in teacher student_atkl student_nokd student_long dccrn_cl; do
           [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
       --default=distil_dccrn --peers=nsnet2,rnnoise,dtln \
       --headline=student_atkl,student_nokd --output=docs/results.md ;;
@@ -155,7 +162,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     done ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
-      $(for r in teacher student_nokd student_atkl dccrn_cl; do
+      $(for r in teacher student_nokd student_long student_atkl dccrn_cl; do
           [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
       --output=docs/campaign.md ;;
   *)
