@@ -125,9 +125,13 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     else
       snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at"); system="${run}_step$at"
     fi
-    python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
-      --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
-      --output_dir="$RUNS/scores/$system"
+    if [ "$RUNS/scores/$system/per_file.csv" -nt "$snap" ]; then  # scored after the file was written
+      echo "ship: $system already scored ($RUNS/scores/$system)"
+    else
+      python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
+        --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
+        --output_dir="$RUNS/scores/$system"
+    fi
     mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
     cp "$RUNS/scores/$system/per_file.csv" "docs/campaign/${system}.per_file.csv"
     python scripts/ship.py --name="$name" --run_dir="$RUNS/$run" --model="$snap" \
