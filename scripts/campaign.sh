@@ -50,6 +50,12 @@ precision() {
   cat "$file"
 }
 
+# evaluate <model> <system> <folder>: the development-set scores of one model (dccrn-evaluate, one thread).
+evaluate() {
+  python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$1" \
+    --model_name="$2" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 --output_dir="$3"
+}
+
 step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
   teacher|student_nokd|student_long|student_atkl|baseline|restore)
@@ -94,9 +100,7 @@ case "$step" in
     python -m trainers.train --flagfile=flags/campaign/dccrn_cl.cfg --run_dir="$RUNS/dccrn_cl" \
       "${runtime[@]}" ;;
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
-    python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model=distil_dccrn \
-      --model_name=shipped_v0_distil_dccrn --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
-      --output_dir="$RUNS/scores/shipped_v0"
+    evaluate distil_dccrn shipped_v0_distil_dccrn "$RUNS/scores/shipped_v0"
     mkdir -p docs/campaign && cp "$RUNS/scores/shipped_v0/summary.md" docs/campaign/shipped_devset.md ;;
   backup)  # best weights of the long runs as committed weight archives (see README, "Training campaign")
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
@@ -128,9 +132,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     if [ "$RUNS/scores/$system/per_file.csv" -nt "$snap" ]; then  # scored after the file was written
       echo "ship: $system already scored ($RUNS/scores/$system)"
     else
-      python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" --model="$snap" \
-        --model_name="$system" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 \
-        --output_dir="$RUNS/scores/$system"
+      evaluate "$snap" "$system" "$RUNS/scores/$system"
     fi
     mkdir -p docs/campaign && cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
     cp "$RUNS/scores/$system/per_file.csv" "docs/campaign/${system}.per_file.csv"
@@ -158,9 +160,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
       if [ "docs/campaign/$run.per_file.csv" -nt "$RUNS/$run/model.keras" ]; then
         echo "kd: $run already scored (docs/campaign/$run.per_file.csv, by \`ship $run final\`)"; continue
       fi
-      python -m trainers.evaluate --clean_dir="$DEV/clean" --noisy_dir="$DEV/noisy" \
-        --model="$RUNS/$run/model.keras" --model_name="$run" --metrics=pesq_wb,stoi,si_snr,dnsmos \
-        --threads=1 --output_dir="$RUNS/scores/$run"
+      evaluate "$RUNS/$run/model.keras" "$run" "$RUNS/scores/$run"
       cp "$RUNS/scores/$run/summary.md" "docs/campaign/${run}_devset.md"
       cp "$RUNS/scores/$run/per_file.csv" "docs/campaign/$run.per_file.csv"
     done ;;
