@@ -9,8 +9,10 @@ With ``--score`` every snapshot not scored yet is first scored on the developmen
 Then the page is written: per run the budget spent so far (steps, hours of audio seen, CPU and wall
 hours summed over every process of the run, from ``progress.jsonl``), the last validation value and
 a table of the scored snapshots, plus ``docs/campaign/curves.png`` (development-set PESQ-WB and SI-SNR
-against CPU hours). The raw logs are copied to ``docs/campaign/<name>.progress.jsonl`` and
-``docs/campaign/<name>.devset_scores.jsonl`` so that the record survives the loss of the run folders.
+against CPU hours). The raw logs and the run's configuration are copied to
+``docs/campaign/<name>.progress.jsonl``, ``docs/campaign/<name>.devset_scores.jsonl`` and
+``docs/campaign/<name>.config.json``, so that the record survives the loss of the run folders
+(``scripts/campaign.sh`` passes such a record as the run when its folder is gone).
 """
 
 import os
@@ -42,6 +44,11 @@ def _fmt(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
+def _same_file(a, b):
+    """Whether ``b`` exists and is ``a`` (a run record read from ``docs/campaign`` itself)."""
+    return os.path.exists(b) and os.path.samefile(a, b)
+
+
 def main(argv):
     del argv
     if not FLAGS.run:
@@ -54,7 +61,13 @@ def main(argv):
         return 2
     from keras_dccrn.atomic import write_text
     from keras_dccrn.training import curves
-    from keras_dccrn.training.run_dir import PROGRESS_FILE, SCORES_FILE, read_progress, read_scores
+    from keras_dccrn.training.run_dir import (
+        CONFIG_FILE,
+        PROGRESS_FILE,
+        SCORES_FILE,
+        read_progress,
+        read_scores,
+    )
 
     if FLAGS.score:
         if not FLAGS.devset:
@@ -96,9 +109,14 @@ def main(argv):
             + " |"
         )
         all_scores[name] = read_scores(run_dir)
-        for source, target in ((PROGRESS_FILE, "progress"), (SCORES_FILE, "devset_scores")):
-            if os.path.exists(os.path.join(run_dir, source)):
-                shutil.copyfile(os.path.join(run_dir, source), os.path.join(folder, f"{name}.{target}.jsonl"))
+        for source, target in (
+            (PROGRESS_FILE, "progress.jsonl"),
+            (SCORES_FILE, "devset_scores.jsonl"),
+            (CONFIG_FILE, "config.json"),
+        ):
+            source, target = os.path.join(run_dir, source), os.path.join(folder, f"{name}.{target}")
+            if os.path.exists(source) and not _same_file(source, target):
+                shutil.copyfile(source, target)
     for name, entries in all_scores.items():
         if not entries:
             continue

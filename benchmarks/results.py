@@ -127,7 +127,10 @@ def run_profile(run_dir, seconds):
             note = ""
         else:
             model = run_files.model_from_config(run_files.read_run(run_dir)["config"])
-            note = "no model.keras yet (unfinished run): architecture counted from its preset"
+            note = (
+                "no model.keras in its folder (an unfinished run, or the record of a lost run folder): "
+                "architecture counted from its preset"
+            )
     except (ModelLoadError, ValueError) as exc:
         raise UsageError(str(exc)) from None
     from keras_dccrn.profiling import model_profile
@@ -489,7 +492,10 @@ def build_page(args, argv):
         "batch x segment, CPU and wall n/a); planned audio: the run's epochs x steps per epoch x batch x "
         "segment. Training time is the sum over training sessions of first to last TensorBoard event in "
         "`logs/train` (the span column includes pauses between sessions; a run restored from a weight backup "
-        "has only the events written since); best validation SI-SNR from `logs/validation`.",
+        "has only the events written since); best validation SI-SNR from `logs/validation`. A run whose "
+        "folder was lost is read from its committed record (`docs/campaign/<run>.config.json` and "
+        "`.progress.jsonl`, passed by `scripts/campaign.sh`): steps, epochs and validation SI-SNR from its "
+        "progress log, training time n/a.",
         "",
         *budget,
         "",

@@ -56,6 +56,27 @@ evaluate() {
     --model_name="$2" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 --output_dir="$3"
 }
 
+# run_args <run>...: `--run=<run>=<folder>` for each run that has its folder in $RUNS; for a run whose folder
+# is gone, its committed record instead (docs/campaign/<run>.config.json, .progress.jsonl, .devset_scores.jsonl
+# from `log`), copied into $RUNS/records/<run>; runs with neither are left out.
+run_args() {
+  local r rec
+  for r in "$@"; do
+    if [ -d "$RUNS/$r" ]; then
+      echo "--run=$r=$RUNS/$r"
+    elif [ -f "docs/campaign/$r.config.json" ] && [ -f "docs/campaign/$r.progress.jsonl" ]; then
+      rec=$RUNS/records/$r
+      mkdir -p "$rec"
+      cp "docs/campaign/$r.config.json" "$rec/config.json"
+      cp "docs/campaign/$r.progress.jsonl" "$rec/progress.jsonl"
+      if [ -f "docs/campaign/$r.devset_scores.jsonl" ]; then
+        cp "docs/campaign/$r.devset_scores.jsonl" "$rec/devset_scores.jsonl"
+      fi
+      echo "--run=$r=$rec"
+    fi
+  done
+}
+
 step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
   teacher|student_nokd|student_long|student_atkl|baseline|restore)
@@ -84,10 +105,13 @@ case "$step" in
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
       "${runtime[@]}" ;;
   student_long)  # student_nokd continued to 120 h (flags/campaign/student_long.cfg) from the finished 60 h run,
-    # or from its committed backup and progress log when its run folder is gone; reruns resume its checkpoints
+    # or from its committed backup and progress log when its run folder is gone; reruns resume its checkpoints.
+    # A student_long whose folder was lost starts over here from its committed log when it has no backup yet
+    # (its later steps count as discarded, with their CPU time), else `restore student_long` continues it.
     from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl
     [ -f "$from" ] || from=campaign/weights/student_nokd.npz
     [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl
+    [ -f docs/campaign/student_long.progress.jsonl ] && log=docs/campaign/student_long.progress.jsonl
     python -m trainers.train --flagfile=flags/campaign/student_long.cfg --run_dir="$RUNS/student_long" \
       --init_weights="$from" --init_step=27000 --init_progress="$log" "${runtime[@]}" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
@@ -150,8 +174,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     # and DTLN, learning curves against CPU hours, budgets, and AT-KL vs no-KD at equal budget (step `kd`)
     python benchmarks/results.py --scores=docs/benchmarks/peers_per_file.csv \
       $(for f in docs/campaign/*.per_file.csv; do [ -f "$f" ] && echo "--scores=$f"; done) \
-      $(for r in teacher student_atkl student_nokd student_long dccrn_cl; do
-          [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
+      $(run_args teacher student_atkl student_nokd student_long dccrn_cl) \
       --default=distil_dccrn --peers=nsnet2,rnnoise,dtln \
       --headline=student_atkl,student_nokd --output=docs/results.md ;;
   kd)  # the paper's comparison at equal budget: both finished students (model.keras: each run's best
@@ -166,8 +189,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     done ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \
-      $(for r in teacher student_nokd student_long student_atkl dccrn_cl; do
-          [ -d "$RUNS/$r" ] && echo "--run=$r=$RUNS/$r"; done) \
+      $(run_args teacher student_nokd student_long student_atkl dccrn_cl) \
       --output=docs/campaign.md ;;
   *)
     echo "unknown step: $step" >&2; exit 2 ;;

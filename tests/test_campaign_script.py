@@ -51,3 +51,28 @@ def test_kd_skips_a_run_whose_scores_are_newer_than_its_model(tmp_path):
     result = run("kd", runs=tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout.count("already scored") == 2
+
+
+def test_log_reads_a_lost_run_from_its_committed_record(tmp_path):
+    # student_nokd's folder is gone: `log` passes its committed record (config, progress, scores) instead.
+    record = [
+        os.path.join(ROOT, "docs", "campaign", f"student_nokd.{s}") for s in ("config.json", "progress.jsonl")
+    ]
+    if not all(os.path.exists(f) for f in record):
+        pytest.skip("student_nokd's record is not committed")
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python").write_text('#!/bin/sh\necho "$@"\n')
+    (fake / "python").chmod(0o755)
+    runs = tmp_path / "runs"
+    os.makedirs(runs / "teacher")
+    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    result = subprocess.run(["bash", SCRIPT, "log"], capture_output=True, text=True, env=env, timeout=60)
+    assert result.returncode == 0, result.stderr
+    args = result.stdout.split()
+    assert f"--run=teacher={runs}/teacher" in args
+    assert f"--run=student_nokd={runs}/records/student_nokd" in args
+    assert not any(a.startswith("--run=student_atkl=") for a in args)  # neither folder nor record
+    with open(runs / "records" / "student_nokd" / "progress.jsonl") as f, open(record[1]) as g:
+        assert f.read() == g.read()
+    assert (runs / "records" / "student_nokd" / "config.json").exists()

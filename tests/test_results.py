@@ -96,7 +96,7 @@ def test_table_rows_equal_the_evaluate_means(tiny_runs, page):
         assert rows[system]["GMACs / s"] == f"{count_macs(model, 8000) / 0.5 / 1e9:.2f}"
     assert rows["noisy"]["parameters (M)"] == "–"
     assert rows["unfinished"]["PESQ-WB"] == "n/a"
-    assert "unfinished: no model.keras yet" in text and "unfinished: not in the scores" in text
+    assert "unfinished: no model.keras in its folder" in text and "unfinished: not in the scores" in text
 
 
 def test_budget_table_from_the_run_dirs(tiny_runs, page):

@@ -37,6 +37,26 @@ def test_read_run_of_a_folder_without_config(tmp_path):
         run_dir.read_run(str(tmp_path))
 
 
+def test_read_run_of_a_record_without_checkpoints_or_logs(tmp_path):
+    """A lost run's committed record (config.json + progress.jsonl) gives steps, epochs and validation."""
+    run_dir.write_config(
+        tmp_path, "--preset=tiny\n", {"preset": "tiny", "batch_size": 4, "segment_seconds": 2.0}
+    )
+    for epoch, step, val in [(1, 100, 3.0), (2, 200, 5.0), (3, 300, 4.0), (2, 200, 5.0), (3, 300, 4.5)]:
+        run_dir.append_progress(tmp_path, {"epoch": epoch, "step": step, "val_si_snr": val, "cpu_hours": 1.0})
+    info = run_dir.read_run(str(tmp_path))  # epochs 2 and 3 again after a restore: the later lines win
+    assert (info["steps"], info["epochs_done"], info["audio_hours"]) == (300, 3, 300 * 4 * 2.0 / 3600)
+    assert info["val_epochs"] == [(1, 3.0), (2, 5.0), (3, 4.5)]
+    assert info["val_curve"] == [(100, 3.0), (200, 5.0), (300, 4.5)]
+    assert info["best_val"] == (5.0, 2) and info["val_tag"] == "si_snr"
+    assert info["sessions"] == [] and info["wall_active"] is None
+    distill = tmp_path / "distill"
+    run_dir.write_config(distill, "", {"student_preset": "tiny", "kd_mode": "atkl"})
+    run_dir.append_progress(distill, {"epoch": 1, "step": 10, "val_si_snr_clean": 7.0})
+    info = run_dir.read_run(str(distill))
+    assert (info["val_tag"], info["best_val"], info["steps"]) == ("si_snr_clean", (7.0, 1), 10)
+
+
 def test_progress_and_scores_logs_skip_a_cut_line(tmp_path):
     run_dir.append_progress(tmp_path, {"epoch": 1, "step": 3, "val_loss": 2.0})
     run_dir.append_progress(tmp_path, {"epoch": 2, "step": 6, "val_loss": 1.5})

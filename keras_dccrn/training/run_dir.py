@@ -379,6 +379,10 @@ def read_run(run_dir):
         ``best_val`` (``(SI-SNR, epoch)`` or None), ``progress`` (the entries of ``progress.jsonl``:
         budgets summed over every process, restores included).
 
+    A run's record without its checkpoints and TensorBoard logs (``config.json`` and
+    ``progress.jsonl`` kept after the run folder was lost) gives the steps, epochs and per-epoch
+    validation SI-SNR of its progress log instead; its sessions are then unknown.
+
     Raises:
         ValueError: no readable ``config.json`` (one line naming the file).
     """
@@ -406,17 +410,26 @@ def read_run(run_dir):
     val_tag = "si_snr_clean" if "epoch_si_snr_clean" in validation else "si_snr"
     val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
     val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
+    progress = read_progress(run_dir)
+    if not val_epochs and not val_curve:
+        val_epochs, val_curve = _progress_validation(progress, kind)
+        if kind == "distill" or any("val_si_snr_clean" in e for e in progress):
+            val_tag = "si_snr_clean"
     steps, epochs_done = checkpoint_counters(run_dir)
     if steps is None and val_curve:
         steps = val_curve[-1][0]
     if epochs_done is None and val_epochs:
         epochs_done = val_epochs[-1][0]
+    if progress and steps is None:
+        steps = progress[-1].get("step")
+    if progress and epochs_done is None:
+        epochs_done = progress[-1].get("epoch")
     batch, segment = config.get("batch_size"), config.get("segment_seconds")
     sessions = training_sessions(os.path.join(run_dir, LOGS, "train"))
     best = max(val_epochs, key=lambda item: item[1]) if val_epochs else None
     return dict(
         run_dir=run_dir,
-        progress=read_progress(run_dir),
+        progress=progress,
         config=config,
         kind=kind,
         preset=preset,
@@ -435,6 +448,22 @@ def read_run(run_dir):
         val_curve=val_curve,
         best_val=(best[1], best[0]) if best else None,
     )
+
+
+def _progress_validation(progress, kind):
+    """``(val_epochs, val_curve)`` from progress entries: the validation SI-SNR of each epoch.
+
+    A restore repeats earlier epochs; the latest line of an epoch wins.
+    """
+    key = "val_si_snr_clean" if kind == "distill" else "val_si_snr"
+    if not any(key in e for e in progress):
+        key = "val_si_snr_clean" if key == "val_si_snr" else "val_si_snr"
+    by_epoch = {}
+    for entry in progress:
+        if key in entry and "epoch" in entry and "step" in entry:
+            by_epoch[int(entry["epoch"])] = (int(entry["step"]), float(entry[key]))
+    epochs = sorted(by_epoch)
+    return [(e, by_epoch[e][1]) for e in epochs], [by_epoch[e] for e in epochs]
 
 
 def format_duration(seconds):
