@@ -379,9 +379,11 @@ def read_run(run_dir):
         ``best_val`` (``(SI-SNR, epoch)`` or None), ``progress`` (the entries of ``progress.jsonl``:
         budgets summed over every process, restores included).
 
-    A run's record without its checkpoints and TensorBoard logs (``config.json`` and
-    ``progress.jsonl`` kept after the run folder was lost) gives the steps, epochs and per-epoch
-    validation SI-SNR of its progress log instead; its sessions are then unknown.
+    The per-epoch validation SI-SNR comes from ``progress.jsonl`` when it holds more epochs than the
+    TensorBoard logs (a run restored from a weight backup, whose logs start at the restore). A run's
+    record without its checkpoints and TensorBoard logs (``config.json`` and ``progress.jsonl`` kept
+    after the run folder was lost) gives the steps and epochs of its progress log too; its sessions are
+    then unknown.
 
     Raises:
         ValueError: no readable ``config.json`` (one line naming the file).
@@ -411,8 +413,9 @@ def read_run(run_dir):
     val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
     val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
     progress = read_progress(run_dir)
-    if not val_epochs and not val_curve:
-        val_epochs, val_curve = _progress_validation(progress, kind)
+    logged_epochs, logged_curve = _progress_validation(progress, kind)
+    if len(logged_epochs) > len(val_epochs):  # a restored run's logs start at the restore
+        val_epochs, val_curve = logged_epochs, logged_curve
         if kind == "distill" or any("val_si_snr_clean" in e for e in progress):
             val_tag = "si_snr_clean"
     steps, epochs_done = checkpoint_counters(run_dir)
