@@ -108,12 +108,17 @@ case "$step" in
     # or from its committed backup and progress log when its run folder is gone; reruns resume its checkpoints.
     # A student_long whose folder was lost starts over here from its committed log when it has no backup yet
     # (its later steps count as discarded, with their CPU time), else `restore student_long` continues it.
-    from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl
+    # With its own committed backup (`backup`), a lost student_long continues from that instead (as `restore`).
+    from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl; at=27000
     [ -f "$from" ] || from=campaign/weights/student_nokd.npz
     [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl
     [ -f docs/campaign/student_long.progress.jsonl ] && log=docs/campaign/student_long.progress.jsonl
+    if [ -f campaign/weights/student_long.json ]; then
+      from=campaign/weights/student_long.npz
+      at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" campaign/weights/student_long.json)
+    fi
     python -m trainers.train --flagfile=flags/campaign/student_long.cfg --run_dir="$RUNS/student_long" \
-      --init_weights="$from" --init_step=27000 --init_progress="$log" "${runtime[@]}" ;;
+      --init_weights="$from" --init_step="$at" --init_progress="$log" "${runtime[@]}" ;;
   teacher_cache)  # the finished teacher's knowledge for the AT-KL student (same data flags)
     python -m trainers.teacher_cache --flagfile=flags/campaign/student_atkl.cfg --teacher="$RUNS/teacher" \
       --cache_dir="$RUNS/teacher_knowledge" --cache_examples="$CACHE_EXAMPLES" ;;
@@ -126,10 +131,12 @@ case "$step" in
   shipped)  # the shipped default model on the development set (the bar the campaign's models must clear)
     evaluate distil_dccrn shipped_v0_distil_dccrn "$RUNS/scores/shipped_v0"
     mkdir -p docs/campaign && cp "$RUNS/scores/shipped_v0/summary.md" docs/campaign/shipped_devset.md ;;
-  backup)  # best weights of the long runs as committed weight archives (see README, "Training campaign")
+  backup)  # best weights (or a later snapshot) of the long runs as committed weight archives (README, "Training campaign")
     python scripts/backup_weights.py --output_dir=campaign/weights --float16=teacher \
-      $(for r in teacher student_nokd student_long dccrn_cl; do  # supervised runs (a distiller's weights are not a student's)
-          [ -f "$RUNS/$r/best.weights.h5" ] && echo "--run=$r=$RUNS/$r"; done) ;;
+      $(for r in teacher student_long dccrn_cl; do  # unfinished supervised runs (a distiller's weights are not a
+          # student's; student_nokd's archive holds its final best weights, which student_long starts from)
+          if [ -f "$RUNS/$r/best.weights.h5" ] || [ -d "$RUNS/$r/snapshots" ]; then echo "--run=$r=$RUNS/$r"; fi
+        done) ;;
   restore)  # scripts/campaign.sh restore <run>: a supervised run whose folder was lost continues from its
     # committed backup (campaign/weights/<run>.npz at the step of <run>.json) and progress log; afterwards
     # `scripts/campaign.sh <run>` (or this command again) resumes it from its checkpoints as usual.
