@@ -65,10 +65,10 @@ def record_steps(model):
     original = base.run_layer
     users = [m for m in list(sys.modules.values()) if getattr(m, "run_layer", None) is original]
 
-    def recording(layer, x, states, new_states, training=None):
+    def recording(layer, x, states, new_states, *args, **kwargs):
         if states is not None:
             calls.append((layer, tuple(x.shape), tuple(states[layer.name].shape)))
-        return original(layer, x, states, new_states, training=training)
+        return original(layer, x, states, new_states, *args, **kwargs)
 
     for module in users:  # the estimators call the name they imported
         module.run_layer = recording

@@ -41,6 +41,17 @@ def test_page_lists_every_stateful_layer_and_the_whole_graph(tiny_causal, tmp_pa
     assert "Layer graphs in sequence" in summary and summary.endswith("Ops outside XNNPACK: none.")
 
 
+def test_record_steps_finds_every_stateful_layer_of_one_hop():
+    from keras_dccrn import build_model
+
+    model = build_model("tiny", time_crop="causal")
+    calls = tflite_layers.record_steps(model)
+    kinds = [type(layer).__name__ for layer, _, _ in calls]
+    assert kinds.count("ComplexConv2D") == 6 and kinds.count("ComplexConv2DTranspose") == 6
+    assert "ComplexLSTM" in kinds
+    assert all(x_shape[0] == 1 and state_shape[0] == 1 for _, x_shape, state_shape in calls)
+
+
 def test_bad_flags_are_one_line(capsys):
     assert tflite_layers.main(["tflite_layers.py", "--quantizations=int4", "--output="]) == 2
     assert tflite_layers.main(["tflite_layers.py", "--preset=tiny", "--output="]) == 2  # not causal
