@@ -105,10 +105,10 @@ case "$step" in
     python -m trainers.train --flagfile=flags/campaign/student_nokd.cfg --run_dir="$RUNS/student_nokd" \
       "${runtime[@]}" ;;
   student_long)  # student_nokd continued to 120 h (flags/campaign/student_long.cfg) from the finished 60 h run,
-    # or from its committed backup and progress log when its run folder is gone; reruns resume its checkpoints.
-    # A student_long whose folder was lost starts over here from its committed log when it has no backup yet
-    # (its later steps count as discarded, with their CPU time), else `restore student_long` continues it.
-    # With its own committed backup (`backup`), a lost student_long continues from that instead (as `restore`).
+    # or from student_nokd's committed backup and progress log when that folder is gone; reruns resume its
+    # checkpoints. A student_long whose own folder was lost continues from its own committed backup (`backup`,
+    # as `restore student_long` does), or, without one, starts over at 27000; either way its committed log is
+    # kept up to that step and the later steps count as discarded, with their CPU time.
     from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl; at=27000
     [ -f "$from" ] || from=campaign/weights/student_nokd.npz
     [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl
