@@ -44,11 +44,6 @@ def _fmt(value, digits=3):
     return "n/a" if value is None else f"{value:.{digits}f}"
 
 
-def _same_file(a, b):
-    """Whether ``b`` exists and is ``a`` (a run record read from ``docs/campaign`` itself)."""
-    return os.path.exists(b) and os.path.samefile(a, b)
-
-
 def main(argv):
     del argv
     if not FLAGS.run:
@@ -115,7 +110,7 @@ def main(argv):
             (CONFIG_FILE, "config.json"),
         ):
             source, target = os.path.join(run_dir, source), os.path.join(folder, f"{name}.{target}")
-            if os.path.exists(source) and not _same_file(source, target):
+            if os.path.exists(source):
                 shutil.copyfile(source, target)
     for name, entries in all_scores.items():
         if not entries:

@@ -56,6 +56,11 @@ evaluate() {
     --model_name="$2" --metrics=pesq_wb,stoi,si_snr,dnsmos --threads=1 --output_dir="$3"
 }
 
+# backup_step <run>: the step of the run's committed weight backup (campaign/weights/<run>.json, from `backup`).
+backup_step() {
+  python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$1.json"
+}
+
 # run_args <run>...: `--run=<run>=<folder>` for each run that has its folder in $RUNS; for a run whose folder
 # is gone, its committed record instead (docs/campaign/<run>.config.json, .progress.jsonl, .devset_scores.jsonl
 # from `log`), copied into $RUNS/records/<run>; runs with neither are left out.
@@ -115,7 +120,7 @@ case "$step" in
     [ -f docs/campaign/student_long.progress.jsonl ] && log=docs/campaign/student_long.progress.jsonl
     if [ -f campaign/weights/student_long.json ]; then
       from=campaign/weights/student_long.npz
-      at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" campaign/weights/student_long.json)
+      at=$(backup_step student_long)
     fi
     python -m trainers.train --flagfile=flags/campaign/student_long.cfg --run_dir="$RUNS/student_long" \
       --init_weights="$from" --init_step="$at" --init_progress="$log" "${runtime[@]}" ;;
@@ -141,7 +146,7 @@ case "$step" in
     # committed backup (campaign/weights/<run>.npz at the step of <run>.json) and progress log; afterwards
     # `scripts/campaign.sh <run>` (or this command again) resumes it from its checkpoints as usual.
     run=${2:?usage: $0 restore teacher|student_nokd|student_long|dccrn_cl}
-    at=$(python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$run.json")
+    at=$(backup_step "$run")
     scores=docs/campaign/$run.devset_scores.jsonl  # the snapshot scores up to that step carry over
     if [ -f "$scores" ] && [ ! -f "$RUNS/$run/devset_scores.jsonl" ]; then
       mkdir -p "$RUNS/$run"

@@ -413,11 +413,9 @@ def read_run(run_dir):
     val_epochs = [(step + 1, value) for step, value in validation.get(f"epoch_{val_tag}", [])]
     val_curve = validation.get(f"evaluation_{val_tag}_vs_iterations", [])
     progress = read_progress(run_dir)
-    logged_epochs, logged_curve = _progress_validation(progress, kind)
+    logged_tag, logged_epochs, logged_curve = _progress_validation(progress, kind)
     if len(logged_epochs) > len(val_epochs):  # a restored run's logs start at the restore
-        val_epochs, val_curve = logged_epochs, logged_curve
-        if kind == "distill" or any("val_si_snr_clean" in e for e in progress):
-            val_tag = "si_snr_clean"
+        val_tag, val_epochs, val_curve = logged_tag, logged_epochs, logged_curve
     steps, epochs_done = checkpoint_counters(run_dir)
     if steps is None and val_curve:
         steps = val_curve[-1][0]
@@ -454,19 +452,21 @@ def read_run(run_dir):
 
 
 def _progress_validation(progress, kind):
-    """``(val_epochs, val_curve)`` from progress entries: the validation SI-SNR of each epoch.
+    """``(val_tag, val_epochs, val_curve)`` from progress entries: the validation SI-SNR of each epoch.
 
-    A restore repeats earlier epochs; the latest line of an epoch wins.
+    The tag is the kind's (``si_snr_clean`` for a distillation run, else ``si_snr``) unless only the
+    other one was logged. A restore repeats earlier epochs; the latest line of an epoch wins.
     """
-    key = "val_si_snr_clean" if kind == "distill" else "val_si_snr"
-    if not any(key in e for e in progress):
-        key = "val_si_snr_clean" if key == "val_si_snr" else "val_si_snr"
+    tag = "si_snr_clean" if kind == "distill" else "si_snr"
+    if not any(f"val_{tag}" in e for e in progress):
+        tag = "si_snr" if tag == "si_snr_clean" else "si_snr_clean"
+    key = f"val_{tag}"
     by_epoch = {}
     for entry in progress:
         if key in entry and "epoch" in entry and "step" in entry:
             by_epoch[int(entry["epoch"])] = (int(entry["step"]), float(entry[key]))
     epochs = sorted(by_epoch)
-    return [(e, by_epoch[e][1]) for e in epochs], [by_epoch[e] for e in epochs]
+    return tag, [(e, by_epoch[e][1]) for e in epochs], [by_epoch[e] for e in epochs]
 
 
 def format_duration(seconds):
