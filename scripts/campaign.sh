@@ -4,7 +4,7 @@
 #   scripts/campaign.sh <step>
 #
 # steps: devset search shipped teacher student_nokd student_long teacher_cache student_atkl baseline ship kd results log
-#        backup restore
+#        backup restore lane
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -12,10 +12,16 @@
 #   git worktree add ../train-src <commit> && cd ../train-src
 #   nohup scripts/campaign.sh teacher > ../runs/teacher.log 2>&1 &
 #
+# Each session starts (or resumes) the campaign with its two lanes, one per core (`lane` below):
+#
+#   nohup scripts/campaign.sh lane teacher >> ../runs/lane_teacher.log 2>&1 &
+#   nohup scripts/campaign.sh lane student >> ../runs/lane_student.log 2>&1 &
+#
 # Every training step resumes from its last checkpoint when rerun (same command), continues its data stream
 # and its interrupted epoch, and exits 0 only when the run is finished (130/143 interrupted). Each run writes
 # progress.jsonl (steps, audio seen, CPU hours) and snapshots/ that `log` scores on the development set.
 set -euo pipefail
+SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 cd "$(dirname "$0")/.."
 RUNS=${RUNS:-../runs}
 DEV=$RUNS/devset
@@ -82,7 +88,7 @@ run_args() {
   done
 }
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore|lane}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
   teacher|student_nokd|student_long|student_atkl|baseline|restore)
     prec=$(precision)
@@ -117,10 +123,9 @@ case "$step" in
     from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl; at=27000
     [ -f "$from" ] || from=campaign/weights/student_nokd.npz
     [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl
-    [ -f docs/campaign/student_long.progress.jsonl ] && log=docs/campaign/student_long.progress.jsonl
-    if [ -f campaign/weights/student_long.json ]; then
-      from=campaign/weights/student_long.npz
-      at=$(backup_step student_long)
+    if [ ! -d "$RUNS/student_long" ] && [ -f campaign/weights/student_long.json ]; then
+      from=campaign/weights/student_long.npz; at=$(backup_step student_long)
+      log=docs/campaign/student_long.progress.jsonl
     fi
     python -m trainers.train --flagfile=flags/campaign/student_long.cfg --run_dir="$RUNS/student_long" \
       --init_weights="$from" --init_step="$at" --init_progress="$log" "${runtime[@]}" ;;
@@ -198,6 +203,31 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
       evaluate "$RUNS/$run/model.keras" "$run" "$RUNS/scores/$run"
       cp "$RUNS/scores/$run/summary.md" "docs/campaign/${run}_devset.md"
       cp "$RUNS/scores/$run/per_file.csv" "docs/campaign/$run.per_file.csv"
+    done ;;
+  lane)  # scripts/campaign.sh lane teacher|student: one core's chain of training steps, in order; the first
+    # command of every session (machine kept or lost): rerunning it resumes the chain where it stopped, as a
+    # finished step returns at once. It stops at the first step that does not finish (an interrupted step
+    # exits 130/143), with that step's status.
+    #   teacher: `restore teacher` when its run folder is gone and a backup is committed, then `teacher`,
+    #            `teacher_cache` and `student_atkl`;
+    #   student: `student_long` (which continues from its own backup when its folder is gone), then
+    #            `baseline` (DCCRN-CL, as budget allows).
+    # Scoring, shipping and the KD comparison stay separate steps (`log`, `ship`, `kd`, `results`).
+    lane=${2:?usage: $0 lane teacher|student}
+    case "$lane" in
+      teacher)
+        if [ ! -d "$RUNS/teacher" ] && [ -f campaign/weights/teacher.json ]; then
+          bash "$SELF" restore teacher
+        fi
+        chain=(teacher teacher_cache student_atkl) ;;
+      student)
+        chain=(student_long baseline) ;;
+      *)
+        echo "unknown lane: $lane (teacher or student)" >&2; exit 2 ;;
+    esac
+    for s in "${chain[@]}"; do
+      echo "campaign.sh lane $lane: $s ($(date -u +%FT%TZ))"
+      bash "$SELF" "$s"
     done ;;
   log)  # score new snapshots on the development set, write docs/campaign.md (+ raw logs, curves)
     python benchmarks/campaign.py --devset="$DEV" --score \

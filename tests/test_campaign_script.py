@@ -76,3 +76,82 @@ def test_log_reads_a_lost_run_from_its_committed_record(tmp_path):
     with open(runs / "records" / "student_nokd" / "progress.jsonl") as f, open(record[1]) as g:
         assert f.read() == g.read()
     assert (runs / "records" / "student_nokd" / "config.json").exists()
+
+
+def _fake_python(tmp_path, failing=None, status=143):
+    """A ``python`` on PATH that logs each call's arguments; a call containing ``failing`` exits ``status``."""
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    calls = tmp_path / "calls.txt"
+    script = f'#!/bin/sh\necho "$@" >> {calls}\n'
+    if failing:
+        script += f'case "$*" in *{failing}*) exit {status};; esac\n'
+    (fake / "python").write_text(script)
+    (fake / "python").chmod(0o755)
+    return fake, calls
+
+
+def _lane(tmp_path, lane, failing=None):
+    fake, calls = _fake_python(tmp_path, failing)
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    env = dict(
+        os.environ, RUNS=str(runs), PRECISION="float32", PATH=f"{fake}{os.pathsep}{os.environ['PATH']}"
+    )
+    result = subprocess.run(
+        ["bash", SCRIPT, "lane", lane], capture_output=True, text=True, env=env, timeout=60
+    )
+    lines = calls.read_text().splitlines() if calls.exists() else []
+    return result, [line for line in lines if line.startswith("-m ")]
+
+
+def test_teacher_lane_restores_a_lost_teacher_then_chains_cache_and_distillation(tmp_path):
+    if not os.path.exists(os.path.join(ROOT, "campaign", "weights", "teacher.json")):
+        pytest.skip("no committed teacher backup")
+    result, calls = _lane(tmp_path, "teacher")
+    assert result.returncode == 0, result.stderr
+    modules = [c.split()[1] for c in calls]
+    assert modules == ["trainers.train", "trainers.train", "trainers.teacher_cache", "trainers.distill"]
+    assert "--init_weights=campaign/weights/teacher.npz" in calls[0].split()  # restore, then resume
+    assert "--init_weights" not in calls[1]
+    assert all("--flagfile=flags/campaign/teacher.cfg" in c.split() for c in calls[:2])
+
+
+def test_lane_stops_at_the_first_step_that_does_not_finish(tmp_path):
+    result, calls = _lane(tmp_path, "student", failing="student_long.cfg")
+    assert result.returncode == 143
+    assert len(calls) == 1 and "--flagfile=flags/campaign/student_long.cfg" in calls[0].split()
+
+
+def test_student_lane_runs_the_baseline_after_student_long(tmp_path):
+    result, calls = _lane(tmp_path, "student")
+    assert result.returncode == 0, result.stderr
+    flagfiles = [a for c in calls for a in c.split() if a.startswith("--flagfile=")]
+    assert flagfiles == [
+        "--flagfile=flags/campaign/student_long.cfg",
+        "--flagfile=flags/campaign/dccrn_cl.cfg",
+    ]
+
+
+def test_unknown_lane_exits_2(tmp_path):
+    result = run("lane", "nowhere", runs=tmp_path)
+    assert result.returncode == 2
+    assert "unknown lane: nowhere" in result.stderr
+
+
+def test_student_long_continues_from_its_own_backup_only_when_its_folder_is_gone(tmp_path):
+    if not os.path.exists(os.path.join(ROOT, "campaign", "weights", "student_long.json")):
+        pytest.skip("no committed student_long backup")
+    fake, calls = _fake_python(tmp_path)
+    runs = tmp_path / "runs"
+    env = dict(
+        os.environ, RUNS=str(runs), PRECISION="float32", PATH=f"{fake}{os.pathsep}{os.environ['PATH']}"
+    )
+    for present in (False, True):
+        if present:
+            (runs / "student_long").mkdir(parents=True)
+        subprocess.run(["bash", SCRIPT, "student_long"], capture_output=True, env=env, timeout=60, check=True)
+    trains = [c.split() for c in calls.read_text().splitlines() if c.startswith("-m trainers.train")]
+    assert "--init_weights=campaign/weights/student_long.npz" in trains[0]  # lost: its own backup
+    assert "--init_weights=campaign/weights/student_nokd.npz" in trains[1]  # kept: its checkpoints resume
+    assert "--init_step=27000" in trains[1]
