@@ -370,3 +370,18 @@ def test_a_swallowed_stop_signal_is_raised_again(monkeypatch):
                         raise
                     swallowed += 1
     assert swallowed == 1 and info.value.code == 128 + signal.SIGTERM
+
+
+def test_quiet_input_is_normalised_unless_turned_off(model_path, tmp_path, rng):
+    from keras_dccrn import runtime
+
+    src = str(tmp_path / "quiet.wav")
+    quiet = (0.001 * rng.standard_normal(16000)).astype(np.float32)  # -60 dBFS
+    sf.write(src, quiet, 16000, subtype="FLOAT")
+    for flag, level_range in (([], runtime.LEVEL_RANGE_DBFS), (["--nonormalize_level"], None)):
+        dst = str(tmp_path / f"out{len(flag)}.wav")
+        assert run("--model", model_path, "--input", src, "--output", dst, *flag) == 0
+        expected = runtime.enhance(quiet, 16000, model=model_path, level_range=level_range)
+        np.testing.assert_allclose(sf.read(dst, dtype="float32")[0], expected, rtol=1e-4, atol=1e-7)
+    a, b = (sf.read(str(tmp_path / f"out{n}.wav"), dtype="float32")[0] for n in (0, 1))
+    assert not np.allclose(a, b, rtol=1e-3, atol=1e-7)

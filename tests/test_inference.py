@@ -313,7 +313,7 @@ def test_streaming_tflite_streams_files_continuously(streaming_tflite, tmp_path,
     """Chunk by chunk with the state carried: the one-shot output of the same runner, any chunk size."""
     runner = load_enhancer(streaming_tflite)
     assert runner.streams
-    x = noise(rng, (int(3.3 * rate), 2), level=0.3)  # 3.3 s in chunks of 0.25 s (0.3 s at 22050 Hz)
+    x = noise(rng, (int(3.3 * rate), 2), level=0.1)  # 3.3 s in chunks of 0.25 s (0.3 s at 22050 Hz)
     src, dst = str(tmp_path / "in.wav"), str(tmp_path / "out.wav")
     sf.write(src, x, rate, subtype="FLOAT")
     seen = []

@@ -14,7 +14,10 @@ under ``--output``) or a quoted glob pattern (``**`` recurses; paths are
 mirrored relative to the pattern's first wildcard-free folder). Any sample
 rate and channel count: each channel is resampled to 16 kHz, enhanced
 separately and resampled back; the output keeps the input's rate, channels,
-format and subtype. Long files are streamed in ``--chunk_seconds`` windows
+format and subtype. A channel whose level is outside the models' training
+range (RMS -35 to -15 dBFS) is scaled into it before the model and back after
+it, so quiet recordings are enhanced as well as the training levels
+(``--nonormalize_level`` turns this off). Long files are streamed in ``--chunk_seconds`` windows
 (bounded memory; at most 120 s per window); a streaming ``.tflite`` model
 carries its state across the chunks instead (no context, the whole-file
 output). MP3/Opus/Vorbis input written
@@ -100,6 +103,14 @@ flags.DEFINE_float(
     2.0,
     "History fed before each window so chunk borders are seamless (at most 30); streaming .tflite "
     "models need none (their state is carried across chunks).",
+    flag_values=FLAGS,
+)
+flags.DEFINE_bool(
+    "normalize_level",
+    True,
+    "Scale each channel whose level (median RMS of its 1 s blocks) is outside the models' training range, "
+    "-35 to -15 dBFS, into that range before enhancing and back after it (the output keeps the input's "
+    "level); --nonormalize_level enhances the audio at its own level.",
     flag_values=FLAGS,
 )
 flags.DEFINE_integer(
@@ -323,6 +334,7 @@ def enhance_jobs(enhancer, jobs, audio_error):
                 context_seconds=FLAGS.context_seconds,
                 overwrite=FLAGS.overwrite,
                 progress=progress,
+                level_range=runtime.LEVEL_RANGE_DBFS if FLAGS.normalize_level else None,
             )
         except audio_error as exc:
             message = str(exc)

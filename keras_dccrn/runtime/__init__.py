@@ -7,6 +7,7 @@ Modules:
 * :mod:`~keras_dccrn.runtime.backends`: the Keras, SavedModel and per-channel backends;
 * :mod:`~keras_dccrn.runtime.litert`: the LiteRT runner of ``.tflite`` files (no TensorFlow);
 * :mod:`~keras_dccrn.runtime.hops`: the one hop loop of streaming steps (NumPy only);
+* :mod:`~keras_dccrn.runtime.level`: input level normalisation into the models' training range;
 * :mod:`~keras_dccrn.runtime.chunking`: window planning and loop, continuous streaming, :func:`enhance`;
 * :mod:`~keras_dccrn.runtime.files`: :func:`enhance_file` and the output format rules.
 
@@ -35,6 +36,7 @@ from keras_dccrn.runtime.chunking import (
 )
 from keras_dccrn.runtime.errors import ModelLoadError
 from keras_dccrn.runtime.files import enhance_file
+from keras_dccrn.runtime.level import LEVEL_RANGE_DBFS, LeveledEnhancer
 from keras_dccrn.runtime.litert import TFLiteEnhancer, load_interpreter, tflite_op_names
 from keras_dccrn.runtime.loading import load_enhancer, load_keras_model
 from keras_dccrn.runtime.registry import (
@@ -53,11 +55,13 @@ __all__ = [
     "DEFAULT_FADE_SECONDS",
     "DEFAULT_LOOKAHEAD_SAMPLES",
     "DEFAULT_MODEL",
+    "LEVEL_RANGE_DBFS",
     "MAX_CHUNK_SECONDS",
     "MAX_CONTEXT_SECONDS",
     "MODELS_ENV",
     "Enhancer",
     "KerasEnhancer",
+    "LeveledEnhancer",
     "ModelLoadError",
     "PerChannelEnhancer",
     "SavedModelEnhancer",

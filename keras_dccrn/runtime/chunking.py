@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from keras_dccrn.audio import SAMPLE_RATE, ResampleStream, resample
+from keras_dccrn.runtime.level import LEVEL_RANGE_DBFS, leveled
 from keras_dccrn.runtime.loading import load_enhancer
 
 DEFAULT_CHUNK_SECONDS = 20.0
@@ -162,6 +163,7 @@ def enhance(
     chunk_seconds=DEFAULT_CHUNK_SECONDS,
     context_seconds=DEFAULT_CONTEXT_SECONDS,
     fade_seconds=DEFAULT_FADE_SECONDS,
+    level_range=LEVEL_RANGE_DBFS,
 ):
     """Enhances (denoises) audio at any sample rate.
 
@@ -172,7 +174,9 @@ def enhance(
     ``fade_seconds``; signals that fit in one window are processed whole. A
     streaming ``.tflite`` model instead streams through the whole signal in
     pieces of ``chunk_seconds``, its state carried (the whole-signal output,
-    no context or fade).
+    no context or fade). A channel whose level is outside ``level_range`` is
+    scaled into it before the model and back after it
+    (:mod:`keras_dccrn.runtime.level`), so the output keeps the input's level.
 
     Args:
         audio: float array ``[samples]`` (mono) or ``[channels, samples]``.
@@ -185,6 +189,9 @@ def enhance(
             whole signal at once (memory grows with the length).
         context_seconds: history prepended to each window (discarded).
         fade_seconds: cross-fade between consecutive windows.
+        level_range: ``(low, high)`` RMS level in dBFS the models were trained
+            at (:data:`keras_dccrn.runtime.level.LEVEL_RANGE_DBFS`); None
+            enhances the audio at its own level.
 
     Returns:
         float32 array with the shape of ``audio``, in [-1, 1].
@@ -223,6 +230,7 @@ def enhance(
         block[:, lo - start : hi - start] = batch[:, lo:hi]
         return block
 
+    enhancer = leveled(enhancer, read, total, sample_rate, level_range)
     pieces = []
     stream_windows(enhancer, read, total, sample_rate, pieces.append, plan)
     out = np.concatenate(pieces, axis=1)

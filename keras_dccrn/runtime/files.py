@@ -16,6 +16,7 @@ from keras_dccrn.runtime.chunking import (
     Plan,
     stream_windows,
 )
+from keras_dccrn.runtime.level import LEVEL_RANGE_DBFS, leveled
 from keras_dccrn.runtime.loading import load_enhancer
 
 # Lossy codecs: kept only when the output is in the input's own container; a lossless container gets PCM.
@@ -85,6 +86,7 @@ def enhance_file(
     fade_seconds=DEFAULT_FADE_SECONDS,
     overwrite=False,
     progress=None,
+    level_range=LEVEL_RANGE_DBFS,
 ):
     """Enhances one audio file into another, streaming in windows (bounded memory).
 
@@ -109,6 +111,8 @@ def enhance_file(
         overwrite: replace an existing output; needed to write over the
             input itself (safe: the input is fully read before the rename).
         progress: optional ``progress(done_frames, total_frames)``.
+        level_range: see :func:`keras_dccrn.runtime.chunking.enhance` (the
+            level is measured in a first pass over the file).
 
     Returns:
         ``soundfile.info`` of the input.
@@ -165,7 +169,8 @@ def enhance_file(
                         raise AudioError(f"{output_path}: cannot write audio ({one_line(exc)})") from None
 
                 try:
-                    stream_windows(enhancer, read, total, rate, write, plan, progress)
+                    leveled_enhancer = leveled(enhancer, read, total, rate, level_range)
+                    stream_windows(leveled_enhancer, read, total, rate, write, plan, progress)
                 except AudioError:
                     raise
                 except Exception as exc:
