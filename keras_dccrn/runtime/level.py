@@ -7,10 +7,11 @@ distant talker) is enhanced much worse than the same recording at a training lev
 (``benchmarks/level_robustness.py`` measures it: docs/benchmarks/level_robustness.md).
 
 :func:`channel_levels` measures each channel's level (its RMS, as the mixing pipeline sets it, without
-digital silence); :func:`level_gains` gives the gain that moves
-each level to the nearest edge of the range (1 for a level inside it, so audio at a training level is
-enhanced unchanged); :class:`LeveledEnhancer` multiplies a backend's input by the gains and divides
-its output by them, so the enhanced audio keeps the input's level.
+digital silence); :func:`level_gains` gives the gain that moves each level to the nearest edge of the
+range (1 for a level inside it, so audio at a training level is enhanced unchanged);
+:class:`LeveledEnhancer` multiplies a backend's input by the gains and divides its output by them, so
+the enhanced audio keeps the input's level. The level is measured at the input's own rate, before
+resampling to 16 kHz.
 """
 
 import numpy as np
