@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from keras_dccrn import build_model
-from keras_dccrn.training.weights import WeightsError, read_weights, write_weights
+from keras_dccrn.training.weights import WeightsError, read_average, read_weights, write_weights
 
 
 def _model(seed):
@@ -87,3 +87,36 @@ def test_errors_name_the_file_and_the_problem(tmp_path):
         write_weights(model, tmp_path / "w.npz", dtype="int8")
     with pytest.raises(ValueError, match=".npz"):
         write_weights(model, tmp_path / "w.h5")
+
+
+def test_average_is_the_elementwise_mean_of_the_files(tmp_path):
+    sources = [_model(seed) for seed in (0, 1, 2)]
+    _perturb_statistics(sources[0])
+    paths = []
+    for i, source in enumerate(sources):
+        paths.append(tmp_path / f"w{i}.npz")
+        write_weights(source, paths[-1])
+    paths[2] = tmp_path / "w2.keras"  # archives and .keras files mix
+    sources[2].save(paths[2])
+    target = _model(3)
+    read_average(target, paths)
+    values = [_values(source) for source in sources]
+    for name, got in _values(target).items():
+        expected = (values[0][name].astype("float64") + values[1][name] + values[2][name]) / 3
+        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-7, err_msg=name)
+    assert not np.allclose(_values(target)[0], values[0][0])  # not one of the sources
+
+
+def test_average_checks_every_file_before_assigning(tmp_path):
+    model = _model(0)
+    write_weights(model, tmp_path / "w.npz")
+    before = _values(model)
+    other = build_model("tiny", channels=[6, 12, 12, 12, 12, 12])
+    other(np.zeros((1, 1600), "float32"))
+    write_weights(other, tmp_path / "other.npz")
+    with pytest.raises(WeightsError, match="other.npz: .*shape"):
+        read_average(model, [tmp_path / "w.npz", tmp_path / "other.npz"])
+    for name, value in _values(model).items():
+        np.testing.assert_array_equal(value, before[name], err_msg=name)
+    with pytest.raises(ValueError, match=r"received \[\]"):
+        read_average(model, [])

@@ -70,18 +70,8 @@ def _archive_arrays(path):
         raise WeightsError(f"{path}: not a readable weight archive ({str(exc).splitlines()[0]})") from None
 
 
-def read_weights(model, path):
-    """Assigns the variables stored in ``path`` (``.npz`` archive or ``.keras`` file) to ``model``.
-
-    Variables are matched by position (Keras numbers layer names per process, so paths differ between
-    processes that built other models first): the file must hold as many variables as ``model`` (seed
-    states aside), each with the same shape, which holds for the same architecture (the same preset).
-    Values are cast to each variable's dtype.
-
-    Raises:
-        WeightsError: one line naming the file and the problem (missing or unreadable file, another
-            number of variables, a shape that differs).
-    """
+def _checked_arrays(model, path):
+    """The arrays of ``path`` after checking that they fit ``model``'s variables (count and shapes)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise WeightsError(f"{path}: no such weights file")
@@ -97,5 +87,49 @@ def read_weights(model, path):
                 f"{path}: {name} has shape {tuple(array.shape)}, the model's {variable.path} has "
                 f"{tuple(variable.shape)} (another architecture)"
             )
-    for (_, array), variable in zip(arrays, own, strict=True):
-        variable.assign(array.astype(variable.dtype))
+    return [array for _, array in arrays]
+
+
+def read_weights(model, path):
+    """Assigns the variables stored in ``path`` (``.npz`` archive or ``.keras`` file) to ``model``.
+
+    Variables are matched by position (Keras numbers layer names per process, so paths differ between
+    processes that built other models first): the file must hold as many variables as ``model`` (seed
+    states aside), each with the same shape, which holds for the same architecture (the same preset).
+    Values are cast to each variable's dtype.
+
+    Raises:
+        WeightsError: one line naming the file and the problem (missing or unreadable file, another
+            number of variables, a shape that differs).
+    """
+    read_average(model, [path])
+
+
+def read_average(model, paths):
+    """Assigns to ``model`` the mean of the variables stored in several files of its architecture.
+
+    Averaging the weights of snapshots taken along one run (stochastic weight averaging, Izmailov et al.
+    2018) lands nearer the centre of the region the run explores than any one snapshot. Batch-norm moving
+    statistics are averaged like the weights. Files are read as by :func:`read_weights`; the mean is
+    taken in float64 and cast to each variable's dtype.
+
+    Args:
+        model: a built Keras model.
+        paths: one or more ``.npz`` archives or ``.keras`` files of the model's architecture.
+
+    Raises:
+        ValueError: ``paths`` is empty.
+        WeightsError: one line naming the file and the problem, as :func:`read_weights`.
+    """
+    paths = list(paths)
+    if not paths:
+        raise ValueError(f"`paths` must name at least one weights file; received {paths!r}.")
+    total = None
+    for path in paths:
+        arrays = _checked_arrays(model, path)
+        if total is None:
+            total = [array.astype("float64") for array in arrays]
+        else:
+            total = [t + array for t, array in zip(total, arrays, strict=True)]
+    for value, variable in zip(total, _variables(model), strict=True):
+        variable.assign((value / len(paths)).astype(variable.dtype))
