@@ -108,7 +108,7 @@ flags.DEFINE_float(
 flags.DEFINE_bool(
     "normalize_level",
     True,
-    "Scale each channel whose level (median RMS of its 1 s blocks) is outside the models' training range, "
+    "Scale each channel whose level (its RMS, digital silence left out) is outside the models' training range, "
     "-35 to -15 dBFS, into that range before enhancing and back after it (the output keeps the input's "
     "level); --nonormalize_level enhances the audio at its own level.",
     flag_values=FLAGS,
