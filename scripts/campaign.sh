@@ -4,7 +4,7 @@
 #   scripts/campaign.sh <step>
 #
 # steps: devset search shipped teacher student_nokd student_long teacher_cache student_atkl baseline ship kd results log
-#        backup restore lane
+#        backup restore lane average
 #
 # Runs live in $RUNS (default ../runs, outside the repository). Start long steps from a worktree pinned at a
 # commit, in the background, so that work on the repository never changes a running job:
@@ -88,7 +88,7 @@ run_args() {
   done
 }
 
-step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore|lane}
+step=${1:?usage: $0 devset|search|shipped|teacher|student_nokd|student_long|teacher_cache|student_atkl|baseline|ship|kd|results|log|backup|restore|lane|average}
 case "$step" in  # the training steps' precision first, so that a failed measurement stops the script
   teacher|student_nokd|student_long|student_atkl|baseline|restore)
     prec=$(precision)
@@ -186,6 +186,23 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     multi=$(cd "saved_models/$name" && ls "${name}"_streaming_k*_mixed_int8.tflite)
     python benchmarks/default_variant.py --folder="saved_models/$name" --devset="$DEV" --write_manifest \
       --variants="${name}_streaming_mixed_int8.tflite,$multi" ;;
+  average)  # scripts/campaign.sh average <run> <K>: the mean of the weights of the run's last K snapshots
+    # (scripts/average_snapshots.py; written once per newest snapshot), scored on the development set as
+    # system <run>_step<step>_mean<K> like `ship` scores a snapshot (only when not scored since the file was
+    # written), its scores copied to docs/campaign/ where `results` reads them
+    run=${2:?usage: $0 average <run> <K>}; k=${3:?K}
+    last=$(ls "$RUNS/$run/snapshots" | sort | tail -1)
+    file=$RUNS/$run/averages/${last%.keras}_mean$k.keras
+    [ -f "$file" ] || python scripts/average_snapshots.py --run_dir="$RUNS/$run" --last="$k"
+    step=${last#step_}; step=$((10#${step%.keras}))
+    system="${run}_step${step}_mean$k"
+    if [ "$RUNS/scores/$system/per_file.csv" -nt "$file" ]; then
+      echo "average: $system already scored ($RUNS/scores/$system)"
+    else
+      evaluate "$file" "$system" "$RUNS/scores/$system"
+    fi
+    cp "$RUNS/scores/$system/summary.md" "docs/campaign/${system}_devset.md"
+    cp "$RUNS/scores/$system/per_file.csv" "docs/campaign/${system}.per_file.csv" ;;
   results)  # docs/results.md: every scored system (docs/campaign/*.per_file.csv, from `ship` and `kd`) and the peers
     # (benchmarks/peers.py --per_file) on the development set, the shipped default against NSNet2, RNNoise
     # and DTLN, learning curves against CPU hours, budgets, and AT-KL vs no-KD at equal budget (step `kd`)

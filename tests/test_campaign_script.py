@@ -155,3 +155,11 @@ def test_student_long_continues_from_its_own_backup_only_when_its_folder_is_gone
     assert "--init_weights=campaign/weights/student_long.npz" in trains[0]  # lost: its own backup
     assert "--init_weights=campaign/weights/student_nokd.npz" in trains[1]  # kept: its checkpoints resume
     assert "--init_step=27000" in trains[1]
+
+
+@pytest.mark.parametrize(("args", "missing"), [(("average",), "usage"), (("average", "student_long"), "K")])
+def test_average_names_its_missing_argument(tmp_path, args, missing):
+    result = run(*args, runs=tmp_path)
+    assert result.returncode != 0
+    assert missing in result.stderr
+    assert not os.listdir(tmp_path)
