@@ -114,15 +114,6 @@ def write_manifest(folder, chosen):
     return path
 
 
-def _mean(values):
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
-
-
-def _fmt(value, template):
-    return "n/a" if not math.isfinite(value) else template.format(value)
-
-
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     status = harness.parse_flags(argv, FLAGS, "default_variant.py", __doc__)
@@ -183,9 +174,9 @@ def main(argv=None):
     table = [
         (
             f"{os.path.basename(reference)} (reference)",
-            f"{_mean(ref['si_snr']):.3f}",
+            f"{harness.finite_mean(ref['si_snr']):.3f}",
             "-",
-            _fmt(_mean(ref["pesq_wb"]), "{:.4f}"),
+            harness.format_or_na(harness.finite_mean(ref["pesq_wb"]), "{:.4f}"),
             "-",
             f"{ref['rtf']:.4f}",
             f"{ref['cpu_rtf']:.4f}",
@@ -196,9 +187,9 @@ def main(argv=None):
         table.append(
             (
                 r["name"],
-                f"{_mean(r['si_snr']):.3f}",
+                f"{harness.finite_mean(r['si_snr']):.3f}",
                 f"{r['si_snr_cost']:+.3f} ± {r['si_snr_ci']:.3f}",
-                _fmt(_mean(r["pesq_wb"]), "{:.4f}"),
+                harness.format_or_na(harness.finite_mean(r["pesq_wb"]), "{:.4f}"),
                 "n/a" if not math.isfinite(r["pesq_cost"]) else f"{r['pesq_cost']:+.4f} ± {r['pesq_ci']:.4f}",
                 f"{r['rtf']:.4f}",
                 f"{r['cpu_rtf']:.4f}",

@@ -92,6 +92,17 @@ def markdown_table(header, rows, align=None):
     return lines
 
 
+def finite_mean(values):
+    """Mean of the finite values (NaN scores left out); NaN when there is none."""
+    finite = [v for v in values if math.isfinite(v)]
+    return sum(finite) / len(finite) if finite else math.nan
+
+
+def format_or_na(value, template):
+    """``template.format(value)``, or ``"n/a"`` for None and non-finite values."""
+    return "n/a" if value is None or not math.isfinite(value) else template.format(value)
+
+
 def write_page(path, text):
     """Writes a generated page atomically (its folder is created); a path relative to the working folder."""
     from keras_dccrn.atomic import write_text

@@ -56,15 +56,6 @@ def scaled_pairs(pairs, level_db):
     return out
 
 
-def _mean(values):
-    finite = [v for v in values if math.isfinite(v)]
-    return sum(finite) / len(finite) if finite else math.nan
-
-
-def _fmt(value, template):
-    return "n/a" if not math.isfinite(value) else template.format(value)
-
-
 def main(argv=None):
     argv = list(sys.argv if argv is None else argv)
     status = harness.parse_flags(argv, FLAGS, "level_robustness.py", __doc__)
@@ -103,10 +94,10 @@ def main(argv=None):
                 return enhance(noisy, harness.SAMPLE_RATE, model=enhancer, level_range=level_range)
 
             scores[mode] = harness.score_pairs(run, scaled, FLAGS.pesq)
-        noisy_snr = _mean([float(si_snr(clean, noisy)) for _, noisy, clean in scaled])
+        noisy_snr = harness.finite_mean([float(si_snr(clean, noisy)) for _, noisy, clean in scaled])
         row = dict(level=level, files=len(scaled), noisy=noisy_snr)
         for mode, res in scores.items():
-            row[mode] = (_mean(res["si_snr"]), _mean(res["pesq_wb"]))
+            row[mode] = (harness.finite_mean(res["si_snr"]), harness.finite_mean(res["pesq_wb"]))
         rows.append(row)
         print(
             f"{level:g} dBFS ({len(scaled)} files): SI-SNR as is {row['as is'][0]:.2f} dB, "
@@ -129,8 +120,8 @@ def main(argv=None):
             f"{r['noisy']:.2f}",
             f"{r['as is'][0]:.2f}",
             f"{r['normalised'][0]:.2f}",
-            _fmt(r["as is"][1], "{:.3f}"),
-            _fmt(r["normalised"][1], "{:.3f}"),
+            harness.format_or_na(r["as is"][1], "{:.3f}"),
+            harness.format_or_na(r["normalised"][1], "{:.3f}"),
         )
         for r in rows
     ]

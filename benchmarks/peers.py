@@ -1014,10 +1014,6 @@ def process_figures(systems, rows, data, seconds, repeats, work, log=print):
     return audio.shape[0] / SAMPLE_RATE
 
 
-def _fmt(value, template):
-    return "n/a" if value is None or not math.isfinite(value) else template.format(value)
-
-
 def _process_cells(result):
     """Whole-process cells: wall s, CPU s, peak RSS MB (``-`` without a run, the error in the first cell)."""
     if result is None:
@@ -1045,12 +1041,17 @@ def markdown(rows, systems, unavailable, header, process_seconds=None):
     lines.append("| system | files | " + " | ".join(heads) + " |")
     lines.append("| --- | ---: | " + " | ".join("---:" for _ in heads) + " |")
     for row in rows:
-        cells = [_fmt(row.get(key), fmt) for key, _, fmt in columns]
+        cells = [harness.format_or_na(row.get(key), fmt) for key, _, fmt in columns]
         if row["system"] == "noisy":
             cells += ["-", "-"]
         else:
-            cells += [_fmt(row["rtf_wall"], "{:.4f}"), _fmt(row["rtf_cpu"], "{:.4f}")]
-        cells.append(_fmt(row.get("model_mb"), "{:.2f}") if row.get("model_mb") is not None else "-")
+            cells += [
+                harness.format_or_na(row["rtf_wall"], "{:.4f}"),
+                harness.format_or_na(row["rtf_cpu"], "{:.4f}"),
+            ]
+        cells.append(
+            harness.format_or_na(row.get("model_mb"), "{:.2f}") if row.get("model_mb") is not None else "-"
+        )
         if process_seconds is not None:
             cells += _process_cells(row.get("process"))
         lines.append(f"| {row['system']} | {row['files']} | " + " | ".join(cells) + " |")

@@ -445,10 +445,6 @@ def score(outputs, reference, dev, use_pesq):
     return dict(vs_keras=_mean(vs), si_snr=_mean(snr), pesq_wb=_mean(pq) if use_pesq else math.nan, nan=nan)
 
 
-def _fmt(value, template):
-    return "n/a" if value is None or not math.isfinite(value) else template.format(value)
-
-
 def _cost(row, keras_row):
     """SI-SNR cost of ``row`` against the Keras row (dB), or None when the dev set was not scored."""
     if keras_row is None or not math.isfinite(row.get("si_snr", math.nan)):
@@ -624,7 +620,7 @@ def render(rows, info):
         xnn = "-" if r["xnnpack"] is None else ("yes" if r["xnnpack"] else "no")
         lines.append(
             f"| {r['name']} | {runtimes[r['kind']]} | {r['mode']} | {r['quantization']} | {r['size'] / 1e6:.2f} "
-            f"| {r['rtf']:.4f} | {r['cpu_rtf']:.4f} | {_fmt(r['hop_ms'], '{:.3f}')} | {r['peak_rss_mb']:.1f} "
+            f"| {r['rtf']:.4f} | {r['cpu_rtf']:.4f} | {harness.format_or_na(r['hop_ms'], '{:.3f}')} | {r['peak_rss_mb']:.1f} "
             f"| {r['import_rss_mb']:.1f} | {xnn} | {_row_goal(r)} |"
         )
     lines += [
@@ -656,18 +652,18 @@ def render(rows, info):
             "closer to the model; 'reference' for keras itself); \"delta SI-SNR\" is the variant's SI-SNR minus "
             "the Keras model's SI-SNR (the quality cost of the variant).",
             "",
-            f"Noisy input: SI-SNR {_fmt(info['noisy_si_snr'], '{:.2f}')} dB, PESQ-WB "
-            f"{_fmt(info['noisy_pesq'], '{:.3f}')}.",
+            f"Noisy input: SI-SNR {harness.format_or_na(info['noisy_si_snr'], '{:.2f}')} dB, PESQ-WB "
+            f"{harness.format_or_na(info['noisy_pesq'], '{:.3f}')}.",
             "",
             "| variant | SI-SNR vs Keras float32 (dB) | SI-SNR (dB) | delta SI-SNR vs Keras (dB) | PESQ-WB |",
             "| --- | ---: | ---: | ---: | ---: |",
         ]
         keras_snr = next(r["si_snr"] for r in rows if r["kind"] == "keras")
         for r in rows:
-            vs = "reference" if r["kind"] == "keras" else _fmt(r["vs_keras"], "{:.1f}")
+            vs = "reference" if r["kind"] == "keras" else harness.format_or_na(r["vs_keras"], "{:.1f}")
             lines.append(
-                f"| {r['name']} | {vs} | {_fmt(r['si_snr'], '{:.2f}')} | "
-                f"{_fmt(r['si_snr'] - keras_snr, '{:+.2f}')} | {_fmt(r['pesq_wb'], '{:.3f}')} |"
+                f"| {r['name']} | {vs} | {harness.format_or_na(r['si_snr'], '{:.2f}')} | "
+                f"{harness.format_or_na(r['si_snr'] - keras_snr, '{:+.2f}')} | {harness.format_or_na(r['pesq_wb'], '{:.3f}')} |"
             )
     else:
         lines += [
@@ -678,7 +674,7 @@ def render(rows, info):
             "| --- | ---: |",
         ]
         for r in rows:
-            vs = "reference" if r["kind"] == "keras" else _fmt(r["vs_keras"], "{:.1f}")
+            vs = "reference" if r["kind"] == "keras" else harness.format_or_na(r["vs_keras"], "{:.1f}")
             lines.append(f"| {r['name']} | {vs} |")
     lines += [
         "",
