@@ -12,7 +12,6 @@ file is a model like any other: ``dccrn-evaluate --model=<file>`` scores it, ``s
 --model=<file>`` ships it. Exit status 0, or 2 with one line naming the problem.
 """
 
-import json
 import os
 import sys
 
@@ -57,15 +56,12 @@ def main(argv):
         if not FLAGS.run_dir or not os.path.isdir(FLAGS.run_dir):
             raise ValueError(f"--run_dir={FLAGS.run_dir}: no such folder")
         chosen = chosen_snapshots(run_dir.snapshots(FLAGS.run_dir), FLAGS.last, FLAGS.until)
-        output = FLAGS.output or os.path.join(
-            FLAGS.run_dir, "averages", f"step_{chosen[-1][0]:07d}_mean{len(chosen)}.keras"
-        )
+        output = FLAGS.output or run_dir.average_path(FLAGS.run_dir, chosen[-1][0], len(chosen))
         if not output.endswith(".keras"):
             raise ValueError(f"--output={output}: must end in .keras")
     except ValueError as exc:
         print(f"average_snapshots: {exc}", file=sys.stderr)
         return 2
-    from keras_dccrn.atomic import write_text
     from keras_dccrn.runtime import ModelLoadError
     from keras_dccrn.training.weights import WeightsError, read_average
 
@@ -77,7 +73,7 @@ def main(argv):
         return 2
     run_dir.save_model(model, output)
     steps = [step for step, _ in chosen]
-    write_text(output + ".json", json.dumps({"steps": steps, "run_dir": FLAGS.run_dir}) + "\n")
+    run_dir.write_average_record(output, steps, FLAGS.run_dir)
     print(f"{output}: the mean of the snapshots at steps {', '.join(map(str, steps))}")
     return 0
 

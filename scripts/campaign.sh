@@ -161,12 +161,18 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     python -m trainers.train --flagfile="flags/campaign/$run.cfg" --run_dir="$RUNS/$run" \
       --init_weights="campaign/weights/$run.npz" --init_step="$at" \
       --init_progress="docs/campaign/$run.progress.jsonl" "${runtime[@]}" ;;
-  ship)  # scripts/campaign.sh ship <run> <snapshot step>|final <name>: score a snapshot (or, with `final`, the
-    # finished run's model.keras: its best validation weights over the whole budget, scored as system <run>,
-    # the scores `kd` then reuses), ship it, choose its default file
-    run=${2:?usage: $0 ship <run> <step>|final <name>}; at=${3:?step}; name=${4:?name}
+  ship)  # scripts/campaign.sh ship <run> <snapshot step>|<step>_mean<K>|final <name>: score a snapshot (or, with
+    # <step>_mean<K>, the mean of the K snapshots up to <step> from `average`; with `final`, the finished run's
+    # model.keras: its best validation weights over the whole budget, scored as system <run>, the scores `kd`
+    # then reuses), ship it, choose its default file
+    run=${2:?usage: $0 ship <run> <step>|<step>_mean<K>|final <name>}; at=${3:?step}; name=${4:?name}
     if [ "$at" = final ]; then
       snap=$RUNS/$run/model.keras; system=$run
+    elif [[ "$at" =~ ^([0-9]+)_mean([0-9]+)$ ]]; then
+      snap=$(printf "%s/%s/averages/step_%07d_mean%d.keras" "$RUNS" "$run" \
+        "$((10#${BASH_REMATCH[1]}))" "${BASH_REMATCH[2]}")
+      system="${run}_step$at"
+      [ -f "$snap" ] || { echo "ship: $snap: no such file (scripts/campaign.sh average $run <K> first)" >&2; exit 2; }
     else
       snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at"); system="${run}_step$at"
     fi

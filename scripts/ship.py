@@ -28,7 +28,8 @@ Writes ``<output_dir>/<name>/``:
 
 The shipped file is ``--model`` (default ``<run_dir>/model.keras``, written when the run finishes): a
 snapshot ``<run_dir>/snapshots/step_NNNNNNN.keras`` ships a run in progress, and the card then names the
-file and its step. It is loaded without its optimizer; a model trained with a mixed-precision
+file and its step; the mean of snapshots (``scripts/average_snapshots.py``, whose ``<file>.json`` record
+names the steps) ships as such, its budget counted up to the newest averaged step. It is loaded without its optimizer; a model trained with a mixed-precision
 policy is rebuilt in float32 with the same weights before export. Everything is written into a
 temporary folder next to the target (``<output_dir>/.tmp-<pid>-*``) and renamed into place; versions
 already shipped under the same name are carried over (an existing ``<version>`` is refused unless
@@ -247,14 +248,25 @@ def shipped_weights(run, model_path):
     """What the shipped ``.keras`` file is: ``dict(path, kind, steps, audio_hours)``.
 
     ``kind`` is ``"final"`` (the run's ``model.keras``), ``"snapshot"`` (``step_<step>.keras``: ``steps``
-    from its name) or ``"file"`` (any other file: its step is unknown, ``steps`` None).
+    from its name), ``"average"`` (a file with a ``<path>.json`` record of ``scripts/average_snapshots.py``:
+    the mean of the snapshots at ``averaged`` steps; ``steps`` is the newest of them) or ``"file"`` (any other
+    file: its step is unknown, ``steps`` None).
+
+    Raises:
+        UsageError: an unreadable average record.
     """
     final = os.path.join(run["run_dir"], run_dir.MODEL_FILE)
     if os.path.abspath(model_path) == os.path.abspath(final):
         return dict(path=model_path, kind="final", steps=run["steps"], audio_hours=run["audio_hours"])
-    steps = run_dir.snapshot_step(model_path)
+    try:
+        averaged = run_dir.average_steps(model_path)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    steps = averaged[-1] if averaged else run_dir.snapshot_step(model_path)
     batch, segment = run["batch_size"], run["segment_seconds"]
     hours = steps * batch * segment / 3600 if None not in (steps, batch, segment) else None
+    if averaged:
+        return dict(path=model_path, kind="average", steps=steps, audio_hours=hours, averaged=averaged)
     return dict(path=model_path, kind="file" if steps is None else "snapshot", steps=steps, audio_hours=hours)
 
 
@@ -275,6 +287,13 @@ def _budget_lines(run, shipped):
             f"- Shipped weights: `{shipped['path']}`, the snapshot taken at step {shipped['steps']} "
             "(not the run's final model.keras)",
             f"- Steps done: {shipped['steps']} at the snapshot (the run's latest checkpoint when shipped: {latest})",
+        ]
+    if shipped["kind"] == "average":
+        return [
+            f"- Shipped weights: `{shipped['path']}`, the mean of the weights of the snapshots taken at steps "
+            f"{', '.join(map(str, shipped['averaged']))} (weight averaging; not the run's final model.keras)",
+            f"- Steps done: {shipped['steps']} at the newest averaged snapshot (the run's latest checkpoint when "
+            f"shipped: {latest})",
         ]
     return [
         f"- Shipped weights: `{shipped['path']}` (not the run's model.keras; the step it was taken at is unknown)",
@@ -315,6 +334,11 @@ def _validation_line(run, shipped):
         return line + (
             "; model.keras holds the weights of the best validation epoch as the trainer monitors it "
             "(dccrn-train: lowest val_loss; dccrn-distill: highest val_si_snr_clean)"
+        )
+    if shipped["kind"] == "average":
+        return line + (
+            f"; the shipped file holds the mean of the weights of steps {', '.join(map(str, shipped['averaged']))}"
+            ", not those of the best epoch"
         )
     at_step = dict(run["val_curve"]).get(shipped["steps"]) if shipped["steps"] is not None else None
     return line + (

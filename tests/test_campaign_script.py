@@ -60,16 +60,13 @@ def test_log_reads_a_lost_run_from_its_committed_record(tmp_path):
     ]
     if not all(os.path.exists(f) for f in record):
         pytest.skip("student_nokd's record is not committed")
-    fake = tmp_path / "bin"
-    fake.mkdir()
-    (fake / "python").write_text('#!/bin/sh\necho "$@"\n')
-    (fake / "python").chmod(0o755)
+    fake, calls = _fake_python(tmp_path)
     runs = tmp_path / "runs"
     os.makedirs(runs / "teacher")
     env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
     result = subprocess.run(["bash", SCRIPT, "log"], capture_output=True, text=True, env=env, timeout=60)
     assert result.returncode == 0, result.stderr
-    args = result.stdout.split()
+    args = calls.read_text().split()
     assert f"--run=teacher={runs}/teacher" in args
     assert f"--run=student_nokd={runs}/records/student_nokd" in args
     assert not any(a.startswith("--run=student_atkl=") for a in args)  # neither folder nor record
@@ -163,3 +160,24 @@ def test_average_names_its_missing_argument(tmp_path, args, missing):
     assert result.returncode != 0
     assert missing in result.stderr
     assert not os.listdir(tmp_path)
+
+
+def test_ship_of_an_average_scores_and_ships_the_averaged_file(tmp_path):
+    fake, calls = _fake_python(tmp_path)
+    runs = tmp_path / "runs"
+    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    args = ["bash", SCRIPT, "ship", "student_long", "36000_mean3", "distil_dccrn"]
+    missing = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    average = runs / "student_long" / "averages" / "step_0036000_mean3.keras"
+    assert missing.returncode == 2 and not calls.exists()
+    assert missing.stderr.strip() == (
+        f"ship: {average}: no such file (scripts/campaign.sh average student_long <K> first)"
+    )
+    average.parent.mkdir(parents=True)
+    average.write_bytes(b"")
+    # the fake evaluation writes no summary, so the step stops at copying it (nothing reaches docs/)
+    subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    evaluate = calls.read_text().split()
+    assert evaluate[:2] == ["-m", "trainers.evaluate"]
+    assert f"--model={average}" in evaluate and "--model_name=student_long_step36000_mean3" in evaluate
+    assert f"--output_dir={runs}/scores/student_long_step36000_mean3" in evaluate

@@ -1,6 +1,7 @@
 """Tests of keras_dccrn.training.run_dir (the run directory's files and checkpoints)."""
 
 import json
+import re
 
 import keras
 import numpy as np
@@ -86,6 +87,27 @@ def test_snapshots_are_saved_atomically_and_listed_by_step(tmp_path):
     assert run_dir.snapshot_step(run_dir.snapshot_path(tmp_path, 1234567)) == 1234567
     for name in ("model.keras", "step_12.keras.tmp", "step_.keras", "notes.txt"):
         assert run_dir.snapshot_step(str(tmp_path / name)) is None
+
+
+def test_average_records_name_their_steps_and_bad_records_fail_in_one_line(tmp_path):
+    path = run_dir.average_path(tmp_path, 36000, 3)
+    assert path == str(tmp_path / "averages" / "step_0036000_mean3.keras")
+    assert run_dir.snapshot_step(path) is None  # an average is no snapshot
+    assert run_dir.average_steps(path) is None  # no record: not an average
+    (tmp_path / "averages").mkdir()
+    run_dir.write_average_record(path, [36000, 32000, 34000], str(tmp_path))
+    assert run_dir.average_steps(path) == [32000, 34000, 36000]
+    record = tmp_path / "averages" / "step_0036000_mean3.keras.json"
+    for text, problem in [
+        ("{", "not an average record"),
+        ('{"run_dir": "x"}', "not an average record"),
+        ('{"steps": []}', "'steps' must be a non-empty list of integers; received []"),
+        ('{"steps": ["36000"]}', "'steps' must be a non-empty list of integers; received ['36000']"),
+    ]:
+        record.write_text(text)
+        with pytest.raises(ValueError, match=re.escape(problem)) as info:
+            run_dir.average_steps(path)
+        assert str(info.value).startswith(f"{record}: ") and "\n" not in str(info.value)
 
 
 def test_model_state_names_every_variable_once(uformer_tiny):

@@ -355,6 +355,31 @@ def test_steps_of_a_shipped_file_that_is_no_snapshot_are_unknown(tiny_runs):
     assert final["kind"] == "final" and final["steps"] == run["steps"] == 2
 
 
+def test_a_shipped_average_names_its_snapshots_and_counts_its_newest_step(tiny_runs, tmp_path):
+    run = run_dir.read_run(str(tiny_runs["runs"]["student_nokd"]))
+    path = run_dir.average_path(str(tmp_path), 7200, 2)
+    os.makedirs(os.path.dirname(path))
+    run_dir.write_average_record(path, [7200, 5200], run["run_dir"])
+    weights = ship.shipped_weights(run, path)
+    assert weights["kind"] == "average" and weights["averaged"] == [5200, 7200] and weights["steps"] == 7200
+    assert math.isclose(weights["audio_hours"], 7200 * 2 * 0.5 / 3600)
+    lines = ship._budget_lines(run, weights)
+    assert lines[0] == (
+        f"- Shipped weights: `{path}`, the mean of the weights of the snapshots taken at steps 5200, 7200 "
+        "(weight averaging; not the run's final model.keras)"
+    )
+    assert lines[1].startswith(
+        "- Steps done: 7200 at the newest averaged snapshot (the run's latest checkpoint"
+    )
+    assert ship._validation_line(run, weights).endswith(
+        "; the shipped file holds the mean of the weights of steps 5200, 7200, not those of the best epoch"
+    )
+    with open(path + ".json", "w") as f:
+        f.write("{")
+    with pytest.raises(ship.UsageError, match=r"\.keras\.json: not an average record"):
+        ship.shipped_weights(run, path)
+
+
 def test_rir_flags_count_only_with_reverberation(tiny_runs, tmp_path):
     folder = make_data_folder(tmp_path)
     config = dict(

@@ -28,6 +28,7 @@ import os
 import re
 
 from keras_dccrn.atomic import atomic_output, write_text
+from keras_dccrn.errors import first_line
 
 FLAGS_FILE = "flags.cfg"
 CONFIG_FILE = "config.json"
@@ -36,6 +37,7 @@ BEST_WEIGHTS = "best.weights.h5"
 MODEL_FILE = "model.keras"
 PROGRESS_FILE = "progress.jsonl"
 SNAPSHOTS = "snapshots"
+AVERAGES = "averages"
 SCORES_FILE = "devset_scores.jsonl"
 LOGS = "logs"
 KEEP_CHECKPOINTS = 3
@@ -195,6 +197,31 @@ def snapshots(run_dir):
         return []
     found = [(snapshot_step(name), os.path.join(folder, name)) for name in os.listdir(folder)]
     return sorted((step, path) for step, path in found if step is not None)
+
+
+def average_path(run_dir, step, count):
+    """Path of the mean of the ``count`` snapshots up to step ``step`` (``scripts/average_snapshots.py``)."""
+    return os.path.join(run_dir, AVERAGES, f"step_{int(step):07d}_mean{int(count)}.keras")
+
+
+def write_average_record(path, steps, run_dir):
+    """Writes ``<path>.json`` next to an averaged model: the steps of the snapshots it is the mean of."""
+    write_text(path + ".json", json.dumps({"steps": [int(s) for s in steps], "run_dir": run_dir}) + "\n")
+
+
+def average_steps(path):
+    """The steps of the snapshots a model file is the mean of (its ``<path>.json``), else None."""
+    record = path + ".json"
+    if not os.path.isfile(record):
+        return None
+    try:
+        with open(record) as f:
+            steps = json.load(f)["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ValueError(f"{record}: not an average record ({first_line(exc)})") from None
+    if not isinstance(steps, list) or not steps or not all(isinstance(s, int) for s in steps):
+        raise ValueError(f"{record}: 'steps' must be a non-empty list of integers; received {steps!r}")
+    return sorted(steps)
 
 
 # --- checkpoints --------------------------------------------------------------------------------
