@@ -67,6 +67,12 @@ backup_step() {
   python -c "import json, sys; print(json.load(open(sys.argv[1]))['step'])" "campaign/weights/$1.json"
 }
 
+# average_file <run> <step> <K>: the mean of the run's K snapshots up to <step> (keras_dccrn.training.run_dir).
+average_file() {
+  python -c "import sys; from keras_dccrn.training.run_dir import average_path as p; print(p(*sys.argv[1:]))" \
+    "$RUNS/$1" "$2" "$3"
+}
+
 # run_args <run>...: `--run=<run>=<folder>` for each run that has its folder in $RUNS; for a run whose folder
 # is gone, its committed record instead (docs/campaign/<run>.config.json, .progress.jsonl, .devset_scores.jsonl
 # from `log`), copied into $RUNS/records/<run>; runs with neither are left out.
@@ -169,9 +175,7 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     if [ "$at" = final ]; then
       snap=$RUNS/$run/model.keras; system=$run
     elif [[ "$at" =~ ^([0-9]+)_mean([0-9]+)$ ]]; then
-      snap=$(printf "%s/%s/averages/step_%07d_mean%d.keras" "$RUNS" "$run" \
-        "$((10#${BASH_REMATCH[1]}))" "${BASH_REMATCH[2]}")
-      system="${run}_step$at"
+      snap=$(average_file "$run" "${BASH_REMATCH[1]}" "${BASH_REMATCH[2]}"); system="${run}_step$at"
       [ -f "$snap" ] || { echo "ship: $snap: no such file (scripts/campaign.sh average $run <K> first)" >&2; exit 2; }
     else
       snap=$(printf "%s/%s/snapshots/step_%07d.keras" "$RUNS" "$run" "$at"); system="${run}_step$at"
@@ -198,9 +202,9 @@ json.loads(l)['step'] <= int(sys.argv[2]))" "$scores" "$at" > "$RUNS/$run/devset
     # written), its scores copied to docs/campaign/ where `results` reads them
     run=${2:?usage: $0 average <run> <K>}; k=${3:?K}
     last=$(ls "$RUNS/$run/snapshots" | sort | tail -1)
-    file=$RUNS/$run/averages/${last%.keras}_mean$k.keras
-    [ -f "$file" ] || python scripts/average_snapshots.py --run_dir="$RUNS/$run" --last="$k"
     step=${last#step_}; step=$((10#${step%.keras}))
+    file=$(average_file "$run" "$step" "$k")
+    [ -f "$file" ] || python scripts/average_snapshots.py --run_dir="$RUNS/$run" --last="$k"
     system="${run}_step${step}_mean$k"
     if [ "$RUNS/scores/$system/per_file.csv" -nt "$file" ]; then
       echo "average: $system already scored ($RUNS/scores/$system)"

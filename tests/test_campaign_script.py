@@ -2,6 +2,7 @@
 
 import os
 import subprocess
+import sys
 
 import pytest
 
@@ -76,11 +77,14 @@ def test_log_reads_a_lost_run_from_its_committed_record(tmp_path):
 
 
 def _fake_python(tmp_path, failing=None, status=143):
-    """A ``python`` on PATH that logs each call's arguments; a call containing ``failing`` exits ``status``."""
+    """A ``python`` on PATH that logs each call's arguments; a call containing ``failing`` exits ``status``.
+
+    ``python -c`` (the script's one-line helpers) runs the real interpreter, unlogged.
+    """
     fake = tmp_path / "bin"
     fake.mkdir()
     calls = tmp_path / "calls.txt"
-    script = f'#!/bin/sh\necho "$@" >> {calls}\n'
+    script = f'#!/bin/sh\n[ "$1" = -c ] && exec {sys.executable} "$@"\necho "$@" >> {calls}\n'
     if failing:
         script += f'case "$*" in *{failing}*) exit {status};; esac\n'
     (fake / "python").write_text(script)
@@ -181,3 +185,18 @@ def test_ship_of_an_average_scores_and_ships_the_averaged_file(tmp_path):
     assert evaluate[:2] == ["-m", "trainers.evaluate"]
     assert f"--model={average}" in evaluate and "--model_name=student_long_step36000_mean3" in evaluate
     assert f"--output_dir={runs}/scores/student_long_step36000_mean3" in evaluate
+
+
+def test_average_averages_the_last_snapshots_then_scores_the_mean(tmp_path):
+    fake, calls = _fake_python(tmp_path)
+    runs = tmp_path / "runs"
+    (runs / "student_long" / "snapshots").mkdir(parents=True)
+    for step in (34000, 36000, 38000):
+        (runs / "student_long" / "snapshots" / f"step_{step:07d}.keras").write_bytes(b"")
+    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
+    # the fake evaluation writes no summary, so the step stops at copying it (nothing reaches docs/)
+    subprocess.run(["bash", SCRIPT, "average", "student_long", "3"], capture_output=True, env=env, timeout=60)
+    average, evaluate = (c.split() for c in calls.read_text().splitlines())
+    assert average == ["scripts/average_snapshots.py", f"--run_dir={runs}/student_long", "--last=3"]
+    assert f"--model={runs}/student_long/averages/step_0038000_mean3.keras" in evaluate
+    assert "--model_name=student_long_step38000_mean3" in evaluate
