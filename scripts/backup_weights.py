@@ -17,7 +17,11 @@ import json
 import os
 import sys
 
-from absl import app, flags
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+if ROOT not in sys.path:
+    sys.path.insert(0, ROOT)
+
+from absl import app, flags  # noqa: E402
 
 FLAGS = flags.FLAGS
 flags.DEFINE_multi_string("run", [], "name=run_dir of a run to back up (repeatable).")
