@@ -210,7 +210,11 @@ def write_average_record(path, steps, run_dir):
 
 
 def average_steps(path):
-    """The steps of the snapshots a model file is the mean of (its ``<path>.json``), else None."""
+    """The steps of the snapshots a model file is the mean of (its ``<path>.json``), else None.
+
+    Raises:
+        ValueError: one line naming the record: unreadable, or without a list of integer steps.
+    """
     record = path + ".json"
     if not os.path.isfile(record):
         return None
