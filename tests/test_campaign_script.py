@@ -10,8 +10,11 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "campaign.sh")
 
 
-def run(*args, runs):
-    env = dict(os.environ, RUNS=str(runs))
+def run(*args, runs, fake=None, **env):
+    """``scripts/campaign.sh <args>`` with ``RUNS=runs`` and ``env``; ``fake``: a folder put first on PATH."""
+    env = dict(os.environ, RUNS=str(runs), **env)
+    if fake:
+        env["PATH"] = f"{fake}{os.pathsep}{os.environ['PATH']}"
     return subprocess.run(["bash", SCRIPT, *args], capture_output=True, text=True, env=env, timeout=60)
 
 
@@ -27,9 +30,15 @@ def test_unknown_step_exits_2(tmp_path):
 
 @pytest.mark.parametrize(
     "args, missing",
-    [(("ship",), "usage"), (("ship", "student_nokd"), "step"), (("ship", "student_nokd", "final"), "name")],
+    [
+        (("ship",), "usage"),
+        (("ship", "student_nokd"), "step"),
+        (("ship", "student_nokd", "final"), "name"),
+        (("average",), "usage"),
+        (("average", "student_long"), "K"),
+    ],
 )
-def test_ship_names_its_missing_argument(tmp_path, args, missing):
+def test_a_step_names_its_missing_argument(tmp_path, args, missing):
     result = run(*args, runs=tmp_path)
     assert result.returncode != 0
     assert missing in result.stderr
@@ -64,8 +73,7 @@ def test_log_reads_a_lost_run_from_its_committed_record(tmp_path):
     fake, calls = _fake_python(tmp_path)
     runs = tmp_path / "runs"
     os.makedirs(runs / "teacher")
-    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
-    result = subprocess.run(["bash", SCRIPT, "log"], capture_output=True, text=True, env=env, timeout=60)
+    result = run("log", runs=runs, fake=fake)
     assert result.returncode == 0, result.stderr
     args = calls.read_text().split()
     assert f"--run=teacher={runs}/teacher" in args
@@ -96,12 +104,7 @@ def _lane(tmp_path, lane, failing=None):
     fake, calls = _fake_python(tmp_path, failing)
     runs = tmp_path / "runs"
     runs.mkdir()
-    env = dict(
-        os.environ, RUNS=str(runs), PRECISION="float32", PATH=f"{fake}{os.pathsep}{os.environ['PATH']}"
-    )
-    result = subprocess.run(
-        ["bash", SCRIPT, "lane", lane], capture_output=True, text=True, env=env, timeout=60
-    )
+    result = run("lane", lane, runs=runs, fake=fake, PRECISION="float32")
     lines = calls.read_text().splitlines() if calls.exists() else []
     return result, [line for line in lines if line.startswith("-m ")]
 
@@ -145,33 +148,22 @@ def test_student_long_continues_from_its_own_backup_only_when_its_folder_is_gone
         pytest.skip("no committed student_long backup")
     fake, calls = _fake_python(tmp_path)
     runs = tmp_path / "runs"
-    env = dict(
-        os.environ, RUNS=str(runs), PRECISION="float32", PATH=f"{fake}{os.pathsep}{os.environ['PATH']}"
-    )
     for present in (False, True):
         if present:
             (runs / "student_long").mkdir(parents=True)
-        subprocess.run(["bash", SCRIPT, "student_long"], capture_output=True, env=env, timeout=60, check=True)
+        result = run("student_long", runs=runs, fake=fake, PRECISION="float32")
+        assert result.returncode == 0, result.stderr
     trains = [c.split() for c in calls.read_text().splitlines() if c.startswith("-m trainers.train")]
     assert "--init_weights=campaign/weights/student_long.npz" in trains[0]  # lost: its own backup
     assert "--init_weights=campaign/weights/student_nokd.npz" in trains[1]  # kept: its checkpoints resume
     assert "--init_step=27000" in trains[1]
 
 
-@pytest.mark.parametrize(("args", "missing"), [(("average",), "usage"), (("average", "student_long"), "K")])
-def test_average_names_its_missing_argument(tmp_path, args, missing):
-    result = run(*args, runs=tmp_path)
-    assert result.returncode != 0
-    assert missing in result.stderr
-    assert not os.listdir(tmp_path)
-
-
 def test_ship_of_an_average_scores_and_ships_the_averaged_file(tmp_path):
     fake, calls = _fake_python(tmp_path)
     runs = tmp_path / "runs"
-    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
-    args = ["bash", SCRIPT, "ship", "student_long", "36000_mean3", "distil_dccrn"]
-    missing = subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    args = ("ship", "student_long", "36000_mean3", "distil_dccrn")
+    missing = run(*args, runs=runs, fake=fake)
     average = runs / "student_long" / "averages" / "step_0036000_mean3.keras"
     assert missing.returncode == 2 and not calls.exists()
     assert missing.stderr.strip() == (
@@ -180,7 +172,7 @@ def test_ship_of_an_average_scores_and_ships_the_averaged_file(tmp_path):
     average.parent.mkdir(parents=True)
     average.write_bytes(b"")
     # the fake evaluation writes no summary, so the step stops at copying it (nothing reaches docs/)
-    subprocess.run(args, capture_output=True, text=True, env=env, timeout=60)
+    run(*args, runs=runs, fake=fake)
     evaluate = calls.read_text().split()
     assert evaluate[:2] == ["-m", "trainers.evaluate"]
     assert f"--model={average}" in evaluate and "--model_name=student_long_step36000_mean3" in evaluate
@@ -193,9 +185,8 @@ def test_average_averages_the_last_snapshots_then_scores_the_mean(tmp_path):
     (runs / "student_long" / "snapshots").mkdir(parents=True)
     for step in (34000, 36000, 38000):
         (runs / "student_long" / "snapshots" / f"step_{step:07d}.keras").write_bytes(b"")
-    env = dict(os.environ, RUNS=str(runs), PATH=f"{fake}{os.pathsep}{os.environ['PATH']}")
     # the fake evaluation writes no summary, so the step stops at copying it (nothing reaches docs/)
-    subprocess.run(["bash", SCRIPT, "average", "student_long", "3"], capture_output=True, env=env, timeout=60)
+    run("average", "student_long", "3", runs=runs, fake=fake)
     average, evaluate = (c.split() for c in calls.read_text().splitlines())
     assert average == ["scripts/average_snapshots.py", f"--run_dir={runs}/student_long", "--last=3"]
     assert f"--model={runs}/student_long/averages/step_0038000_mean3.keras" in evaluate
