@@ -30,8 +30,9 @@ The shipped file is ``--model`` (default ``<run_dir>/model.keras``, written when
 snapshot ``<run_dir>/snapshots/step_NNNNNNN.keras`` ships a run in progress, and the card then names the
 file and its step; the mean of snapshots (``scripts/average_snapshots.py``, whose ``<file>.json`` record
 names the steps) ships as such, its budget counted up to the newest averaged step. It is loaded without
-its optimizer; a model trained with a mixed-precision policy is rebuilt in float32 with the same weights before export. Everything is written into a
-temporary folder next to the target (``<output_dir>/.tmp-<pid>-*``) and renamed into place; versions
+its optimizer; a model trained with a mixed-precision policy is rebuilt in float32 with the same weights
+before export. Everything is written into a temporary folder next to the target
+(``<output_dir>/.tmp-<pid>-*``) and renamed into place; versions
 already shipped under the same name are carried over (an existing ``<version>`` is refused unless
 ``--overwrite``). SIGINT, SIGTERM and SIGHUP remove the temporary folder (the previous ``<name>/``
 stays as it was) and exit with 128 + the signal number after one line; the leftovers of a SIGKILL are
