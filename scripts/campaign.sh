@@ -73,6 +73,18 @@ average_file() {
     "$RUNS/$1" "$2" "$3"
 }
 
+# finished_record <run>: true when the run's folder is gone and its committed record (docs/campaign/<run>.config.json
+# and .progress.jsonl, from `log`) shows that it finished its planned epochs, so that a lost machine does not
+# train a finished run again.
+finished_record() {
+  [ ! -d "$RUNS/$1" ] && [ -f "docs/campaign/$1.config.json" ] && [ -f "docs/campaign/$1.progress.jsonl" ] &&
+    python -c "import json, sys
+epochs = json.load(open(sys.argv[1]))['epochs']
+lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
+sys.exit(0 if lines and lines[-1].get('epoch', 0) >= epochs else 1)" \
+      "docs/campaign/$1.config.json" "docs/campaign/$1.progress.jsonl"
+}
+
 # run_args <run>...: `--run=<run>=<folder>` for each run that has its folder in $RUNS; for a run whose folder
 # is gone, its committed record instead (docs/campaign/<run>.config.json, .progress.jsonl, .devset_scores.jsonl
 # from `log`), copied into $RUNS/records/<run>; runs with neither are left out.
@@ -125,7 +137,11 @@ case "$step" in
     # or from student_nokd's committed backup and progress log when that folder is gone; reruns resume its
     # checkpoints. A student_long whose own folder was lost continues from its own committed backup (`backup`,
     # as `restore student_long` does), or, without one, starts over at 27000; either way its committed log is
-    # kept up to that step and the later steps count as discarded, with their CPU time.
+    # kept up to that step and the later steps count as discarded, with their CPU time. A finished run whose
+    # folder was lost is not trained again (its mean of snapshots is the shipped default).
+    if finished_record student_long; then
+      echo "student_long: finished (docs/campaign/student_long.progress.jsonl), not trained again"; exit 0
+    fi
     from=$RUNS/student_nokd/model.keras; log=$RUNS/student_nokd/progress.jsonl; at=27000
     [ -f "$from" ] || from=campaign/weights/student_nokd.npz
     [ -f "$log" ] || log=docs/campaign/student_nokd.progress.jsonl

@@ -317,8 +317,9 @@ def _progress_lines(run, shipped):
     for e in entries:
         if "restored_from" in e:
             lines.append(
-                f"- Restored at step {e.get('step')} from the weight backup `{e['restored_from']}` after its run "
-                f"folder was lost ({e.get('discarded_steps', 0)} later steps discarded, their CPU time counted)"
+                f"- Continued at step {e.get('step')} from the weights `{e['restored_from']}` (a weight backup "
+                "after a lost run folder, or the run this one extends; "
+                f"{e.get('discarded_steps', 0)} later logged steps discarded, their CPU time counted)"
             )
     return lines
 

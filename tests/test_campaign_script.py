@@ -1,5 +1,6 @@
 """scripts/campaign.sh: syntax and argument checks (its steps run the trainers and benchmarks tested elsewhere)."""
 
+import json
 import os
 import subprocess
 import sys
@@ -100,10 +101,12 @@ def _fake_python(tmp_path, failing=None, status=143):
     return fake, calls
 
 
-def _lane(tmp_path, lane, failing=None):
+def _lane(tmp_path, lane, failing=None, folders=()):
     fake, calls = _fake_python(tmp_path, failing)
     runs = tmp_path / "runs"
     runs.mkdir()
+    for folder in folders:  # run folders present (a kept machine)
+        (runs / folder).mkdir()
     result = run("lane", lane, runs=runs, fake=fake, PRECISION="float32")
     lines = calls.read_text().splitlines() if calls.exists() else []
     return result, [line for line in lines if line.startswith("-m ")]
@@ -121,20 +124,42 @@ def test_teacher_lane_restores_a_lost_teacher_then_chains_cache_and_distillation
     assert all("--flagfile=flags/campaign/teacher.cfg" in c.split() for c in calls[:2])
 
 
+def _student_long_record_finished():
+    """Whether the committed record of student_long shows its planned epochs done."""
+    config = os.path.join(ROOT, "docs", "campaign", "student_long.config.json")
+    progress = os.path.join(ROOT, "docs", "campaign", "student_long.progress.jsonl")
+    if not (os.path.exists(config) and os.path.exists(progress)):
+        return False
+    with open(config) as f, open(progress) as g:
+        epochs = json.load(f)["epochs"]
+        lines = [json.loads(line) for line in g if line.strip()]
+    return bool(lines) and lines[-1].get("epoch", 0) >= epochs
+
+
 def test_lane_stops_at_the_first_step_that_does_not_finish(tmp_path):
-    result, calls = _lane(tmp_path, "student", failing="student_long.cfg")
+    result, calls = _lane(tmp_path, "student", failing="student_long.cfg", folders=["student_long"])
     assert result.returncode == 143
     assert len(calls) == 1 and "--flagfile=flags/campaign/student_long.cfg" in calls[0].split()
 
 
 def test_student_lane_runs_the_baseline_after_student_long(tmp_path):
-    result, calls = _lane(tmp_path, "student")
+    result, calls = _lane(tmp_path, "student", folders=["student_long"])
     assert result.returncode == 0, result.stderr
     flagfiles = [a for c in calls for a in c.split() if a.startswith("--flagfile=")]
     assert flagfiles == [
         "--flagfile=flags/campaign/student_long.cfg",
         "--flagfile=flags/campaign/dccrn_cl.cfg",
     ]
+
+
+def test_a_lost_student_long_whose_record_finished_is_not_trained_again(tmp_path):
+    if not _student_long_record_finished():
+        pytest.skip("student_long's committed record has not finished")
+    result, calls = _lane(tmp_path, "student")
+    assert result.returncode == 0, result.stderr
+    assert "student_long: finished" in result.stdout
+    flagfiles = [a for c in calls for a in c.split() if a.startswith("--flagfile=")]
+    assert flagfiles == ["--flagfile=flags/campaign/dccrn_cl.cfg"]
 
 
 def test_unknown_lane_exits_2(tmp_path):
@@ -146,6 +171,8 @@ def test_unknown_lane_exits_2(tmp_path):
 def test_student_long_continues_from_its_own_backup_only_when_its_folder_is_gone(tmp_path):
     if not os.path.exists(os.path.join(ROOT, "campaign", "weights", "student_long.json")):
         pytest.skip("no committed student_long backup")
+    if _student_long_record_finished():
+        pytest.skip("student_long finished: a lost folder is not trained again (test above)")
     fake, calls = _fake_python(tmp_path)
     runs = tmp_path / "runs"
     for present in (False, True):

@@ -427,7 +427,9 @@ def test_progress_lines_state_the_compute_and_restores_up_to_the_shipped_step():
         "- Compute spent up to step 200 (progress.jsonl, summed over every process of the run): "
         "2.00 CPU hours, 4.00 wall hours"
     )
-    assert "Restored at step 100 from the weight backup `w.npz`" in lines[1] and "40 later steps" in lines[1]
+    assert (
+        "Continued at step 100 from the weights `w.npz`" in lines[1] and "40 later logged steps" in lines[1]
+    )
     assert ship._progress_lines({"progress": []}, {"steps": 200}) == []
     assert ship._progress_lines({"progress": progress}, {"steps": None})[0].startswith(
         "- Compute spent up to step 300"
