@@ -78,10 +78,8 @@ average_file() {
 # train a finished run again.
 finished_record() {
   [ ! -d "$RUNS/$1" ] && [ -f "docs/campaign/$1.config.json" ] && [ -f "docs/campaign/$1.progress.jsonl" ] &&
-    python -c "import json, sys
-epochs = json.load(open(sys.argv[1]))['epochs']
-lines = [json.loads(l) for l in open(sys.argv[2]) if l.strip()]
-sys.exit(0 if lines and lines[-1].get('epoch', 0) >= epochs else 1)" \
+    python -c "import json, sys; from keras_dccrn.training import run_dir as r
+sys.exit(0 if r.finished(json.load(open(sys.argv[1])), r.read_progress_file(sys.argv[2])) else 1)" \
       "docs/campaign/$1.config.json" "docs/campaign/$1.progress.jsonl"
 }
 

@@ -7,6 +7,8 @@ import sys
 
 import pytest
 
+from keras_dccrn.training import run_dir
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCRIPT = os.path.join(ROOT, "scripts", "campaign.sh")
 
@@ -130,10 +132,8 @@ def _student_long_record_finished():
     progress = os.path.join(ROOT, "docs", "campaign", "student_long.progress.jsonl")
     if not (os.path.exists(config) and os.path.exists(progress)):
         return False
-    with open(config) as f, open(progress) as g:
-        epochs = json.load(f)["epochs"]
-        lines = [json.loads(line) for line in g if line.strip()]
-    return bool(lines) and lines[-1].get("epoch", 0) >= epochs
+    with open(config) as f:
+        return run_dir.finished(json.load(f), run_dir.read_progress_file(progress))
 
 
 def test_lane_stops_at_the_first_step_that_does_not_finish(tmp_path):

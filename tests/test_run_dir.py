@@ -166,3 +166,10 @@ def test_an_empty_run_dir_has_no_checkpoint(tmp_path):
     assert run_dir.Checkpoints(tmp_path, _compiled(0)).restore() is None
     assert run_dir.checkpoint_counters(tmp_path) == (None, None)
     assert json.loads(json.dumps(run_dir.read_progress(tmp_path))) == []
+
+
+def test_finished_compares_the_last_logged_epoch_with_the_planned_epochs():
+    config = {"epochs": 3}
+    assert run_dir.finished(config, [{"epoch": 1}, {"epoch": 3}])
+    assert not run_dir.finished(config, [{"epoch": 3}, {"epoch": 2}])
+    assert not run_dir.finished(config, [])

@@ -131,6 +131,19 @@ def read_progress_file(path):
         raise ValueError(f"{path}: cannot read the progress log ({exc})") from None
 
 
+def finished(config, progress):
+    """Whether a run finished its planned epochs.
+
+    Args:
+        config: the run's ``config.json`` values (``epochs``).
+        progress: the entries of its ``progress.jsonl`` (:func:`read_progress_file`).
+
+    Returns:
+        True when the last entry's epoch reaches ``config["epochs"]``.
+    """
+    return bool(progress) and progress[-1].get("epoch", 0) >= config["epochs"]
+
+
 def read_progress(run_dir):
     """The entries of ``run_dir/progress.jsonl`` as dicts (``[]`` if there is none).
 
